@@ -1,0 +1,70 @@
+/**
+ * Every NSN default in one place. Each is overridable through the options of the
+ * component that uses it; tests shrink intervals through those options, never by
+ * editing these values.
+ *
+ * @packageDocumentation
+ */
+
+/** One second in milliseconds. */
+export const second = 1000
+/** One minute in milliseconds. */
+export const minute = 60 * second
+/** One hour in milliseconds. */
+export const hour = 60 * minute
+
+/** The NSN Kademlia protocol id; it keeps NSN nodes apart from the public IPFS DHT. */
+export const NSN_DHT_PROTOCOL = '/nsn/kad/1.0.0'
+
+/** k: bucket size, and how many peers a record is replicated to. */
+export const K_BUCKET_SIZE = 20
+
+/**
+ * Deadline of every DHT query, ours and the background ones (kad-dht's own default is 180 s).
+ */
+export const QUERY_TIMEOUT = 10 * second
+
+/** How often the routing table is refreshed (stale peers dropped, buckets looked up). */
+export const REFRESH_INTERVAL = 5 * minute
+
+/** How long peers that receive our provider records keep them. */
+export const PROVIDER_RECORD_TTL = 12 * hour
+
+/**
+ * How long before a record lapses on its receivers we republish it. The original
+ * republished every 12 h against a 12 h TTL, which races: records vanished for
+ * whatever time a republish took. Republishing at TTL minus this margin (minus a
+ * random jitter of up to {@link REPUBLISH_JITTER}) keeps a fresh copy on the network
+ * at all times, and the jitter spreads a node's republishes instead of bursting them.
+ */
+export const REPUBLISH_MARGIN = 1 * hour
+
+/** Upper bound of the random amount subtracted from each shard's republish time. */
+export const REPUBLISH_JITTER = 10 * minute
+
+/** How often the republish scheduler wakes up at most, even when nothing is due. */
+export const REPUBLISH_CHECK_INTERVAL = 1 * minute
+
+/** How many shards are republished at once. */
+export const REPUBLISH_CONCURRENCY = 4
+
+/** How many shards a node provides at most; least recently used ones are evicted past it. */
+export const REGISTRY_CAPACITY = 10_000
+
+/** `findProviders` stops once this many providers are known (Kubo's `findprovs` default). */
+export const FIND_PROVIDERS_LIMIT = 20
+
+/** How many routing-table peers are pinged at once when a refresh checks liveness. */
+export const REFRESH_PING_CONCURRENCY = 10
+
+/** Where the daemon's Prometheus endpoint listens. */
+export const METRICS_LISTEN = '127.0.0.1:9100'
+
+/** Where the daemon's HTTP API listens: never a public interface by default. */
+export const API_LISTEN = '127.0.0.1:5080'
+
+/** Where the daemon's libp2p host listens. */
+export const P2P_LISTEN = '/ip4/0.0.0.0/tcp/9000'
+
+/** Length in bytes of a shard hash. */
+export const SHARD_HASH_LENGTH = 32
