@@ -68,3 +68,9 @@ export const P2P_LISTEN = '/ip4/0.0.0.0/tcp/9000'
 
 /** Length in bytes of a shard hash. */
 export const SHARD_HASH_LENGTH = 32
+
+/** How often kad-dht deletes expired records of other peers; a record lives at most TTL plus this. */
+export const PROVIDER_CLEANUP_INTERVAL = 10 * minute
+
+/** How soon a failed republish is retried. */
+export const REPUBLISH_RETRY_DELAY = 1 * minute

@@ -1,1 +1,36 @@
-export {}
+/**
+ * @nsn/core: NSN's Kademlia DHT wiring on js-libp2p.
+ *
+ * - {@link nsnKadDHT}: the kad-dht service with NSN defaults (protocol `/nsn/kad/1.0.0`,
+ *   k = 20, a 10 s deadline on every query, 12 h record TTL).
+ * - {@link ShardRouting}: provide, find providers, closest peers, find peer, bootstrap,
+ *   refresh; every call bounded by the deadline and typed errors.
+ * - {@link parseShardKey}: the one parser of shard hashes (64 hex or 32 bytes) and
+ *   their CIDv1 (raw, sha2-256).
+ * - {@link DhtObserver}: what core reports, for a metrics adapter.
+ *
+ * @packageDocumentation
+ */
+
+export * from './constants.js'
+export * from './errors.js'
+export * from './shard-key.js'
+export * from './observer.js'
+export * from './provided-shards.js'
+export { startDeadline, type Deadline } from './deadline.js'
+export { nsnKadDHT, resolveKadDHTOptions, type NsnKadDHTInit, type ResolvedKadDHTOptions } from './kad-dht-service.js'
+export type { KadHooks, KadRoutingTable } from './kad-internals.js'
+export type { RefreshResult } from './refresher.js'
+export type { RepublishRun } from './republisher.js'
+export {
+  ShardRouting,
+  type BootstrapResult,
+  type ClosestPeer,
+  type FindProvidersOptions,
+  type FindProvidersResult,
+  type OperationOptions,
+  type ProvideResult,
+  type ShardPeer,
+  type ShardRoutingInit,
+  type ShardRoutingLibp2p,
+} from './routing.js'

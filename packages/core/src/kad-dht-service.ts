@@ -1,0 +1,107 @@
+/**
+ * `nsnKadDHT(init)`: the kad-dht service with NSN defaults, to use as a libp2p
+ * service (`services: { dht: nsnKadDHT() }`). Every default comes from
+ * `constants.ts` and every one is overridable.
+ *
+ * @packageDocumentation
+ */
+
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
+import {
+  K_BUCKET_SIZE,
+  NSN_DHT_PROTOCOL,
+  PROVIDER_CLEANUP_INTERVAL,
+  PROVIDER_RECORD_TTL,
+  QUERY_TIMEOUT,
+} from './constants.js'
+import { InvalidOptionError } from './errors.js'
+import { installKadHooks } from './kad-internals.js'
+
+/** Options of {@link nsnKadDHT}: kad-dht's own, plus NSN's. */
+export interface NsnKadDHTInit extends KadDHTInit {
+  /** Deadline of every query of this DHT in ms. Default {@link QUERY_TIMEOUT} (10 s). */
+  queryTimeout?: number
+  /**
+   * How long this node keeps provider records received from others, in ms. Default
+   * {@link PROVIDER_RECORD_TTL} (12 h).
+   */
+  providerRecordTtl?: number
+  /**
+   * How often expired records of others are deleted, in ms. Default
+   * {@link PROVIDER_CLEANUP_INTERVAL}; a record lives at most TTL plus this.
+   */
+  providerCleanupInterval?: number
+}
+
+/** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
+export interface ResolvedKadDHTOptions {
+  kad: KadDHTInit
+  queryTimeout: number
+  providerRecordTtl: number
+  datastorePrefix: string
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(name, `must be a positive finite number of ms, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * Merges NSN defaults with `init`.
+ *
+ * @throws {InvalidOptionError} for a non-positive timeout, TTL or bucket size
+ */
+export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOptions {
+  const { queryTimeout, providerRecordTtl, providerCleanupInterval, ...rest } = init
+  const timeout = positive('queryTimeout', queryTimeout ?? QUERY_TIMEOUT)
+  const ttl = positive('providerRecordTtl', providerRecordTtl ?? PROVIDER_RECORD_TTL)
+  const cleanup = positive('providerCleanupInterval', providerCleanupInterval ?? PROVIDER_CLEANUP_INTERVAL)
+  const k = rest.kBucketSize ?? K_BUCKET_SIZE
+  if (!Number.isInteger(k) || k < 1) throw new InvalidOptionError('kBucketSize', `must be an integer >= 1, got ${k}`)
+  const datastorePrefix = rest.datastorePrefix ?? '/dht'
+  return {
+    queryTimeout: timeout,
+    providerRecordTtl: ttl,
+    datastorePrefix,
+    kad: {
+      protocol: NSN_DHT_PROTOCOL,
+      clientMode: false,
+      // we fail fast with NoKnownPeersError instead of waiting for a peer to appear
+      allowQueryWithZeroPeers: true,
+      // NSN networks include LANs and loopback test networks: keep every address
+      peerInfoMapper: passthroughMapper,
+      ...rest,
+      kBucketSize: k,
+      datastorePrefix,
+      reprovide: {
+        ...rest.reprovide,
+        // the reprovider only expires other peers' records; NSN's Republisher republishes ours
+        validity: ttl,
+        interval: cleanup,
+      },
+    },
+  }
+}
+
+/**
+ * The kad-dht service with NSN defaults: protocol `/nsn/kad/1.0.0`, k = 20, server
+ * mode, a 10 s deadline on every query, a 12 h record TTL, and the hooks that let
+ * `ShardRouting` own refresh and republish scheduling.
+ *
+ * @example
+ * ```ts
+ * const libp2p = await createLibp2p({ ..., services: { identify: identify(), ping: ping(), dht: nsnKadDHT() } })
+ * ```
+ */
+export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponents) => KadDHT {
+  const resolved = resolveKadDHTOptions(init)
+  const factory = kadDHT(resolved.kad)
+  return (components) => {
+    const dht = factory(components)
+    installKadHooks(dht, { queryTimeout: resolved.queryTimeout, datastorePrefix: resolved.datastorePrefix })
+    return dht
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The routing-table refresh: drops peers that went away and looks up every bucket's
+ * region for new ones. kad-dht alone only evicts a stale peer when a full bucket
+ * needs the room, and never on a schedule we control; this runs on NSN's interval,
+ * is awaited, and is stopped cleanly.
+ *
+ * @packageDocumentation
+ */
+
+import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { KadHooks } from './kad-internals.js'
+
+/** What a refresh did. */
+export interface RefreshResult {
+  /** Peers that did not answer a ping and were removed from the table. */
+  removed: number
+  /** Peers in the table that were checked (those without an open connection). */
+  checked: number
+  /** Table size before and after. */
+  sizeBefore: number
+  sizeAfter: number
+  /** Common prefix lengths looked up. */
+  lookups: number
+  durationMs: number
+}
+
+/** What the refresher needs from libp2p. */
+export interface RefresherComponents {
+  hooks: KadHooks
+  /** Open connections to a peer (a connected peer is alive and needs no ping). */
+  connectionsTo(peer: PeerId): number
+  ping(peer: PeerId, options?: AbortOptions): Promise<unknown>
+}
+
+export interface RefresherOptions {
+  pingConcurrency: number
+}
+
+/** Runs one refresh: liveness check of unconnected table peers, then bucket lookups. */
+export async function refreshRoutingTable(
+  components: RefresherComponents,
+  options: RefresherOptions,
+  abort: AbortOptions,
+): Promise<RefreshResult> {
+  const start = performance.now()
+  const { hooks } = components
+  const table = hooks.routingTable
+  const sizeBefore = table.size
+
+  const candidates: PeerId[] = []
+  for (const peer of table.kb.toIterable()) {
+    if (components.connectionsTo(peer.peerId) === 0) candidates.push(peer.peerId)
+  }
+  let removed = 0
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < candidates.length) {
+      abort.signal?.throwIfAborted()
+      const peer = candidates[next++] as PeerId
+      const alive = await components.ping(peer, abort).then(
+        () => true,
+        () => false, // a failed ping is the answer we are after: the peer went away
+      )
+      abort.signal?.throwIfAborted()
+      if (!alive) {
+        await table.remove(peer, abort)
+        removed++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(options.pingConcurrency, candidates.length) }, worker))
+
+  let lookups = 0
+  if (table.size > 0) {
+    const maxCpl = Math.min(hooks.maxCommonPrefix(), 15)
+    const cpls = Array.from({ length: maxCpl + 1 }, (_, cpl) => cpl)
+    const results = await Promise.allSettled(cpls.map((cpl) => hooks.refreshCommonPrefixLength(cpl, abort)))
+    abort.signal?.throwIfAborted()
+    lookups = results.filter((r) => r.status === 'fulfilled').length
+  }
+
+  return {
+    removed,
+    checked: candidates.length,
+    sizeBefore,
+    sizeAfter: table.size,
+    lookups,
+    durationMs: performance.now() - start,
+  }
+}

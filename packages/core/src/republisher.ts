@@ -1,0 +1,127 @@
+/**
+ * The Republisher: the one mechanism that republishes this node's provider records,
+ * driven by the shard registry's due-list. A shard's record is republished at its
+ * `republishAt` (TTL minus a margin, minus jitter: see `REPUBLISH_MARGIN`), so
+ * receivers always hold a fresh copy; a failed republish is retried after
+ * `retryDelay`. It wakes at the registry's next deadline (or every `checkInterval` at
+ * the latest), never scans the whole set, and `stop()` cancels the timer and aborts
+ * in-flight publishes.
+ *
+ * @packageDocumentation
+ */
+
+import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
+
+/** Publishes one shard; resolves with how many peers stored the record. */
+export type PublishFn = (entry: ProvidedShardEntry, signal: AbortSignal) => Promise<number>
+
+export interface RepublisherOptions {
+  checkInterval: number
+  concurrency: number
+  retryDelay: number
+  /** Called after each run with its figures. */
+  onRun?: (run: RepublishRun) => void
+  /** Called when a run itself failed (not a single publish). */
+  onError?: (err: unknown) => void
+}
+
+/** What one run did. */
+export interface RepublishRun {
+  republished: number
+  failed: number
+  expired: number
+  durationMs: number
+}
+
+export class Republisher {
+  private readonly registry: ProvidedShards
+  private readonly publish: PublishFn
+  private readonly options: RepublisherOptions
+  private timer?: ReturnType<typeof setTimeout>
+  private controller?: AbortController
+  private running?: Promise<RepublishRun>
+  private started = false
+
+  constructor(registry: ProvidedShards, publish: PublishFn, options: RepublisherOptions) {
+    this.registry = registry
+    this.publish = publish
+    this.options = options
+  }
+
+  start(): void {
+    if (this.started) return
+    this.started = true
+    this.controller = new AbortController()
+    this.schedule()
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.controller?.abort()
+    await this.running?.catch(() => undefined)
+  }
+
+  /** Re-arms the timer, e.g. after shards were added. */
+  schedule(): void {
+    if (!this.started) return
+    clearTimeout(this.timer)
+    const now = Date.now()
+    const next = this.registry.nextDeadline()
+    const at = Math.min(next ?? Number.POSITIVE_INFINITY, now + this.options.checkInterval)
+    this.timer = setTimeout(() => this.tick(), Math.max(0, at - now))
+    this.timer.unref?.()
+  }
+
+  private tick(): void {
+    this.timer = undefined
+    this.runNow()
+      .catch((err: unknown) => this.options.onError?.(err))
+      .finally(() => this.schedule())
+  }
+
+  /**
+   * Runs now: expires lapsed shards, then republishes every due one (or every shard
+   * when `all` is set, as after a restart). Concurrent calls join the running one.
+   */
+  runNow(options: { all?: boolean } = {}): Promise<RepublishRun> {
+    if (this.running != null) return this.running
+    const signal = (this.controller ?? new AbortController()).signal
+    this.running = this.run(signal, options.all === true).finally(() => {
+      this.running = undefined
+    })
+    return this.running
+  }
+
+  private async run(signal: AbortSignal, all: boolean): Promise<RepublishRun> {
+    const start = performance.now()
+    const expired = (await this.registry.expire()).length
+    const due = all ? [...this.registry.entries()] : this.registry.due(Date.now())
+    let republished = 0
+    let failed = 0
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < due.length && !signal.aborted) {
+        const entry = due[next++] as ProvidedShardEntry
+        if (!this.registry.has(entry.hash)) continue
+        try {
+          await this.publish(entry, signal)
+          await this.registry.markPublished(entry.hash)
+          republished++
+        } catch (err) {
+          if (signal.aborted) throw err
+          failed++
+          await this.registry.markPublished(entry.hash, {
+            now: entry.publishedAt,
+            republishAt: Date.now() + this.options.retryDelay,
+          })
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, due.length) }, worker))
+    const result = { republished, failed, expired, durationMs: performance.now() - start }
+    if (due.length > 0 || expired > 0) this.options.onRun?.(result)
+    return result
+  }
+}
