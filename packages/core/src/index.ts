@@ -13,17 +13,20 @@
  */
 
 export * from './constants.js'
+export { type Deadline, startDeadline } from './deadline.js'
 export * from './errors.js'
-export * from './shard-key.js'
+export {
+  type NsnKadDHTInit,
+  nsnKadDHT,
+  type ResolvedKadDHTOptions,
+  resolveKadDHTOptions,
+} from './kad-dht-service.js'
+export type { KadHooks, KadRoutingTable } from './kad-internals.js'
 export * from './observer.js'
 export * from './provided-shards.js'
-export { startDeadline, type Deadline } from './deadline.js'
-export { nsnKadDHT, resolveKadDHTOptions, type NsnKadDHTInit, type ResolvedKadDHTOptions } from './kad-dht-service.js'
-export type { KadHooks, KadRoutingTable } from './kad-internals.js'
 export type { RefreshResult } from './refresher.js'
 export type { RepublishRun } from './republisher.js'
 export {
-  ShardRouting,
   type BootstrapResult,
   type ClosestPeer,
   type FindProvidersOptions,
@@ -31,6 +34,8 @@ export {
   type OperationOptions,
   type ProvideResult,
   type ShardPeer,
+  ShardRouting,
   type ShardRoutingInit,
   type ShardRoutingLibp2p,
 } from './routing.js'
+export * from './shard-key.js'

@@ -6,8 +6,8 @@
  * @packageDocumentation
  */
 
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import {
   K_BUCKET_SIZE,
   NSN_DHT_PROTOCOL,
@@ -60,7 +60,8 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
   const ttl = positive('providerRecordTtl', providerRecordTtl ?? PROVIDER_RECORD_TTL)
   const cleanup = positive('providerCleanupInterval', providerCleanupInterval ?? PROVIDER_CLEANUP_INTERVAL)
   const k = rest.kBucketSize ?? K_BUCKET_SIZE
-  if (!Number.isInteger(k) || k < 1) throw new InvalidOptionError('kBucketSize', `must be an integer >= 1, got ${k}`)
+  if (!Number.isInteger(k) || k < 1)
+    throw new InvalidOptionError('kBucketSize', `must be an integer >= 1, got ${k}`)
   const datastorePrefix = rest.datastorePrefix ?? '/dht'
   return {
     queryTimeout: timeout,
@@ -73,7 +74,11 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
       allowQueryWithZeroPeers: true,
       // NSN networks include LANs and loopback test networks: keep every address
       peerInfoMapper: passthroughMapper,
+      // a peer's RPC may use the whole deadline: the query deadline, not kad-dht's 5 s
+      // adaptive per-request timeout, decides when a silent peer has failed (the alpha
+      // parallel requests keep a query moving past slow peers meanwhile)
       ...rest,
+      networkDialTimeout: { minTimeout: timeout, maxTimeout: timeout, ...rest.networkDialTimeout },
       kBucketSize: k,
       datastorePrefix,
       reprovide: {

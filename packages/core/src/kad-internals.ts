@@ -19,11 +19,11 @@
  * @packageDocumentation
  */
 
-import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
-import { NoKnownPeersError, UnsupportedKadDhtError } from './errors.js'
 import { startDeadline } from './deadline.js'
+import { NoKnownPeersError, UnsupportedKadDhtError } from './errors.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -46,7 +46,12 @@ interface QueryRunOptions extends AbortOptions {
 interface RoutingTableRefreshLike {
   refreshTable(force?: boolean, options?: AbortOptions): void
   _maxCommonPrefix(): number
-  _refreshCommonPrefixLength(cpl: number, lastRefresh: Date, force: boolean, options?: AbortOptions): Promise<void>
+  _refreshCommonPrefixLength(
+    cpl: number,
+    lastRefresh: Date,
+    force: boolean,
+    options?: AbortOptions,
+  ): Promise<void>
 }
 
 interface ReproviderLike {

@@ -6,8 +6,8 @@
  * @packageDocumentation
  */
 
-import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { AbortOptions, Libp2p, Logger, PeerId } from '@libp2p/interface'
+import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { Key } from 'interface-datastore'
@@ -36,7 +36,7 @@ import { hooksOf, type KadHooks } from './kad-internals.js'
 import type { DhtObserver, QueryResult, QueryType } from './observer.js'
 import type { ProvidedShardEntry, ProvidedShards, ShardRemovedEvent } from './provided-shards.js'
 import { type RefreshResult, refreshRoutingTable } from './refresher.js'
-import { type RepublishRun, Republisher } from './republisher.js'
+import { Republisher, type RepublishRun } from './republisher.js'
 import { parseShardKey, type ShardKey, type ShardKeyInput } from './shard-key.js'
 
 /** A peer and the addresses it can be dialled on. */
@@ -134,7 +134,8 @@ export class ShardRouting {
   private refreshTimer?: ReturnType<typeof setTimeout>
   private refreshing?: Promise<RefreshResult>
   private started = false
-  private readonly onTableChange = (): void => this.notify('routingTableSizeChanged', this.hooks.routingTable.size)
+  private readonly onTableChange = (): void =>
+    this.notify('routingTableSizeChanged', this.hooks.routingTable.size)
   private readonly onRemoved = (event: ShardRemovedEvent): void => {
     this.trackWithdrawal(event.entry)
   }
@@ -151,13 +152,17 @@ export class ShardRouting {
     this.refreshPingConcurrency = init.refreshPingConcurrency ?? REFRESH_PING_CONCURRENCY
     this.findProvidersLimit = init.findProvidersLimit ?? FIND_PROVIDERS_LIMIT
     if (this.registry != null) {
-      this.republisher = new Republisher(this.registry, (entry, signal) => this.publish(entry, 'republish', { signal }), {
-        checkInterval: init.republishCheckInterval ?? REPUBLISH_CHECK_INTERVAL,
-        concurrency: init.republishConcurrency ?? REPUBLISH_CONCURRENCY,
-        retryDelay: init.republishRetryDelay ?? REPUBLISH_RETRY_DELAY,
-        onRun: (run) => this.notify('republishRunEnded', run),
-        onError: (err) => this.log?.error('republish run failed - %e', err),
-      })
+      this.republisher = new Republisher(
+        this.registry,
+        (entry, signal) => this.publish(entry, 'republish', { signal }),
+        {
+          checkInterval: init.republishCheckInterval ?? REPUBLISH_CHECK_INTERVAL,
+          concurrency: init.republishConcurrency ?? REPUBLISH_CONCURRENCY,
+          retryDelay: init.republishRetryDelay ?? REPUBLISH_RETRY_DELAY,
+          onRun: (run) => this.notify('republishRunEnded', run),
+          onError: (err) => this.log?.error('republish run failed - %e', err),
+        },
+      )
     }
   }
 
@@ -283,7 +288,10 @@ export class ShardRouting {
    * completes. Past the deadline, providers found so far are returned with
    * `partial: true`; with none, it fails with {@link QueryTimeoutError}.
    */
-  async findProviders(shard: ShardKeyInput, options: FindProvidersOptions = {}): Promise<FindProvidersResult> {
+  async findProviders(
+    shard: ShardKeyInput,
+    options: FindProvidersOptions = {},
+  ): Promise<FindProvidersResult> {
     const key = parseShardKey(shard)
     const limit = options.limit ?? this.findProvidersLimit
     if (!Number.isInteger(limit) || limit < 1) {
@@ -307,7 +315,11 @@ export class ShardRouting {
         }
       } catch (err) {
         if (deadline.timedOut && found.size > 0) {
-          return { providers: await this.withAddresses([...found.values()]), partial: true, durationMs: performance.now() - start }
+          return {
+            providers: await this.withAddresses([...found.values()]),
+            partial: true,
+            durationMs: performance.now() - start,
+          }
         }
         throw err
       }
@@ -331,7 +343,10 @@ export class ShardRouting {
       for await (const event of this.dht.getClosestPeers(target, { signal })) {
         tally.add(event)
         if (event.name === 'FINAL_PEER') {
-          peers.set(event.peer.id.toString(), { peerId: event.peer.id, multiaddrs: [...event.peer.multiaddrs] })
+          peers.set(event.peer.id.toString(), {
+            peerId: event.peer.id,
+            multiaddrs: [...event.peer.multiaddrs],
+          })
         }
       }
       if (peers.size === 0) tally.assertAnswered()
@@ -373,7 +388,10 @@ export class ShardRouting {
    *
    * @throws {NoPeerAnsweredError} when no bootstrap peer could be dialled
    */
-  async bootstrap(addrs: Array<Multiaddr | string>, options: OperationOptions = {}): Promise<BootstrapResult> {
+  async bootstrap(
+    addrs: Array<Multiaddr | string>,
+    options: OperationOptions = {},
+  ): Promise<BootstrapResult> {
     const targets = addrs.map((addr) => (typeof addr === 'string' ? multiaddr(addr) : addr))
     const start = performance.now()
     let connected = 0
@@ -389,7 +407,12 @@ export class ShardRouting {
         if (connected === 0 && targets.length > 0) throw new NoPeerAnsweredError(targets.length)
         await this.waitForTablePeer(signal)
         await drain(this.dht.getClosestPeers(this.libp2p.peerId.toMultihash().bytes, { signal }))
-        return { connected, failed, routingTableSize: this.routingTableSize(), durationMs: performance.now() - start }
+        return {
+          connected,
+          failed,
+          routingTableSize: this.routingTableSize(),
+          durationMs: performance.now() - start,
+        }
       })
       this.notify('bootstrapSucceeded', result)
       return result
@@ -433,7 +456,11 @@ export class ShardRouting {
 
   // ---- internals
 
-  private async publish(shard: ShardKey | ProvidedShardEntry, type: QueryType, options: OperationOptions): Promise<number> {
+  private async publish(
+    shard: ShardKey | ProvidedShardEntry,
+    type: QueryType,
+    options: OperationOptions,
+  ): Promise<number> {
     const key = shard instanceof Object && 'cid' in shard ? (shard as ShardKey) : parseShardKey(shard.hash)
     const storedOn = await this.operation(type, options, async (signal) => {
       const tally = new AnswerTally()
@@ -539,7 +566,6 @@ export class ShardRouting {
     for (const text of stale) await datastore.delete(new Key(text))
   }
 
-
   private selfRecordKey(key: ShardKey): string {
     return `${this.hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${this.libp2p.peerId.toString()}`
   }
@@ -578,7 +604,10 @@ export class ShardRouting {
     if (!this.started) throw new NotStartedError()
   }
 
-  private notify<K extends keyof DhtObserver>(method: K, arg: Parameters<NonNullable<DhtObserver[K]>>[0]): void {
+  private notify<K extends keyof DhtObserver>(
+    method: K,
+    arg: Parameters<NonNullable<DhtObserver[K]>>[0],
+  ): void {
     const fn = this.observer[method] as ((a: typeof arg) => void) | undefined
     if (fn == null) return
     try {
@@ -603,7 +632,8 @@ class AnswerTally {
 
   /** @throws {NoPeerAnsweredError} when peers were asked and none answered */
   assertAnswered(): void {
-    if (this.answered === 0 && this.failed > 0) throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
+    if (this.answered === 0 && this.failed > 0)
+      throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
   }
 }
 

@@ -76,7 +76,10 @@ export function parseShardKey(input: ShardKeyInput): ShardKey {
   if (input instanceof ShardKey) return input
   if (input instanceof Uint8Array) {
     if (input.length !== SHARD_HASH_LENGTH) {
-      throw new InvalidShardKeyError(describe(input), `must be ${SHARD_HASH_LENGTH} bytes, got ${input.length}`)
+      throw new InvalidShardKeyError(
+        describe(input),
+        `must be ${SHARD_HASH_LENGTH} bytes, got ${input.length}`,
+      )
     }
     return ShardKey.fromValidatedBytes(Uint8Array.from(input))
   }
@@ -86,10 +89,11 @@ export function parseShardKey(input: ShardKeyInput): ShardKey {
   if (input.length === 0) {
     throw new InvalidShardKeyError(input, 'must not be empty')
   }
-  if (/^(bafk|b[a-z2-7]{20,})/.test(input) && input.length > 2 * SHARD_HASH_LENGTH + 2) {
+  const hex = input.startsWith('0x') || input.startsWith('0X') ? input.slice(2) : input
+  if (!HEX.test(hex) && /^b[a-z2-7]{40,}$/.test(input)) {
+    // a base32 CIDv1 string
     return shardKeyFromCid(input)
   }
-  const hex = input.startsWith('0x') || input.startsWith('0X') ? input.slice(2) : input
   if (!HEX.test(hex)) {
     throw new InvalidShardKeyError(describe(input), 'must contain only hex characters 0-9 a-f')
   }
@@ -134,10 +138,16 @@ export function shardKeyFromMultihash(multihash: Uint8Array, label?: string): Sh
     throw new InvalidShardKeyError(text, `must be a multihash (${(err as Error).message})`)
   }
   if (digest.code !== sha256.code) {
-    throw new InvalidShardKeyError(text, `must be a sha2-256 multihash (0x12), got 0x${digest.code.toString(16)}`)
+    throw new InvalidShardKeyError(
+      text,
+      `must be a sha2-256 multihash (0x12), got 0x${digest.code.toString(16)}`,
+    )
   }
   if (digest.digest.length !== SHARD_HASH_LENGTH) {
-    throw new InvalidShardKeyError(text, `digest must be ${SHARD_HASH_LENGTH} bytes, got ${digest.digest.length}`)
+    throw new InvalidShardKeyError(
+      text,
+      `digest must be ${SHARD_HASH_LENGTH} bytes, got ${digest.digest.length}`,
+    )
   }
   return ShardKey.fromValidatedBytes(Uint8Array.from(digest.digest))
 }

@@ -105,8 +105,17 @@ export interface SilentPeer {
   stop(): Promise<void>
 }
 
-/** Starts a {@link SilentPeer} on 127.0.0.1. */
-export async function createSilentPeer(protocol = NSN_DHT_PROTOCOL): Promise<SilentPeer> {
+/**
+ * Starts a {@link SilentPeer} on 127.0.0.1. With `reset: true` it resets every DHT
+ * stream at once instead (a peer that fails fast rather than hanging).
+ */
+export async function createSilentPeer({
+  protocol = NSN_DHT_PROTOCOL,
+  reset = false,
+}: {
+  protocol?: string
+  reset?: boolean
+} = {}): Promise<SilentPeer> {
   const libp2p = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -121,6 +130,7 @@ export async function createSilentPeer(protocol = NSN_DHT_PROTOCOL): Promise<Sil
     protocol,
     (stream) => {
       streams.push({ stream, at: Date.now() })
+      if (reset) stream.abort(new Error('silent peer resets DHT streams'))
     },
     { maxInboundStreams: 1024 },
   )
@@ -140,7 +150,11 @@ export async function createSilentPeer(protocol = NSN_DHT_PROTOCOL): Promise<Sil
 /** Resolves when `predicate` holds, checking on every routing-table change and connection event. */
 export async function waitFor(
   predicate: () => boolean,
-  { timeoutMs = 10_000, what = 'condition', interval = 25 }: { timeoutMs?: number; what?: string; interval?: number } = {},
+  {
+    timeoutMs = 10_000,
+    what = 'condition',
+    interval = 25,
+  }: { timeoutMs?: number; what?: string; interval?: number } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!predicate()) {

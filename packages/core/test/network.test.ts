@@ -1,8 +1,7 @@
-import { peerIdFromString } from '@libp2p/peer-id'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseShardKey } from '../src/index.js'
 import { createTestNetwork, stopAll, type TestNode, waitFor } from '../src/testing.js'
-import { sha256 } from 'multiformats/hashes/sha2'
 
 const SHARD = parseShardKey('0x' + 'ab'.repeat(32))
 
@@ -23,25 +22,27 @@ describe('three real nodes over TCP on 127.0.0.1', () => {
     const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
     await b.routing.bootstrap([a.addr])
     await c.routing.bootstrap([a.addr])
-    await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), { what: 'full routing tables' })
+    await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
+      what: 'full routing tables',
+    })
     return nodes
   }
 
   it('discover each other; closestPeers returns the other two sorted by XOR distance', async () => {
     const [a, b, c] = await threeNodes()
-    const target = a!.libp2p.peerId
     const peers = await b!.routing.closestPeers(SHARD)
     const ids = peers.map((p) => p.peerId.toString()).sort()
     expect(ids).toEqual([a!.libp2p.peerId.toString(), c!.libp2p.peerId.toString()].sort())
     const targetId = await kadId(SHARD.multihash)
-    const distances = await Promise.all(peers.map(async (p) => (await kadId(p.peerId.toMultihash().bytes)) ^ targetId))
+    const distances = await Promise.all(
+      peers.map(async (p) => (await kadId(p.peerId.toMultihash().bytes)) ^ targetId),
+    )
     expect([...distances].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))).toEqual(distances)
     expect(peers.map((p) => BigInt(`0x${p.distance}`))).toEqual(distances)
-    expect(target).toBeDefined()
   })
 
   it('a provide on one is found from another with dialable addresses', async () => {
-    const [a, b, c] = await threeNodes()
+    const [a, , c] = await threeNodes()
     const provided = await a!.routing.provide(SHARD)
     expect(provided.storedOn).toBe(2)
     const found = await c!.routing.findProviders(SHARD)
@@ -51,8 +52,9 @@ describe('three real nodes over TCP on 127.0.0.1', () => {
     expect(provider!.multiaddrs.length).toBeGreaterThan(0)
     // dialable: close every connection to the provider, then dial what the lookup returned
     await c!.libp2p.hangUp(a!.libp2p.peerId)
-    const connection = await c!.libp2p.dial(provider!.multiaddrs.map((m) => m.encapsulate(`/p2p/${a!.libp2p.peerId}`)))
+    const connection = await c!.libp2p.dial(
+      provider!.multiaddrs.map((m) => m.encapsulate(`/p2p/${a!.libp2p.peerId}`)),
+    )
     expect(connection.remotePeer.equals(a!.libp2p.peerId)).toBe(true)
-    expect(peerIdFromString(b!.libp2p.peerId.toString())).toBeDefined()
   })
 })

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  NoKnownPeersError,
+  NoPeerAnsweredError,
+  NSN_DHT_PROTOCOL,
+  parseShardKey,
+  QUERY_TIMEOUT,
+  QueryTimeoutError,
+} from '../src/index.js'
+import { createSilentPeer, createTestNode, type SilentPeer, type TestNode, waitFor } from '../src/testing.js'
+
+const SHARD = parseShardKey('cd'.repeat(32))
+
+function openDhtStreams(node: TestNode): number {
+  return node.libp2p
+    .getConnections()
+    .flatMap((c) => c.streams)
+    .filter((s) => s.protocol === NSN_DHT_PROTOCOL && s.direction === 'outbound' && s.status === 'open')
+    .length
+}
+
+describe('the query deadline', () => {
+  let node: TestNode | undefined
+  let silent: SilentPeer | undefined
+  afterEach(async () => {
+    await node?.stop()
+    await silent?.stop()
+    node = undefined
+    silent = undefined
+  })
+
+  it('fails a lookup against a peer that never answers at 10 s with DHT query timeout, and stops sending', async () => {
+    silent = await createSilentPeer()
+    // keep kad-dht's own self-query out of the way: only the lookup under test talks to the peer
+    node = await createTestNode({
+      dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
+    })
+    await node.libp2p.dial(silent.addr)
+    const n = node
+    await waitFor(() => n.routing.routingTableSize() === 1, { what: 'the silent peer in the routing table' })
+    expect(QUERY_TIMEOUT).toBe(10_000)
+
+    const started = performance.now()
+    const error = await n.routing.findProviders(SHARD).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    const elapsed = performance.now() - started
+
+    expect(error).toBeInstanceOf(QueryTimeoutError)
+    expect((error as Error).message).toBe('DHT query timeout')
+    expect((error as QueryTimeoutError).code).toBe('ERR_QUERY_TIMEOUT')
+    expect(elapsed).toBeGreaterThanOrEqual(9_000)
+    expect(elapsed).toBeLessThanOrEqual(11_000)
+
+    // the query's requests were aborted on the wire: nothing of it is left open,
+    // and the silent peer receives nothing more for it
+    const streamsAtError = silent.streams.length
+    await waitFor(() => openDhtStreams(n) === 0, { timeoutMs: 500, what: 'outbound DHT streams to close' })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(silent.streams.length).toBe(streamsAtError)
+    expect(openDhtStreams(n)).toBe(0)
+  }, 30_000)
+})
+
+describe('queries that cannot be answered', () => {
+  let node: TestNode | undefined
+  let silent: SilentPeer | undefined
+  afterEach(async () => {
+    await node?.stop()
+    await silent?.stop()
+    node = undefined
+    silent = undefined
+  })
+
+  it('fail at once with NoKnownPeersError on an empty routing table', async () => {
+    node = await createTestNode()
+    const started = performance.now()
+    await expect(node.routing.findProviders(SHARD)).rejects.toBeInstanceOf(NoKnownPeersError)
+    await expect(node.routing.closestPeers(SHARD)).rejects.toMatchObject({ code: 'ERR_NO_KNOWN_PEERS' })
+    // kad-dht's own API is bounded the same way (no wait for a peer to appear)
+    await expect(drain(node.libp2p.services.dht.findProviders(SHARD.cid))).rejects.toBeInstanceOf(
+      NoKnownPeersError,
+    )
+    expect(performance.now() - started).toBeLessThan(1_000)
+  })
+
+  it('fail with NoPeerAnsweredError, not "not found", when every contacted peer fails sooner', async () => {
+    silent = await createSilentPeer({ reset: true })
+    node = await createTestNode({
+      dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
+    })
+    await node.libp2p.dial(silent.addr)
+    const n = node
+    await waitFor(() => n.routing.routingTableSize() === 1, { what: 'the peer in the routing table' })
+    const error = await n.routing.findProviders(SHARD).catch((err: unknown) => err)
+    expect(error).toBeInstanceOf(NoPeerAnsweredError)
+    expect((error as NoPeerAnsweredError).code).toBe('ERR_NO_PEER_ANSWERED')
+  })
+
+  it('bounds kad-dht background work too: a refresh and a raw kad-dht lookup end at the deadline', async () => {
+    silent = await createSilentPeer()
+    node = await createTestNode({
+      dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
+    })
+    await node.libp2p.dial(silent.addr)
+    const n = node
+    await waitFor(() => n.routing.routingTableSize() === 1, { what: 'the silent peer in the routing table' })
+    const started = performance.now()
+    const [refresh, raw] = await Promise.all([
+      n.routing.refresh().catch((err: unknown) => err),
+      drain(n.libp2p.services.dht.getClosestPeers(SHARD.multihash)).catch((err: unknown) => err),
+    ])
+    const elapsed = performance.now() - started
+    expect(refresh).toBeInstanceOf(QueryTimeoutError)
+    expect(raw).toBeInstanceOf(QueryTimeoutError)
+    expect(elapsed).toBeGreaterThanOrEqual(9_000)
+    expect(elapsed).toBeLessThanOrEqual(11_000)
+  }, 30_000)
+})
+
+async function drain(source: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of source) {
+    // consume
+  }
+}
