@@ -41,6 +41,7 @@ export class Republisher {
   private controller?: AbortController
   private running?: Promise<RepublishRun>
   private started = false
+  private readonly inFlight = new Map<string, AbortController>()
 
   constructor(registry: ProvidedShards, publish: PublishFn, options: RepublisherOptions) {
     this.registry = registry
@@ -61,6 +62,11 @@ export class Republisher {
     this.timer = undefined
     this.controller?.abort()
     await this.running?.catch(() => undefined)
+  }
+
+  /** Aborts the in-flight republish of a shard that left the registry. */
+  cancel(hex: string): void {
+    this.inFlight.get(hex)?.abort()
   }
 
   /** Re-arms the timer, e.g. after shards were added. */
@@ -105,17 +111,25 @@ export class Republisher {
       while (next < due.length && !signal.aborted) {
         const entry = due[next++] as ProvidedShardEntry
         if (!this.registry.has(entry.hash)) continue
+        const controller = new AbortController()
+        const onRunAbort = (): void => controller.abort(signal.reason)
+        signal.addEventListener('abort', onRunAbort, { once: true })
+        this.inFlight.set(entry.hex, controller)
         try {
-          await this.publish(entry, signal)
+          await this.publish(entry, controller.signal)
           await this.registry.markPublished(entry.hash)
           republished++
         } catch (err) {
           if (signal.aborted) throw err
+          if (controller.signal.aborted) continue // the shard left the registry meanwhile
           failed++
           await this.registry.markPublished(entry.hash, {
             now: entry.publishedAt,
             republishAt: Date.now() + this.options.retryDelay,
           })
+        } finally {
+          signal.removeEventListener('abort', onRunAbort)
+          this.inFlight.delete(entry.hex)
         }
       }
     }

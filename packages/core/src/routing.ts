@@ -137,6 +137,7 @@ export class ShardRouting {
   private readonly onTableChange = (): void =>
     this.notify('routingTableSizeChanged', this.hooks.routingTable.size)
   private readonly onRemoved = (event: ShardRemovedEvent): void => {
+    this.republisher?.cancel(event.entry.hex)
     this.trackWithdrawal(event.entry)
   }
 
@@ -469,6 +470,8 @@ export class ShardRouting {
         tally.add(event)
         if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') stored++
       }
+      // kad-dht turns aborted ADD_PROVIDER sends into error events and ends normally
+      signal.throwIfAborted()
       if (stored === 0) {
         tally.assertAnswered()
         throw new NoPeerAnsweredError(tally.contacted)

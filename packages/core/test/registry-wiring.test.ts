@@ -1,0 +1,124 @@
+import { ShardRegistry } from '@nsn/shard-registry'
+import { Key } from 'interface-datastore'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type ProviderRecordPublishedEvent, parseShardKey, type ShardKey } from '../src/index.js'
+import { hooksOf } from '../src/kad-internals.js'
+import { createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
+
+type Published = ProviderRecordPublishedEvent & { at: number }
+
+const shard = (n: number): ShardKey => parseShardKey(n.toString(16).padStart(64, '0'))
+
+/** When `holder` stored `provider`'s record for `key` (undefined when it holds none). */
+async function recordTime(holder: TestNode, provider: TestNode, key: ShardKey): Promise<number | undefined> {
+  const hooks = hooksOf(holder.libp2p.services.dht)
+  const k = new Key(
+    `${hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${provider.libp2p.peerId}`,
+  )
+  if (!(await hooks.datastore.has(k))) return undefined
+  return decodeVarint(await hooks.datastore.get(k))
+}
+
+/** kad-dht stores a record's time as an unsigned varint of epoch ms. */
+function decodeVarint(bytes: Uint8Array): number {
+  let value = 0
+  let scale = 1
+  for (const byte of bytes) {
+    value += (byte & 0x7f) * scale
+    if ((byte & 0x80) === 0) break
+    scale *= 128
+  }
+  return value
+}
+
+describe('the registry wired into ShardRouting, on real nodes', () => {
+  let nodes: TestNode[] = []
+  afterEach(async () => {
+    await stopAll(nodes)
+    nodes = []
+  })
+
+  async function network(registry: ShardRegistry, published: Published[], dht = {}) {
+    const provider = await createTestNode({
+      dht,
+      routing: {
+        registry,
+        observer: { providerRecordPublished: (e) => published.push({ ...e, at: Date.now() }) },
+        republishCheckInterval: 100,
+        republishRetryDelay: 200,
+      },
+    })
+    const others = [await createTestNode({ dht }), await createTestNode({ dht })]
+    nodes = [provider, ...others]
+    for (const other of others) await other.routing.bootstrap([provider.addr])
+    await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
+      what: 'full routing tables',
+    })
+    return { provider, others }
+  }
+
+  it('evicting or stopping a shard withdraws its self-record and stops its republishing', async () => {
+    const registry = new ShardRegistry({ capacity: 2, republishInterval: 400, republishJitter: 50 })
+    const published: Published[] = []
+    const { provider } = await network(registry, published)
+
+    await provider.routing.provide(shard(1))
+    await provider.routing.provide(shard(2))
+    expect(await provider.routing.hasSelfRecord(shard(1))).toBe(true)
+
+    await provider.routing.provide(shard(3)) // evicts shard 1, the least recently used
+    expect(registry.has(shard(1).bytes)).toBe(false)
+    const evictedAt = Date.now()
+    await expect.poll(() => provider.routing.hasSelfRecord(shard(1))).toBe(false)
+    expect(await provider.routing.hasSelfRecord(shard(3))).toBe(true)
+
+    expect(await provider.routing.stopProviding(shard(2))).toBe(true)
+    expect(await provider.routing.hasSelfRecord(shard(2))).toBe(false)
+    expect(await provider.routing.stopProviding(shard(2))).toBe(false)
+    const stoppedAt = Date.now()
+
+    // shard 3 keeps being republished; shards 1 and 2 never are
+    await waitFor(() => published.filter((e) => e.republish && e.shard === shard(3).hex).length >= 2, {
+      what: 'two republishes of shard 3',
+    })
+    const after = (e: Published, shardKey: ShardKey, at: number) =>
+      e.republish && e.shard === shardKey.hex && e.at >= at
+    expect(published.filter((e) => after(e, shard(1), evictedAt) || after(e, shard(2), stoppedAt))).toEqual(
+      [],
+    )
+    expect([...registry.entries()].map((e) => e.hex)).toEqual([shard(3).hex])
+  })
+
+  it('republishes before the TTL lapses, so a remote node holds a fresh record; a stopped shard lapses', async () => {
+    const ttl = 1_500
+    const registry = new ShardRegistry({ republishInterval: 600, republishJitter: 100 })
+    const published: Published[] = []
+    const { provider, others } = await network(registry, published, {
+      providerRecordTtl: ttl,
+      providerCleanupInterval: 200,
+    })
+    const [kept, stopped] = [shard(10), shard(11)]
+    await provider.routing.provide(kept)
+    await provider.routing.provide(stopped)
+    const remote = others[0] as TestNode
+    const first = await recordTime(remote, provider, kept)
+    expect(first).toBeDefined()
+    expect(await recordTime(remote, provider, stopped)).toBeDefined()
+    await provider.routing.stopProviding(stopped)
+    const stoppedAt = Date.now()
+
+    // past the first TTL, the remote holds a newer record of the kept shard and none of the stopped one
+    await waitFor(() => Date.now() > (first as number) + ttl + 400, {
+      timeoutMs: 5_000,
+      what: 'the first TTL to pass',
+    })
+    await expect.poll(() => recordTime(remote, provider, stopped), { timeout: 3_000 }).toBeUndefined()
+    const fresh = await recordTime(remote, provider, kept)
+    expect(fresh).toBeDefined()
+    expect(fresh as number).toBeGreaterThan(first as number)
+    expect(Date.now() - (fresh as number)).toBeLessThan(ttl)
+    expect(published.some((e) => e.republish && e.shard === kept.hex)).toBe(true)
+    expect(published.some((e) => e.republish && e.shard === stopped.hex && e.at >= stoppedAt)).toBe(false)
+  })
+})
