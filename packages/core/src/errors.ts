@@ -16,6 +16,7 @@ export type NsnErrorCode =
   | 'ERR_PEER_NOT_FOUND'
   | 'ERR_NOT_STARTED'
   | 'ERR_UNSUPPORTED_KAD_DHT'
+  | 'ERR_SHARD_EVICTED'
 
 /** Base class of every NSN error. */
 export abstract class NsnError extends Error {
@@ -143,4 +144,15 @@ export class UnsupportedKadDhtError extends NsnError {
 /** True when `err` is an NSN error with the given code. */
 export function isNsnError(err: unknown, code?: NsnErrorCode): err is NsnError {
   return err instanceof NsnError && (code == null || err.code === code)
+}
+
+/** A shard was evicted from the registry by concurrent provides before its own provide finished. */
+export class ShardEvictedError extends NsnError {
+  static readonly code = 'ERR_SHARD_EVICTED'
+  override readonly name = 'ShardEvictedError'
+  readonly code = ShardEvictedError.code
+
+  constructor(shard: string) {
+    super(`shard ${shard} was evicted by concurrent provides before it was published (registry at capacity)`)
+  }
 }

@@ -22,6 +22,7 @@
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
+import type { CID } from 'multiformats/cid'
 import { startDeadline } from './deadline.js'
 import { NoKnownPeersError, UnsupportedKadDhtError } from './errors.js'
 
@@ -54,6 +55,11 @@ interface RoutingTableRefreshLike {
   ): Promise<void>
 }
 
+interface ProvidersLike {
+  addProvider(cid: CID, provider: PeerId, options?: AbortOptions): Promise<void>
+  datastore: Datastore
+}
+
 interface ReproviderLike {
   shouldReprovide(isSelf: boolean, expires: number): boolean
 }
@@ -67,6 +73,8 @@ export interface KadHooks {
   maxCommonPrefix(): number
   /** The deadline every query of this DHT runs under, in ms. */
   readonly queryTimeout: number
+  /** Writes this node's own provider record for a key, as kad-dht's provide does first. */
+  addSelfRecord(cid: CID, options?: AbortOptions): Promise<void>
   /** The datastore kad-dht keeps provider records in (libp2p's datastore). */
   readonly datastore: Datastore
   /** The datastore prefix of provider records, e.g. `/dht/provider`. */
@@ -127,7 +135,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     }
   }
 
+  const providers = need<ProvidersLike>(dht, 'providers')
+  need(dht, 'providers.addProvider')
   const datastore = need<Datastore>(dht, 'providers.datastore')
+  const selfId = need<PeerId>(dht, 'components.peerId')
 
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
@@ -136,6 +147,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     routingTable,
     queryTimeout,
     datastore,
+    addSelfRecord: (cid, abortOptions) => providers.addProvider(cid, selfId, abortOptions),
     providerPrefix: `${options.datastorePrefix}/provider`,
     maxCommonPrefix: () => refresh._maxCommonPrefix(),
     refreshCommonPrefixLength: (cpl, abortOptions) =>

@@ -31,6 +31,7 @@ import {
   NotStartedError,
   PeerNotFoundError,
   QueryTimeoutError,
+  ShardEvictedError,
 } from './errors.js'
 import { hooksOf, type KadHooks } from './kad-internals.js'
 import type { DhtObserver, QueryResult, QueryType } from './observer.js'
@@ -234,6 +235,13 @@ export class ShardRouting {
     if (this.registry != null) {
       entry = await this.registry.add(key.bytes)
       this.republisher?.schedule()
+    }
+    // answer lookups for it at once, even when publication has to wait for peers
+    await this.hooks.addSelfRecord(key.cid)
+    if (this.registry != null && !this.registry.has(key.bytes)) {
+      // evicted by a concurrent provide meanwhile: leave no orphan self-record behind
+      await this.dht.cancelReprovide(key.cid)
+      throw new ShardEvictedError(key.hex)
     }
     const start = performance.now()
     try {
