@@ -1,0 +1,252 @@
+/**
+ * The one factory that declares every NSN metric (Lodestar style): names, types, help,
+ * labels and buckets live here and nowhere else; {@link NsnMetrics} is derived from it.
+ *
+ * @packageDocumentation
+ */
+
+import { QUERY_RESULTS, QUERY_TYPES } from '@nsn/core'
+import { Counter, collectDefaultMetrics, Histogram, type Registry } from 'prom-client'
+import {
+  CONNECTION_DIRECTIONS,
+  CONNECTION_DURATION_BUCKETS,
+  EVICTION_REASONS,
+  METRIC_PREFIX,
+  QUERY_DURATION_BUCKETS,
+  REPUBLISH_DURATION_BUCKETS,
+} from './constants.js'
+import { createCollectableGauge } from './gauge.js'
+
+/** Options of {@link createNsnMetrics}. */
+export interface NsnMetricsOptions {
+  /**
+   * Also collect prom-client's default process and Node.js metrics (`process_*`,
+   * `nodejs_*`) into the same registry, through {@link collectProcessMetrics} (which leaves
+   * out the three that fail `promtool check metrics`). Skipped when the registry already has
+   * them. With `@libp2p/prometheus-metrics` on the same registry, give it
+   * `collectDefaultMetrics: false` and let this option add them. Default: false.
+   */
+  processMetrics?: boolean
+}
+
+/** The name prom-client's default metrics register first; its presence means they are there. */
+const DEFAULT_METRICS_SENTINEL = 'process_cpu_user_seconds_total'
+
+/**
+ * prom-client default metrics that `promtool check metrics` rejects (gauges named `_total`).
+ * Each is the sum over the `type` label of its unsuffixed twin (`nodejs_active_handles`...),
+ * so dropping them loses nothing.
+ */
+export const NONCOMPLIANT_DEFAULT_METRICS: readonly string[] = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+]
+
+/**
+ * Adds prom-client's default process and Node.js metrics to `register`, without the ones
+ * `promtool check metrics` rejects ({@link NONCOMPLIANT_DEFAULT_METRICS}). Does nothing
+ * when the registry already has them.
+ */
+export function collectProcessMetrics(register: Registry): void {
+  if (register.getSingleMetric(DEFAULT_METRICS_SENTINEL) != null) {
+    return
+  }
+  collectDefaultMetrics({ register })
+  for (const name of NONCOMPLIANT_DEFAULT_METRICS) {
+    register.removeSingleMetric(name)
+  }
+}
+
+/**
+ * Declares every `nsn_p2p_` metric on `register` and returns them grouped by subsystem.
+ * Label combinations that are known in advance (query type × result, eviction reason,
+ * connection direction) are created at 0 so their series exist before the first event.
+ *
+ * Each node must pass its own `Registry` (never prom-client's global one): metric names are
+ * unique per registry, so a second call on the same registry throws, while several nodes in
+ * one process, each with its own registry, never collide.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from 'prom-client'
+ * const register = new Registry()
+ * const metrics = createNsnMetrics(register)
+ * metrics.kademlia.routingTableSize.set(12)
+ * ```
+ */
+export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {}) {
+  const registers = [register]
+  const name = (suffix: string): string => `${METRIC_PREFIX}${suffix}`
+
+  if (opts.processMetrics === true) {
+    collectProcessMetrics(register)
+  }
+
+  const metrics = {
+    kademlia: {
+      /** Peers in the Kademlia routing table. */
+      routingTableSize: createCollectableGauge({
+        name: name('kademlia_routing_table_size'),
+        help: 'Number of peers in the Kademlia routing table',
+        registers,
+      }),
+      /** Duration of DHT queries, by query type and how they ended. */
+      queryDuration: new Histogram<'type' | 'result'>({
+        name: name('kademlia_query_duration_seconds'),
+        help: 'Duration of DHT queries in seconds, by query type and result (ok, timeout, error)',
+        labelNames: ['type', 'result'],
+        buckets: [...QUERY_DURATION_BUCKETS],
+        registers,
+      }),
+      /** Queries cut by the query deadline, by query type. */
+      queryTimeouts: new Counter<'type'>({
+        name: name('kademlia_query_timeouts_total'),
+        help: 'DHT queries that ran into the query deadline and were cancelled, by query type',
+        labelNames: ['type'],
+        registers,
+      }),
+      /**
+       * Provide and republish operations that stored the shard's provider record on at least
+       * one peer: one per operation, however many peers accepted the record.
+       */
+      providerRecordsPublished: new Counter({
+        name: name('kademlia_provider_records_published_total'),
+        help: 'Provider records published (provide or republish operations that stored the record on at least one peer)',
+        registers,
+      }),
+      /** Bootstrap runs that reached at least one peer. */
+      bootstrapSuccess: new Counter({
+        name: name('kademlia_bootstrap_success_total'),
+        help: 'Bootstrap runs that succeeded',
+        registers,
+      }),
+      /** Bootstrap runs that failed. */
+      bootstrapFailure: new Counter({
+        name: name('kademlia_bootstrap_failure_total'),
+        help: 'Bootstrap runs that failed',
+        registers,
+      }),
+      /** Provider records this node stores on behalf of other peers. */
+      providerRecordsStored: createCollectableGauge({
+        name: name('kademlia_provider_records_stored'),
+        help: 'Provider records this node stores for other peers',
+        registers,
+      }),
+    },
+    connections: {
+      /** Open libp2p connections. */
+      active: createCollectableGauge({
+        name: name('active_connections'),
+        help: 'Number of open libp2p connections',
+        registers,
+      }),
+      /** Peers with at least one open connection. */
+      peers: createCollectableGauge({
+        name: name('connected_peers'),
+        help: 'Number of peers with at least one open connection',
+        registers,
+      }),
+      /** Connections established (upgraded: encrypted and multiplexed), by direction. */
+      established: new Counter<'direction'>({
+        name: name('connections_established_total'),
+        help: 'libp2p connections established (encrypted and multiplexed), by direction',
+        labelNames: ['direction'],
+        registers,
+      }),
+      /** Connections closed, by direction. */
+      closed: new Counter<'direction'>({
+        name: name('connections_closed_total'),
+        help: 'libp2p connections closed, by direction',
+        labelNames: ['direction'],
+        registers,
+      }),
+      /**
+       * Connection attempts that did not produce a connection, by direction: outbound, a dial
+       * of one address that failed or was aborted; inbound, an incoming connection refused or
+       * whose upgrade failed.
+       */
+      failed: new Counter<'direction'>({
+        name: name('connections_failed_total'),
+        help: 'Connection attempts that failed: outbound dials of one address that failed or were aborted, inbound connections refused or whose upgrade failed',
+        labelNames: ['direction'],
+        registers,
+      }),
+      /** How long connections stayed open, from open to close. */
+      duration: new Histogram({
+        name: name('connection_duration_seconds'),
+        help: 'How long libp2p connections stayed open, from open to close, in seconds',
+        buckets: [...CONNECTION_DURATION_BUCKETS],
+        registers,
+      }),
+    },
+    shardRegistry: {
+      /** Shards this node provides. */
+      size: createCollectableGauge({
+        name: name('shard_registry_size'),
+        help: 'Number of shards this node provides',
+        registers,
+      }),
+      /** Maximum number of shards the registry holds before it evicts. */
+      capacity: createCollectableGauge({
+        name: name('shard_registry_capacity'),
+        help: 'Maximum number of shards this node provides before least recently used ones are evicted',
+        registers,
+      }),
+      /** Shards removed from the registry, by reason. */
+      evictions: new Counter<'reason'>({
+        name: name('shard_registry_evictions_total'),
+        help: 'Shards removed from the registry, by reason: capacity (LRU eviction), expired, stopped (no longer provided)',
+        labelNames: ['reason'],
+        registers,
+      }),
+    },
+    republish: {
+      /** Republish runs of the scheduler. */
+      runs: new Counter({
+        name: name('republish_runs_total'),
+        help: 'Republish runs of the scheduler',
+        registers,
+      }),
+      /** Duration of republish runs. */
+      duration: new Histogram({
+        name: name('republish_duration_seconds'),
+        help: 'Duration of republish runs in seconds',
+        buckets: [...REPUBLISH_DURATION_BUCKETS],
+        registers,
+      }),
+      /** Shards republished successfully by the scheduler. */
+      republished: new Counter({
+        name: name('republished_shards_total'),
+        help: 'Shards whose provider record the scheduler republished successfully',
+        registers,
+      }),
+      /** Shards whose republish failed (they are retried). */
+      failures: new Counter({
+        name: name('republish_failures_total'),
+        help: 'Shards whose republish failed (they are retried)',
+        registers,
+      }),
+    },
+  }
+
+  for (const type of QUERY_TYPES) {
+    metrics.kademlia.queryTimeouts.inc({ type }, 0)
+    for (const result of QUERY_RESULTS) {
+      metrics.kademlia.queryDuration.zero({ type, result })
+    }
+  }
+  for (const direction of CONNECTION_DIRECTIONS) {
+    metrics.connections.established.inc({ direction }, 0)
+    metrics.connections.closed.inc({ direction }, 0)
+    metrics.connections.failed.inc({ direction }, 0)
+  }
+  for (const reason of EVICTION_REASONS) {
+    metrics.shardRegistry.evictions.inc({ reason }, 0)
+  }
+
+  return metrics
+}
+
+/** Every NSN metric, grouped by subsystem: the type of what {@link createNsnMetrics} returns. */
+export type NsnMetrics = ReturnType<typeof createNsnMetrics>

@@ -1,0 +1,95 @@
+/**
+ * Maps core's observer events onto the NSN metrics.
+ *
+ * @packageDocumentation
+ */
+
+import type { DhtObserver } from '@nsn/core'
+import { second } from './constants.js'
+import type { NsnMetrics } from './metrics.js'
+
+/** A finite, non-negative number, or undefined: prom-client throws on negative counter increments. */
+function nonNegative(value: number): number | undefined {
+  return Number.isFinite(value) && value >= 0 ? value : undefined
+}
+
+/**
+ * Returns a {@link DhtObserver} that records core's events in `metrics`; pass it to
+ * `ShardRouting`'s `observer` option. What each event does:
+ *
+ * - `queryEnded`: one observation of `kademlia_query_duration_seconds{type,result}`; a
+ *   `timeout` result also increments `kademlia_query_timeouts_total{type}`.
+ * - `routingTableSizeChanged`: sets `kademlia_routing_table_size`.
+ * - `providerRecordPublished`: increments `kademlia_provider_records_published_total` once
+ *   when the record was stored on at least one peer (`storedOn > 0`), for a provide or a
+ *   republish alike; a publication that reached nobody is not counted (its query shows as
+ *   a failed `provide` or `republish` in the duration histogram).
+ * - `bootstrapSucceeded` / `bootstrapFailed`: increment the success or failure counter and
+ *   set the routing-table gauge to the size the event reports.
+ * - `republishRunEnded`: increments `republish_runs_total`, observes the run's duration,
+ *   and adds its shard counts to `republished_shards_total` and `republish_failures_total`.
+ * - `storedProviderRecordsChanged`: sets `kademlia_provider_records_stored`.
+ *
+ * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
+ * observer never throws: values that are not finite or are negative are ignored.
+ */
+export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
+  const { kademlia, republish } = metrics
+  return {
+    queryEnded({ type, result, durationMs }) {
+      const seconds = nonNegative(durationMs / second)
+      if (seconds !== undefined) {
+        kademlia.queryDuration.observe({ type, result }, seconds)
+      }
+      if (result === 'timeout') {
+        kademlia.queryTimeouts.inc({ type })
+      }
+    },
+    routingTableSizeChanged(size) {
+      const value = nonNegative(size)
+      if (value !== undefined) {
+        kademlia.routingTableSize.set(value)
+      }
+    },
+    providerRecordPublished({ storedOn }) {
+      if (storedOn > 0) {
+        kademlia.providerRecordsPublished.inc()
+      }
+    },
+    bootstrapSucceeded({ routingTableSize }) {
+      kademlia.bootstrapSuccess.inc()
+      const value = nonNegative(routingTableSize)
+      if (value !== undefined) {
+        kademlia.routingTableSize.set(value)
+      }
+    },
+    bootstrapFailed({ routingTableSize }) {
+      kademlia.bootstrapFailure.inc()
+      const value = nonNegative(routingTableSize)
+      if (value !== undefined) {
+        kademlia.routingTableSize.set(value)
+      }
+    },
+    republishRunEnded({ republished, failed, durationMs }) {
+      republish.runs.inc()
+      const seconds = nonNegative(durationMs / second)
+      if (seconds !== undefined) {
+        republish.duration.observe(seconds)
+      }
+      const ok = nonNegative(republished)
+      if (ok !== undefined) {
+        republish.republished.inc(ok)
+      }
+      const ko = nonNegative(failed)
+      if (ko !== undefined) {
+        republish.failures.inc(ko)
+      }
+    },
+    storedProviderRecordsChanged(count) {
+      const value = nonNegative(count)
+      if (value !== undefined) {
+        kademlia.providerRecordsStored.set(value)
+      }
+    },
+  }
+}

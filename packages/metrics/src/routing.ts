@@ -1,0 +1,43 @@
+/**
+ * Scrape-time reads of a `ShardRouting` (or anything shaped like it) for the Kademlia
+ * gauges, complementing the observer's events.
+ *
+ * @packageDocumentation
+ */
+
+import type { NsnMetrics } from './metrics.js'
+
+/** The part of `@nsn/core`'s `ShardRouting` the Kademlia gauges read. */
+export interface ShardRoutingLike {
+  /** Peers in the routing table. */
+  routingTableSize(): number
+  /** Provider records this node stores for other peers (counted in the DHT's datastore). */
+  storedProviderRecords?(): Promise<number>
+}
+
+/**
+ * Makes `kademlia_routing_table_size` read `routing.routingTableSize()` and
+ * `kademlia_provider_records_stored` count `routing.storedProviderRecords()` at every
+ * scrape. The observer's `routingTableSizeChanged` and `storedProviderRecordsChanged`
+ * events set the same gauges between scrapes; a scrape always ends with the value read
+ * from `routing`. Counting stored records walks the DHT's provider keys once per scrape.
+ *
+ * Returns a function that undoes it; calling it twice is harmless.
+ */
+export function trackShardRouting(routing: ShardRoutingLike, metrics: NsnMetrics): () => void {
+  const { routingTableSize, providerRecordsStored } = metrics.kademlia
+  const undo = [routingTableSize.addCollect((gauge) => gauge.set(routing.routingTableSize()))]
+  const countStored = routing.storedProviderRecords?.bind(routing)
+  if (countStored != null) {
+    undo.push(
+      providerRecordsStored.addCollect(async (gauge) => {
+        gauge.set(await countStored())
+      }),
+    )
+  }
+  return () => {
+    for (const fn of undo.splice(0)) {
+      fn()
+    }
+  }
+}

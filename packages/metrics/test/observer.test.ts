@@ -1,0 +1,145 @@
+import type { DhtObserver } from '@nsn/core'
+import { QueryTimeoutError } from '@nsn/core'
+import { Registry } from 'prom-client'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { createMetricsObserver, createNsnMetrics, type NsnMetrics, trackShardRouting } from '../src/index.js'
+import { histogram, total, value } from './helpers.js'
+
+describe('createMetricsObserver', () => {
+  let register: Registry
+  let metrics: NsnMetrics
+  let observer: DhtObserver
+
+  beforeEach(() => {
+    register = new Registry()
+    metrics = createNsnMetrics(register)
+    observer = createMetricsObserver(metrics)
+  })
+
+  it('observes query durations in seconds by type and result', async () => {
+    observer.queryStarted?.({ type: 'find_providers' })
+    observer.queryEnded?.({ type: 'find_providers', result: 'ok', durationMs: 120 })
+    observer.queryEnded?.({ type: 'find_providers', result: 'ok', durationMs: 3 })
+    observer.queryEnded?.({ type: 'provide', result: 'error', durationMs: 40, error: new Error('boom') })
+    const ok = await histogram(register, 'nsn_p2p_kademlia_query_duration_seconds', {
+      type: 'find_providers',
+      result: 'ok',
+    })
+    expect(ok.count).toBe(2)
+    expect(ok.sum).toBeCloseTo(0.123, 6)
+    expect(ok.buckets.get('0.005')).toBe(1)
+    expect(ok.buckets.get('0.25')).toBe(2)
+    const failed = await histogram(register, 'nsn_p2p_kademlia_query_duration_seconds', {
+      type: 'provide',
+      result: 'error',
+    })
+    expect(failed.count).toBe(1)
+    expect(await total(register, 'nsn_p2p_kademlia_query_timeouts_total')).toBe(0)
+  })
+
+  it('a timeout lands past the 10 s bucket and counts once in timeouts_total{type}', async () => {
+    observer.queryEnded?.({
+      type: 'closest_peers',
+      result: 'timeout',
+      durationMs: 10_004,
+      error: new QueryTimeoutError(10_000),
+    })
+    expect(await value(register, 'nsn_p2p_kademlia_query_timeouts_total', { type: 'closest_peers' })).toBe(1)
+    expect(await total(register, 'nsn_p2p_kademlia_query_timeouts_total')).toBe(1)
+    const series = await histogram(register, 'nsn_p2p_kademlia_query_duration_seconds', {
+      type: 'closest_peers',
+      result: 'timeout',
+    })
+    expect(series.buckets.get('10')).toBe(0)
+    expect(series.buckets.get('12.5')).toBe(1)
+    expect(series.sum).toBeCloseTo(10.004, 6)
+  })
+
+  it('counts one published record per provide or republish that reached a peer', async () => {
+    observer.providerRecordPublished?.({ shard: 'ab'.repeat(32), storedOn: 20, republish: false })
+    observer.providerRecordPublished?.({ shard: 'cd'.repeat(32), storedOn: 3, republish: true })
+    observer.providerRecordPublished?.({ shard: 'ef'.repeat(32), storedOn: 0, republish: false })
+    expect(await value(register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(2)
+  })
+
+  it('maps routing-table, stored-record and bootstrap events', async () => {
+    observer.routingTableSizeChanged?.(4)
+    expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(4)
+    observer.bootstrapSucceeded?.({ connected: 3, failed: 0, routingTableSize: 11 })
+    observer.bootstrapFailed?.({
+      connected: 0,
+      failed: 3,
+      routingTableSize: 0,
+      error: new Error('unreachable'),
+    })
+    observer.bootstrapSucceeded?.({ connected: 1, failed: 2, routingTableSize: 12 })
+    expect(await value(register, 'nsn_p2p_kademlia_bootstrap_success_total')).toBe(2)
+    expect(await value(register, 'nsn_p2p_kademlia_bootstrap_failure_total')).toBe(1)
+    expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(12)
+    observer.storedProviderRecordsChanged?.(250)
+    expect(await value(register, 'nsn_p2p_kademlia_provider_records_stored')).toBe(250)
+  })
+
+  it('maps republish runs: runs, duration and shard counts', async () => {
+    observer.republishRunEnded?.({ republished: 10, failed: 2, durationMs: 2_500 })
+    observer.republishRunEnded?.({ republished: 0, failed: 0, durationMs: 1 })
+    expect(await value(register, 'nsn_p2p_republish_runs_total')).toBe(2)
+    expect(await value(register, 'nsn_p2p_republished_shards_total')).toBe(10)
+    expect(await value(register, 'nsn_p2p_republish_failures_total')).toBe(2)
+    const duration = await histogram(register, 'nsn_p2p_republish_duration_seconds')
+    expect(duration.count).toBe(2)
+    expect(duration.sum).toBeCloseTo(2.501, 6)
+  })
+
+  it('never throws on values prom-client would refuse', async () => {
+    expect(() => {
+      observer.queryEnded?.({ type: 'provide', result: 'ok', durationMs: Number.NaN })
+      observer.queryEnded?.({ type: 'provide', result: 'ok', durationMs: -5 })
+      observer.routingTableSizeChanged?.(-1)
+      observer.republishRunEnded?.({ republished: -1, failed: Number.POSITIVE_INFINITY, durationMs: -1 })
+      observer.storedProviderRecordsChanged?.(Number.NaN)
+    }).not.toThrow()
+    expect(
+      (
+        await histogram(register, 'nsn_p2p_kademlia_query_duration_seconds', {
+          type: 'provide',
+          result: 'ok',
+        })
+      ).count,
+    ).toBe(0)
+    expect(await value(register, 'nsn_p2p_republish_runs_total')).toBe(1)
+  })
+})
+
+describe('trackShardRouting', () => {
+  it('reads the routing-table size and the stored records at scrape time, until undone', async () => {
+    const register = new Registry()
+    const metrics = createNsnMetrics(register)
+    const routing = {
+      size: 2,
+      stored: 5,
+      routingTableSize: () => routing.size,
+      storedProviderRecords: async () => routing.stored,
+    }
+    const untrack = trackShardRouting(routing, metrics)
+    expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(2)
+    expect(await value(register, 'nsn_p2p_kademlia_provider_records_stored')).toBe(5)
+    routing.size = 6
+    routing.stored = 8
+    expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(6)
+    expect(await value(register, 'nsn_p2p_kademlia_provider_records_stored')).toBe(8)
+    untrack()
+    untrack()
+    routing.size = 1
+    expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(6)
+  })
+
+  it('works without storedProviderRecords', async () => {
+    const register = new Registry()
+    const metrics = createNsnMetrics(register)
+    const untrack = trackShardRouting({ routingTableSize: () => 3 }, metrics)
+    expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(3)
+    expect(await value(register, 'nsn_p2p_kademlia_provider_records_stored')).toBe(0)
+    untrack()
+  })
+})
