@@ -32,6 +32,12 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * {@link PROVIDER_CLEANUP_INTERVAL}; a record lives at most TTL plus this.
    */
   providerCleanupInterval?: number
+  /**
+   * A routing-table peer pinged within this many ms is not pinged again when a full
+   * bucket needs room for a new contact (kad-dht's 10 min default, which kad-dht itself
+   * does not let callers change). Shrink it to let stale peers be replaced sooner.
+   */
+  lastPingThreshold?: number
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -40,6 +46,7 @@ export interface ResolvedKadDHTOptions {
   queryTimeout: number
   providerRecordTtl: number
   datastorePrefix: string
+  lastPingThreshold?: number
 }
 
 function positive(name: string, value: number): number {
@@ -55,7 +62,10 @@ function positive(name: string, value: number): number {
  * @throws {InvalidOptionError} for a non-positive timeout, TTL or bucket size
  */
 export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOptions {
-  const { queryTimeout, providerRecordTtl, providerCleanupInterval, ...rest } = init
+  const { queryTimeout, providerRecordTtl, providerCleanupInterval, lastPingThreshold, ...rest } = init
+  if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
+    throw new InvalidOptionError('lastPingThreshold', `must be >= 0 ms, got ${String(lastPingThreshold)}`)
+  }
   const timeout = positive('queryTimeout', queryTimeout ?? QUERY_TIMEOUT)
   const ttl = positive('providerRecordTtl', providerRecordTtl ?? PROVIDER_RECORD_TTL)
   const cleanup = positive('providerCleanupInterval', providerCleanupInterval ?? PROVIDER_CLEANUP_INTERVAL)
@@ -67,6 +77,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     queryTimeout: timeout,
     providerRecordTtl: ttl,
     datastorePrefix,
+    lastPingThreshold,
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -106,7 +117,11 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
   const factory = kadDHT(resolved.kad)
   return (components) => {
     const dht = factory(components)
-    installKadHooks(dht, { queryTimeout: resolved.queryTimeout, datastorePrefix: resolved.datastorePrefix })
+    installKadHooks(dht, {
+      queryTimeout: resolved.queryTimeout,
+      datastorePrefix: resolved.datastorePrefix,
+      lastPingThreshold: resolved.lastPingThreshold,
+    })
     return dht
   }
 }

@@ -11,6 +11,8 @@
  *   job: deleting records of other peers once they are older than the TTL.
  * - `routingTableRefresh.refreshTable`: kad-dht's fixed 5-minute loop is turned off;
  *   the NSN `Refresher` runs refreshes on our schedule and awaits them.
+ * - `routingTable.kb.lastPingThreshold`: made configurable (`lastPingThreshold`), so
+ *   tests can shrink how long a pinged peer is protected from replacement.
  *
  * {@link hooksOf} checks that every internal exists and throws an
  * {@link UnsupportedKadDhtError} naming the missing one otherwise, so an incompatible
@@ -98,6 +100,7 @@ function need<T>(owner: unknown, path: string): T {
 export interface KadHookOptions {
   queryTimeout: number
   datastorePrefix: string
+  lastPingThreshold?: number
 }
 
 /**
@@ -139,6 +142,12 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   need(dht, 'providers.addProvider')
   const datastore = need<Datastore>(dht, 'providers.datastore')
   const selfId = need<PeerId>(dht, 'components.peerId')
+
+  if (options.lastPingThreshold != null) {
+    const kb = need<{ lastPingThreshold: number }>(dht, 'routingTable.kb')
+    need(dht, 'routingTable.kb.lastPingThreshold')
+    kb.lastPingThreshold = options.lastPingThreshold
+  }
 
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
