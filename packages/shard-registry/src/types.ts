@@ -1,0 +1,80 @@
+/**
+ * The shape of a set of provided shards. These declarations mirror `@nsn/core`'s
+ * `provided-shards.ts` name for name, so a {@link ShardRegistry} is accepted wherever core
+ * expects `ProvidedShards`, without this package depending on core (or on libp2p).
+ *
+ * @packageDocumentation
+ */
+
+/** Why a shard left the set. */
+export type ShardRemovalReason = 'capacity' | 'expired' | 'stopped'
+
+/** One provided shard, as an immutable snapshot. Times are epoch milliseconds. */
+export interface ProvidedShardEntry {
+  /** The 32 hash bytes (a copy; the registry keeps its own). */
+  readonly hash: Uint8Array
+  /** The hash as 64 lower-case hex characters. */
+  readonly hex: string
+  /** When the shard was first provided. */
+  readonly providedAt: number
+  /** When its record was last published to the network (0 when never). */
+  readonly publishedAt: number
+  /** When its record is next due for republishing. */
+  readonly republishAt: number
+  /** When the shard stops being provided on its own; `Infinity` for never. */
+  readonly expiresAt: number
+}
+
+/** Emitted when a shard leaves the set, whatever the reason. */
+export interface ShardRemovedEvent {
+  readonly entry: ProvidedShardEntry
+  readonly reason: ShardRemovalReason
+}
+
+/** Options of {@link ProvidedShards.add}. */
+export interface AddShardOptions {
+  /** Absolute time at which the shard expires; default: never. */
+  expiresAt?: number
+}
+
+/** Options of {@link ProvidedShards.markPublished}. */
+export interface MarkPublishedOptions {
+  /** Publication time; default: the registry's clock. */
+  now?: number
+  /**
+   * When the record is next due; default: `now` + the registry's republish interval
+   * minus jitter. A failed publish passes a near time here to retry soon.
+   */
+  republishAt?: number
+}
+
+/** The bounded set of shards a node provides; the single source of truth for it. */
+export interface ProvidedShards {
+  /** Number of shards in the set. */
+  readonly size: number
+  /** Maximum number of shards; adding past it evicts the least recently used one. */
+  readonly capacity: number
+  /** O(1). */
+  has(hash: Uint8Array): boolean
+  /** O(1); undefined when absent. */
+  get(hash: Uint8Array): ProvidedShardEntry | undefined
+  /**
+   * Adds the shard (or refreshes it as most recently used) and resolves once that is
+   * durable; evictions it causes are emitted as `removed` with reason `capacity`.
+   */
+  add(hash: Uint8Array, options?: AddShardOptions): Promise<ProvidedShardEntry>
+  /** Removes the shard (reason `stopped`); false when it was absent. */
+  delete(hash: Uint8Array): Promise<boolean>
+  /** Records a publication and schedules the next one; undefined when absent. */
+  markPublished(hash: Uint8Array, options?: MarkPublishedOptions): Promise<ProvidedShardEntry | undefined>
+  /** Entries whose republish is due at `now`, earliest first, at most `limit`, without scanning the set. */
+  due(now?: number, limit?: number): ProvidedShardEntry[]
+  /** Removes every entry whose expiry has passed (reason `expired`) and returns them. */
+  expire(now?: number): Promise<ProvidedShardEntry[]>
+  /** The earliest republish or expiry time in the set; undefined when empty. */
+  nextDeadline(): number | undefined
+  /** Entries from least to most recently used. */
+  entries(): IterableIterator<ProvidedShardEntry>
+  on(event: 'removed', listener: (event: ShardRemovedEvent) => void): unknown
+  off(event: 'removed', listener: (event: ShardRemovedEvent) => void): unknown
+}

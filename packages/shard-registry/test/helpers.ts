@@ -1,0 +1,80 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MemoryDatastore } from 'datastore-core'
+import type { Batch, Datastore } from 'interface-datastore'
+import type { ProvidedShardEntry } from '../src/index.js'
+
+/** A deterministic 32-byte hash: a tag byte, then `n` big-endian in the last 4 bytes. */
+export function hashOf(n: number, tag = 0xab): Uint8Array {
+  const hash = new Uint8Array(32)
+  hash[0] = tag
+  new DataView(hash.buffer).setUint32(28, n)
+  return hash
+}
+
+/** The hex of {@link hashOf}. */
+export function hexOf(n: number, tag = 0xab): string {
+  return Buffer.from(hashOf(n, tag)).toString('hex')
+}
+
+/** Entries as plain objects, so `toEqual` compares every field including the hash bytes. */
+export function plain(entries: Iterable<ProvidedShardEntry>): object[] {
+  return Array.from(entries, (entry) => ({ ...entry, hash: Array.from(entry.hash) }))
+}
+
+/** A hand-driven clock. */
+export class FakeClock {
+  now: number
+  constructor(start = 1_700_000_000_000) {
+    this.now = start
+  }
+  readonly read = (): number => this.now
+}
+
+/** The error a {@link FailingDatastore} batch throws. */
+export class DiskFullError extends Error {
+  override readonly name = 'DiskFullError'
+  readonly code = 'ENOSPC'
+  constructor() {
+    super('disk full (simulated)')
+  }
+}
+
+/** A memory datastore whose batches fail to commit (writing nothing) while `failing` is set. */
+export class FailingDatastore extends MemoryDatastore {
+  failing = false
+  /** Number of upcoming commits to fail, whatever `failing` says. */
+  failNext = 0
+  commits = 0
+
+  override batch(): Batch {
+    const inner = super.batch()
+    return {
+      put: (key, value) => inner.put(key, value),
+      delete: (key) => inner.delete(key),
+      commit: async (options) => {
+        if (this.failNext > 0) {
+          this.failNext--
+          throw new DiskFullError()
+        }
+        if (this.failing) throw new DiskFullError()
+        this.commits++
+        await inner.commit(options)
+      },
+    }
+  }
+}
+
+/** Every key under `prefix`, as strings, sorted. */
+export async function keysUnder(datastore: Datastore, prefix = '/nsn/shards'): Promise<string[]> {
+  const keys: string[] = []
+  for await (const key of datastore.queryKeys({ prefix: `${prefix}/` })) keys.push(key.toString())
+  return keys.sort()
+}
+
+/** A fresh temporary directory and its removal. */
+export async function tempDir(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `nsn-shard-registry-${name}-`))
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) }
+}
