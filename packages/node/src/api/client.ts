@@ -1,0 +1,148 @@
+/**
+ * A client of a running daemon's HTTP API, used by the CLI verbs. Connection failures
+ * become {@link DaemonUnreachableError}; error answers {@link ApiResponseError} with the
+ * daemon's status and code.
+ *
+ * @packageDocumentation
+ */
+
+import { formatHostPort, parseHostPort } from '../config/fields.js'
+import type { HostPort } from '../config/types.js'
+import { ApiResponseError, DaemonUnreachableError } from '../errors.js'
+import type {
+  BootstrapResponse,
+  ClosestPeersResponse,
+  FindProvidersResponse,
+  HealthResponse,
+  IdResponse,
+  PeersResponse,
+  ProvideResponse,
+  RefreshResponse,
+  ShardsResponse,
+  StopProvidingResponse,
+} from './types.js'
+
+/** Options of {@link NsnApiClient}. */
+export interface NsnApiClientOptions {
+  /** Gives up on a call after this many ms. Default: none (a DHT query is bounded by its deadline). */
+  timeoutMs?: number
+}
+
+function unreachableReason(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause
+  const code = cause?.code
+  if (code === 'ECONNREFUSED') return 'connection refused'
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown host'
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection closed by the daemon'
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'host unreachable'
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'connection timed out'
+  if (err instanceof TypeError && err.message === 'fetch failed') return cause?.message ?? 'connection failed'
+  return undefined
+}
+
+/** Client of an nsn-node daemon's API. */
+export class NsnApiClient {
+  /** `host:port` of the daemon. */
+  readonly api: string
+  private readonly base: string
+  private readonly timeoutMs?: number
+
+  /** @throws {ConfigError} for a malformed `host:port` */
+  constructor(api: HostPort | string, options: NsnApiClientOptions = {}) {
+    const address = typeof api === 'string' ? parseHostPort('api', api, {}) : api
+    this.api = formatHostPort(address)
+    this.base = `http://${this.api}`
+    this.timeoutMs = options.timeoutMs
+  }
+
+  id(): Promise<IdResponse> {
+    return this.call('GET', '/v1/id')
+  }
+
+  peers(): Promise<PeersResponse> {
+    return this.call('GET', '/v1/peers')
+  }
+
+  shards(): Promise<ShardsResponse> {
+    return this.call('GET', '/v1/shards')
+  }
+
+  provide(hash: string): Promise<ProvideResponse> {
+    return this.call('PUT', `/v1/shards/${encodeURIComponent(hash)}`)
+  }
+
+  stopProviding(hash: string): Promise<StopProvidingResponse> {
+    return this.call('DELETE', `/v1/shards/${encodeURIComponent(hash)}`)
+  }
+
+  findProviders(hash: string, options: { limit?: number } = {}): Promise<FindProvidersResponse> {
+    const query = options.limit == null ? '' : `?limit=${options.limit}`
+    return this.call('GET', `/v1/shards/${encodeURIComponent(hash)}/providers${query}`)
+  }
+
+  closestPeers(key: string): Promise<ClosestPeersResponse> {
+    return this.call('GET', `/v1/closest-peers/${encodeURIComponent(key)}`)
+  }
+
+  bootstrap(): Promise<BootstrapResponse> {
+    return this.call('POST', '/v1/bootstrap')
+  }
+
+  refresh(): Promise<RefreshResponse> {
+    return this.call('POST', '/v1/refresh')
+  }
+
+  /** `GET /healthz`; resolves with the status whether it is 200 or 503. */
+  async health(): Promise<HealthResponse & { ok: boolean }> {
+    const res = await this.fetch('GET', '/healthz')
+    const body = (await res.json().catch(() => ({ status: 'unknown' }))) as HealthResponse
+    return { ...body, ok: res.ok }
+  }
+
+  private async fetch(method: string, path: string): Promise<Response> {
+    try {
+      return await fetch(`${this.base}${path}`, {
+        method,
+        signal: this.timeoutMs == null ? undefined : AbortSignal.timeout(this.timeoutMs),
+      })
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') {
+        throw new DaemonUnreachableError(this.api, `no answer within ${this.timeoutMs} ms`, { cause: err })
+      }
+      const reason = unreachableReason(err)
+      if (reason != null) throw new DaemonUnreachableError(this.api, reason, { cause: err })
+      throw err
+    }
+  }
+
+  private async call<T>(method: string, path: string): Promise<T> {
+    const res = await this.fetch(method, path)
+    let text: string
+    try {
+      text = await res.text()
+    } catch (err) {
+      throw new DaemonUnreachableError(this.api, 'the connection closed before the answer was complete', {
+        cause: err,
+      })
+    }
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {
+      throw new ApiResponseError(
+        res.status,
+        'ERR_BAD_RESPONSE',
+        `the daemon at ${this.api} answered HTTP ${res.status} with no JSON`,
+      )
+    }
+    if (!res.ok) {
+      const error = (body as { error?: { code?: unknown; message?: unknown } }).error
+      throw new ApiResponseError(
+        res.status,
+        typeof error?.code === 'string' ? error.code : `HTTP_${res.status}`,
+        typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`,
+      )
+    }
+    return body as T
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The API's routes, exactly DESIGN.md's table, each a small handler from request
+ * parameters to a JSON body. Handlers marked `dht` run a DHT operation and count toward
+ * the concurrency bound.
+ *
+ * @packageDocumentation
+ */
+
+import { parseShardKey, type ShardPeer } from '@nsn/core'
+import { MAX_FIND_PROVIDERS_LIMIT } from '../constants.js'
+import { BadRequestError, ShardNotProvidedError } from '../errors.js'
+import type {
+  ApiBackend,
+  ApiPeer,
+  BootstrapResponse,
+  ClosestPeersResponse,
+  FindProvidersResponse,
+  IdResponse,
+  PeersResponse,
+  ProvideResponse,
+  RefreshResponse,
+  ShardsResponse,
+  StopProvidingResponse,
+} from './types.js'
+
+/** What a handler gets. */
+export interface RouteContext {
+  backend: ApiBackend
+  /** Path parameters, percent-decoded. */
+  params: string[]
+  query: URLSearchParams
+  /** Aborts when the client disconnects (and with the node's own stop). */
+  signal: AbortSignal
+}
+
+/** A handler's answer. */
+export interface RouteResult {
+  status?: number
+  body: unknown
+}
+
+export interface RouteMethod {
+  handler(ctx: RouteContext): Promise<RouteResult> | RouteResult
+  /** Runs a DHT operation: bounded in concurrency. */
+  dht?: boolean
+}
+
+export interface Route {
+  /** Matched against the whole path; groups are the parameters. */
+  pattern: RegExp
+  methods: Readonly<Partial<Record<string, RouteMethod>>>
+  /** Served while the node starts or stops (health). */
+  always?: boolean
+}
+
+/** A peer with its addresses as strings. */
+export function toApiPeer(peer: ShardPeer): ApiPeer {
+  return { peerId: peer.peerId.toString(), addrs: peer.multiaddrs.map((addr) => addr.toString()) }
+}
+
+function shardParam(ctx: RouteContext): ReturnType<typeof parseShardKey> {
+  return parseShardKey(ctx.params[0] ?? '')
+}
+
+/** Parses `?limit=`: absent, or an integer from 1 to {@link MAX_FIND_PROVIDERS_LIMIT}. */
+export function parseLimit(query: URLSearchParams): number | undefined {
+  const raw = query.get('limit')
+  if (raw == null) return undefined
+  const limit = /^\d{1,7}$/.test(raw) ? Number(raw) : Number.NaN
+  if (!(limit >= 1 && limit <= MAX_FIND_PROVIDERS_LIMIT)) {
+    throw new BadRequestError(
+      `invalid limit ${JSON.stringify(raw)}: must be an integer from 1 to ${MAX_FIND_PROVIDERS_LIMIT}`,
+    )
+  }
+  return limit
+}
+
+const round = (ms: number): number => Math.round(ms * 10) / 10
+
+/** The route table. */
+export const ROUTES: readonly Route[] = [
+  {
+    pattern: /^\/healthz$/,
+    always: true,
+    methods: {
+      GET: {
+        handler: ({ backend }) =>
+          backend.state === 'running'
+            ? { body: { status: 'ok' } }
+            : { status: 503, body: { status: backend.state } },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/id$/,
+    methods: {
+      GET: { handler: ({ backend }): RouteResult => ({ body: backend.id() satisfies IdResponse }) },
+    },
+  },
+  {
+    pattern: /^\/v1\/peers$/,
+    methods: {
+      GET: {
+        handler: async ({ backend }) => ({
+          body: { peers: (await backend.peers()).map(toApiPeer) } satisfies PeersResponse,
+        }),
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/shards$/,
+    methods: {
+      GET: {
+        handler: ({ backend }) => {
+          const shards = [...backend.shards()].map((entry) => ({
+            hash: entry.hex,
+            cid: parseShardKey(entry.hash).cid.toString(),
+            providedAt: entry.providedAt,
+            republishAt: entry.republishAt,
+          }))
+          return { body: { shards } satisfies ShardsResponse }
+        },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/shards\/([^/]+)$/,
+    methods: {
+      PUT: {
+        dht: true,
+        handler: async (ctx) => {
+          const key = shardParam(ctx)
+          const result = await ctx.backend.provide(key.hex, { signal: ctx.signal })
+          return {
+            body: {
+              hash: key.hex,
+              cid: key.cid.toString(),
+              storedOn: result.storedOn,
+              durationMs: round(result.durationMs),
+            } satisfies ProvideResponse,
+          }
+        },
+      },
+      DELETE: {
+        handler: async (ctx) => {
+          const key = shardParam(ctx)
+          if (!(await ctx.backend.stopProviding(key.hex))) throw new ShardNotProvidedError(key.hex)
+          return { body: { hash: key.hex, cid: key.cid.toString() } satisfies StopProvidingResponse }
+        },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/shards\/([^/]+)\/providers$/,
+    methods: {
+      GET: {
+        dht: true,
+        handler: async (ctx) => {
+          const key = shardParam(ctx)
+          const limit = parseLimit(ctx.query)
+          const result = await ctx.backend.findProviders(key.hex, { limit, signal: ctx.signal })
+          return {
+            body: {
+              providers: result.providers.map(toApiPeer),
+              partial: result.partial,
+              durationMs: round(result.durationMs),
+            } satisfies FindProvidersResponse,
+          }
+        },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/closest-peers\/([^/]+)$/,
+    methods: {
+      GET: {
+        dht: true,
+        handler: async (ctx) => {
+          const peers = await ctx.backend.closestPeers(ctx.params[0] ?? '', { signal: ctx.signal })
+          return { body: { peers: peers.map(toApiPeer) } satisfies ClosestPeersResponse }
+        },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/bootstrap$/,
+    methods: {
+      POST: {
+        dht: true,
+        handler: async (ctx) => {
+          const r = await ctx.backend.bootstrap({ signal: ctx.signal })
+          return {
+            body: {
+              connected: r.connected,
+              failed: r.failed,
+              routingTableSize: r.routingTableSize,
+              durationMs: round(r.durationMs),
+            } satisfies BootstrapResponse,
+          }
+        },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/refresh$/,
+    methods: {
+      POST: {
+        dht: true,
+        handler: async (ctx) => {
+          const r = await ctx.backend.refresh({ signal: ctx.signal })
+          return {
+            body: {
+              removed: r.removed,
+              checked: r.checked,
+              sizeBefore: r.sizeBefore,
+              sizeAfter: r.sizeAfter,
+              lookups: r.lookups,
+              durationMs: round(r.durationMs),
+            } satisfies RefreshResponse,
+          }
+        },
+      },
+    },
+  },
+]

@@ -1,0 +1,123 @@
+/**
+ * The HTTP API's contract: what each route answers (JSON bodies), and what the API
+ * needs from the node ({@link ApiBackend}).
+ *
+ * @packageDocumentation
+ */
+
+import type { AbortOptions } from '@libp2p/interface'
+import type {
+  BootstrapResult,
+  ClosestPeer,
+  FindProvidersOptions,
+  FindProvidersResult,
+  ProvidedShardEntry,
+  ProvideResult,
+  RefreshResult,
+  ShardPeer,
+} from '@nsn/core'
+
+/** Lifecycle of a node; the API serves requests only while `running`. */
+export type NsnNodeState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped'
+
+/** A peer as the API shows it: its id and its addresses as strings. */
+export interface ApiPeer {
+  peerId: string
+  addrs: string[]
+}
+
+/** `GET /v1/id`. */
+export interface IdResponse {
+  peerId: string
+  addrs: string[]
+}
+
+/** `GET /v1/peers`: the routing-table peers. */
+export interface PeersResponse {
+  peers: ApiPeer[]
+}
+
+/** One provided shard. Times are epoch milliseconds. */
+export interface ApiShard {
+  hash: string
+  cid: string
+  providedAt: number
+  republishAt: number
+}
+
+/** `GET /v1/shards`. */
+export interface ShardsResponse {
+  shards: ApiShard[]
+}
+
+/** `PUT /v1/shards/{hash}`: the shard is provided and its record published. */
+export interface ProvideResponse {
+  hash: string
+  cid: string
+  /** Peers that stored the provider record. */
+  storedOn: number
+  durationMs: number
+}
+
+/** `DELETE /v1/shards/{hash}`. */
+export interface StopProvidingResponse {
+  hash: string
+  cid: string
+}
+
+/** `GET /v1/shards/{hash}/providers?limit=N`. */
+export interface FindProvidersResponse {
+  providers: ApiPeer[]
+  /** True when the deadline cut the lookup short after some providers were found. */
+  partial: boolean
+  durationMs: number
+}
+
+/** `GET /v1/closest-peers/{key}`: sorted by XOR distance to the key. */
+export interface ClosestPeersResponse {
+  peers: ApiPeer[]
+}
+
+/** `POST /v1/bootstrap`. */
+export interface BootstrapResponse {
+  connected: number
+  failed: number
+  routingTableSize: number
+  durationMs: number
+}
+
+/** `POST /v1/refresh`. */
+export interface RefreshResponse {
+  removed: number
+  checked: number
+  sizeBefore: number
+  sizeAfter: number
+  lookups: number
+  durationMs: number
+}
+
+/** `GET /healthz`. */
+export interface HealthResponse {
+  status: 'ok' | NsnNodeState
+}
+
+/** Every error answer. */
+export interface ApiErrorBody {
+  error: { code: string; message: string }
+}
+
+/** What the API needs from the node; `NsnNode` implements it. */
+export interface ApiBackend {
+  readonly state: NsnNodeState
+  id(): IdResponse
+  peers(): Promise<ShardPeer[]>
+  shards(): Iterable<ProvidedShardEntry>
+  provide(hash: string, options?: AbortOptions): Promise<ProvideResult>
+  /** False when the shard was not provided. */
+  stopProviding(hash: string): Promise<boolean>
+  findProviders(hash: string, options?: FindProvidersOptions): Promise<FindProvidersResult>
+  /** `key`: a shard hash or a peer id. */
+  closestPeers(key: string, options?: AbortOptions): Promise<ClosestPeer[]>
+  bootstrap(options?: AbortOptions): Promise<BootstrapResult>
+  refresh(options?: AbortOptions): Promise<RefreshResult>
+}

@@ -1,0 +1,394 @@
+/**
+ * The declarative table of config fields: for each one its flag, its environment
+ * variable, its default and the parser that validates it whatever its source (flag or
+ * environment strings, JSON values of the config file, programmatic options). The CLI's
+ * `start` options and the README table are derived from it.
+ *
+ * @packageDocumentation
+ */
+
+import { homedir } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  API_LISTEN,
+  hour,
+  METRICS_LISTEN,
+  minute,
+  P2P_LISTEN,
+  PROVIDER_RECORD_TTL,
+  QUERY_TIMEOUT,
+  REFRESH_INTERVAL,
+  REGISTRY_CAPACITY,
+  second,
+} from '@nsn/core'
+import {
+  CONNECTION_MONITOR_INTERVAL,
+  DEFAULT_DATA_DIR,
+  INBOUND_CONNECTION_THRESHOLD,
+  MIN_PROVIDER_TTL,
+} from '../constants.js'
+import { ConfigError } from '../errors.js'
+import { isLogLevel, LOG_LEVELS } from '../logger.js'
+import type { ConfigKey, HostPort, NsnNodeConfig } from './types.js'
+
+/** Where a value being parsed came from, for messages and relative paths. */
+export interface ParseContext {
+  /** `--api`, `NSN_API`, `config file /x.json`... */
+  from?: string
+  /** Directory relative paths are resolved against. */
+  baseDir: string
+}
+
+/** One config field. */
+export interface FieldSpec<K extends ConfigKey = ConfigKey> {
+  key: K
+  /** Long flag without dashes, e.g. `data-dir`. */
+  flag: string
+  /** Placeholder in help, e.g. `<ms>`; undefined for a boolean flag. */
+  arg?: string
+  /** Repeatable flag (lists). */
+  multiple?: boolean
+  env: string
+  description: string
+  defaultValue: NsnNodeConfig[K]
+  /** The default as shown in help and docs. */
+  defaultText: string
+  parse(value: unknown, ctx: ParseContext): NsnNodeConfig[K]
+}
+
+/** Longest duration a config field takes: Node's largest timer delay (2^31 - 1 ms). */
+export const MAX_DURATION = 2 ** 31 - 1
+
+const DURATION = /^(\d+)\s*(ms|s|m|h)?$/
+const UNIT: Record<string, number> = { ms: 1, s: second, m: minute, h: hour }
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value)
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') return 'an object'
+  return String(value)
+}
+
+/**
+ * Parses a duration: an integer of ms, or a string `500ms`, `10s`, `5m`, `12h` (no unit:
+ * ms), from `min` to {@link MAX_DURATION}.
+ */
+export function parseDuration(field: string, value: unknown, min: number, ctx: ParseContext): number {
+  let ms: number | undefined
+  if (typeof value === 'number') ms = value
+  else if (typeof value === 'string') {
+    const match = DURATION.exec(value.trim())
+    if (match != null) ms = Number(match[1]) * (UNIT[match[2] ?? 'ms'] ?? 1)
+  }
+  if (ms == null || !Number.isSafeInteger(ms)) {
+    throw ConfigError.invalid(
+      field,
+      `must be a duration in ms (an integer, or with a unit: 500ms, 10s, 5m, 12h), got ${describe(value)}`,
+      ctx.from,
+    )
+  }
+  if (ms < min) throw ConfigError.invalid(field, `must be at least ${min} ms, got ${ms}`, ctx.from)
+  if (ms > MAX_DURATION) {
+    throw ConfigError.invalid(
+      field,
+      `must be at most ${MAX_DURATION} ms (about 24.8 days), got ${ms}`,
+      ctx.from,
+    )
+  }
+  return ms
+}
+
+/** Parses an integer within bounds, from a number or a decimal string. */
+export function parseInteger(
+  field: string,
+  value: unknown,
+  min: number,
+  max: number,
+  ctx: ParseContext,
+): number {
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\d+$/.test(value.trim())
+        ? Number(value)
+        : Number.NaN
+  if (!Number.isSafeInteger(n))
+    throw ConfigError.invalid(field, `must be an integer, got ${describe(value)}`, ctx.from)
+  if (n < min || n > max) throw ConfigError.invalid(field, `must be ${min}-${max}, got ${n}`, ctx.from)
+  return n
+}
+
+/**
+ * Parses `host:port` (`[::1]:5080` for IPv6). With `allowZero`, port 0 (any free port)
+ * is accepted.
+ */
+export function parseHostPort(
+  field: string,
+  value: unknown,
+  ctx: { from?: string; allowZero?: boolean },
+): HostPort {
+  if (typeof value !== 'string') {
+    throw ConfigError.invalid(field, `must be a string host:port, got ${describe(value)}`, ctx.from)
+  }
+  const match = /^\[([^\]]+)\]:([^:]*)$/.exec(value) ?? /^([^:[\]\s/]+):([^:]*)$/.exec(value)
+  if (match == null) {
+    throw ConfigError.invalid(
+      field,
+      `must be host:port (e.g. ${API_LISTEN}), got ${describe(value)}`,
+      ctx.from,
+    )
+  }
+  const host = match[1] as string
+  const portText = match[2] as string
+  const min = ctx.allowZero === true ? 0 : 1
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN
+  if (!(port >= min && port <= 65_535)) {
+    throw ConfigError.invalid(
+      field,
+      `port must be ${min}-65535${min === 0 ? ' (0 picks a free port)' : ''}, got ${describe(portText)}`,
+      ctx.from,
+    )
+  }
+  return { host, port }
+}
+
+/** Formats a {@link HostPort} back to `host:port`. */
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+function parseList(field: string, value: unknown, ctx: ParseContext): string[] {
+  const items =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+      : value
+  if (!Array.isArray(items)) {
+    throw ConfigError.invalid(field, `must be a list of multiaddrs, got ${describe(value)}`, ctx.from)
+  }
+  return items.map((item, i) => {
+    if (typeof item !== 'string') {
+      throw ConfigError.invalid(
+        `${field}[${i}]`,
+        `must be a multiaddr string, got ${describe(item)}`,
+        ctx.from,
+      )
+    }
+    try {
+      return multiaddr(item.trim()).toString()
+    } catch (err) {
+      throw ConfigError.invalid(
+        `${field}[${i}]`,
+        `${describe(item)} is not a valid multiaddr (${(err as Error).message})`,
+        ctx.from,
+      )
+    }
+  })
+}
+
+function parseBoolean(field: string, value: unknown, ctx: ParseContext): boolean {
+  if (typeof value === 'boolean') return value
+  if (typeof value === 'string') {
+    const text = value.trim().toLowerCase()
+    if (['1', 'true', 'yes', 'on'].includes(text)) return true
+    if (['0', 'false', 'no', 'off', ''].includes(text)) return false
+  }
+  throw ConfigError.invalid(field, `must be true or false, got ${describe(value)}`, ctx.from)
+}
+
+function field<K extends ConfigKey>(spec: FieldSpec<K>): FieldSpec<K> {
+  return spec
+}
+
+/** Every config field, in help order. */
+export const CONFIG_FIELDS = [
+  field({
+    key: 'listen',
+    flag: 'listen',
+    arg: '<multiaddr>',
+    multiple: true,
+    env: 'NSN_LISTEN',
+    description: 'libp2p listen address (repeatable; env: comma-separated)',
+    defaultValue: [P2P_LISTEN],
+    defaultText: P2P_LISTEN,
+    parse(value, ctx) {
+      const list = parseList('listen', value, ctx)
+      if (list.length === 0) throw ConfigError.invalid('listen', 'must name at least one multiaddr', ctx.from)
+      return list
+    },
+  }),
+  field({
+    key: 'bootstrap',
+    flag: 'bootstrap',
+    arg: '<multiaddr>',
+    multiple: true,
+    env: 'NSN_BOOTSTRAP',
+    description: 'bootstrap peer, /dnsaddr/... included (repeatable; env: comma-separated)',
+    defaultValue: [],
+    defaultText: 'none',
+    parse: (value, ctx) => parseList('bootstrap', value, ctx),
+  }),
+  field({
+    key: 'api',
+    flag: 'api',
+    arg: '<host:port>',
+    env: 'NSN_API',
+    description: 'HTTP API address (port 0: any free port)',
+    defaultValue: parseHostPort('api', API_LISTEN, {}),
+    defaultText: API_LISTEN,
+    parse: (value, ctx) =>
+      typeof value === 'object' && value != null && !Array.isArray(value)
+        ? parseHostPort('api', formatHostPort(value as HostPort), { ...ctx, allowZero: true })
+        : parseHostPort('api', value, { ...ctx, allowZero: true }),
+  }),
+  field({
+    key: 'metrics',
+    flag: 'metrics',
+    arg: '<host:port|off>',
+    env: 'NSN_METRICS',
+    description: 'Prometheus /metrics address (port 0: any free port; off: no metrics server)',
+    defaultValue: parseHostPort('metrics', METRICS_LISTEN, {}),
+    defaultText: METRICS_LISTEN,
+    parse(value, ctx) {
+      if (value === null || value === false || value === 'off') return null
+      if (typeof value === 'object' && !Array.isArray(value)) {
+        return parseHostPort('metrics', formatHostPort(value as HostPort), { ...ctx, allowZero: true })
+      }
+      return parseHostPort('metrics', value, { ...ctx, allowZero: true })
+    },
+  }),
+  field({
+    key: 'dataDir',
+    flag: 'data-dir',
+    arg: '<path>',
+    env: 'NSN_DATA_DIR',
+    description: 'directory of the identity key and the datastore',
+    defaultValue: DEFAULT_DATA_DIR,
+    defaultText: '~/.nsn',
+    parse(value, ctx) {
+      if (typeof value !== 'string' || value.trim() === '') {
+        throw ConfigError.invalid('dataDir', `must be a non-empty path, got ${describe(value)}`, ctx.from)
+      }
+      const path =
+        value === '~' ? homedir() : value.startsWith('~/') ? join(homedir(), value.slice(2)) : value
+      return isAbsolute(path) ? path : resolve(ctx.baseDir, path)
+    },
+  }),
+  field({
+    key: 'queryTimeout',
+    flag: 'query-timeout',
+    arg: '<ms>',
+    env: 'NSN_QUERY_TIMEOUT',
+    description: 'deadline of every DHT query (ms, or 10s, 1m...)',
+    defaultValue: QUERY_TIMEOUT,
+    defaultText: `${QUERY_TIMEOUT}`,
+    parse: (value, ctx) => parseDuration('queryTimeout', value, 1, ctx),
+  }),
+  field({
+    key: 'maxShards',
+    flag: 'max-shards',
+    arg: '<n>',
+    env: 'NSN_MAX_SHARDS',
+    description: 'shards provided at most; least recently used are evicted past it',
+    defaultValue: REGISTRY_CAPACITY,
+    defaultText: `${REGISTRY_CAPACITY}`,
+    parse: (value, ctx) => parseInteger('maxShards', value, 1, 100_000_000, ctx),
+  }),
+  field({
+    key: 'refreshInterval',
+    flag: 'refresh-interval',
+    arg: '<ms>',
+    env: 'NSN_REFRESH_INTERVAL',
+    description: 'routing-table refresh interval (ms; 0: never)',
+    defaultValue: REFRESH_INTERVAL,
+    defaultText: `${REFRESH_INTERVAL}`,
+    parse: (value, ctx) => parseDuration('refreshInterval', value, 0, ctx),
+  }),
+  field({
+    key: 'providerTtl',
+    flag: 'provider-ttl',
+    arg: '<ms>',
+    env: 'NSN_PROVIDER_TTL',
+    description: 'provider-record TTL; republish runs before it lapses (ms)',
+    defaultValue: PROVIDER_RECORD_TTL,
+    defaultText: `${PROVIDER_RECORD_TTL}`,
+    parse: (value, ctx) => parseDuration('providerTtl', value, MIN_PROVIDER_TTL, ctx),
+  }),
+  field({
+    key: 'inboundConnectionThreshold',
+    flag: 'inbound-connection-threshold',
+    arg: '<n>',
+    env: 'NSN_INBOUND_CONNECTION_THRESHOLD',
+    description: 'inbound connections accepted per remote address per second (raise it on loopback networks)',
+    defaultValue: INBOUND_CONNECTION_THRESHOLD,
+    defaultText: `${INBOUND_CONNECTION_THRESHOLD}`,
+    parse: (value, ctx) => parseInteger('inboundConnectionThreshold', value, 1, 1_000_000, ctx),
+  }),
+  field({
+    key: 'allow',
+    flag: 'allow',
+    arg: '<multiaddr>',
+    multiple: true,
+    env: 'NSN_ALLOW',
+    description: 'address exempt from connection limits, e.g. /ip4/127.0.0.1/ipcidr/8 (repeatable)',
+    defaultValue: [],
+    defaultText: 'none',
+    parse: (value, ctx) => parseList('allow', value, ctx),
+  }),
+  field({
+    key: 'connectionMonitorInterval',
+    flag: 'connection-monitor-interval',
+    arg: '<ms>',
+    env: 'NSN_CONNECTION_MONITOR_INTERVAL',
+    description: 'ping interval of the connection monitor (ms; 0: monitor off)',
+    defaultValue: CONNECTION_MONITOR_INTERVAL,
+    defaultText: `${CONNECTION_MONITOR_INTERVAL}`,
+    parse: (value, ctx) => parseDuration('connectionMonitorInterval', value, 0, ctx),
+  }),
+  field({
+    key: 'logLevel',
+    flag: 'log-level',
+    arg: '<level>',
+    env: 'NSN_LOG_LEVEL',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+    defaultValue: 'info',
+    defaultText: 'info',
+    parse(value, ctx) {
+      if (!isLogLevel(value)) {
+        throw ConfigError.invalid(
+          'logLevel',
+          `must be one of ${LOG_LEVELS.join(', ')}, got ${describe(value)}`,
+          ctx.from,
+        )
+      }
+      return value
+    },
+  }),
+  field({
+    key: 'logJson',
+    flag: 'log-json',
+    env: 'NSN_LOG_JSON',
+    description: 'log JSON lines instead of human ones',
+    defaultValue: false,
+    defaultText: 'false',
+    parse: (value, ctx) => parseBoolean('logJson', value, ctx),
+  }),
+] as const satisfies readonly FieldSpec[]
+
+/** The default configuration. */
+export function defaultConfig(): NsnNodeConfig {
+  const config: Partial<Record<ConfigKey, unknown>> = {}
+  for (const spec of CONFIG_FIELDS) {
+    const value = spec.defaultValue
+    config[spec.key] = Array.isArray(value)
+      ? [...value]
+      : typeof value === 'object' && value != null
+        ? { ...value }
+        : value
+  }
+  return config as NsnNodeConfig
+}

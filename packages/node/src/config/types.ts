@@ -1,0 +1,47 @@
+/**
+ * The node's configuration, fully resolved (every field set and validated).
+ *
+ * @packageDocumentation
+ */
+
+import type { LogLevel } from '../logger.js'
+
+/** A TCP address `host:port`. */
+export interface HostPort {
+  host: string
+  /** 0 picks a free port (the daemon reports the one it got). */
+  port: number
+}
+
+/** The resolved configuration of an NSN node. */
+export interface NsnNodeConfig {
+  /** libp2p listen multiaddrs. */
+  listen: string[]
+  /** Bootstrap multiaddrs (`/dnsaddr/...` included), dialled after start. */
+  bootstrap: string[]
+  /** Where the HTTP API listens. */
+  api: HostPort
+  /** Where the Prometheus endpoint listens; `null` turns it off. */
+  metrics: HostPort | null
+  /** Directory of the identity and the datastore (absolute). */
+  dataDir: string
+  /** Deadline of every DHT query, ms. */
+  queryTimeout: number
+  /** Registry capacity: shards provided at most (least recently used evicted past it). */
+  maxShards: number
+  /** Routing-table refresh interval, ms; 0 turns the schedule off. */
+  refreshInterval: number
+  /** Provider-record TTL, ms: how long records live on their receivers; republish runs before it lapses. */
+  providerTtl: number
+  /** Inbound connections accepted per remote address per second. */
+  inboundConnectionThreshold: number
+  /** Multiaddrs (e.g. `/ip4/127.0.0.1/ipcidr/8`) exempt from connection limits. */
+  allow: string[]
+  /** Connection-monitor ping interval, ms; 0 turns the monitor off. */
+  connectionMonitorInterval: number
+  logLevel: LogLevel
+  logJson: boolean
+}
+
+/** Keys of {@link NsnNodeConfig}; also the keys a config file may contain. */
+export type ConfigKey = keyof NsnNodeConfig

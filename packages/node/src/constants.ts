@@ -1,0 +1,52 @@
+/**
+ * Defaults of the assembled node that are not DHT defaults (those live in
+ * `@nsn/core`'s constants). Durations are milliseconds, with their unit in the expression.
+ *
+ * @packageDocumentation
+ */
+
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { minute, second } from '@nsn/core'
+
+/** Where the daemon keeps its identity and datastore unless told otherwise: `~/.nsn`. */
+export const DEFAULT_DATA_DIR = join(homedir(), '.nsn')
+
+/** File of the node's private key inside the data dir (protobuf-encoded Ed25519 key, mode 0600). */
+export const IDENTITY_FILE = 'identity.key'
+
+/** Directory of the LevelDB datastore inside the data dir. */
+export const DATASTORE_DIR = 'datastore'
+
+/** Datastore key prefix of the shard registry (kad-dht uses `/dht`, libp2p's peer store `/peers`). */
+export const REGISTRY_PREFIX = '/nsn/shards'
+
+/**
+ * libp2p's own default inbound connection threshold per remote address per second. Many
+ * nodes on one host (loopback networks, tests) need more: see the DESIGN pitfalls.
+ */
+export const INBOUND_CONNECTION_THRESHOLD = 5
+
+/** How often the connection monitor pings each connection (libp2p's default); 0 disables it. */
+export const CONNECTION_MONITOR_INTERVAL = 10 * second
+
+/** At most this many DHT operations run at once through the API; more are answered 429. */
+export const API_MAX_CONCURRENT_QUERIES = 64
+
+/** First delay before a failed bootstrap is retried (while the routing table stays empty). */
+export const BOOTSTRAP_RETRY_MIN = 1 * second
+
+/** The retry delay doubles up to this. */
+export const BOOTSTRAP_RETRY_MAX = 1 * minute
+
+/** How long a graceful stop waits for in-flight API requests to answer before closing them. */
+export const API_DRAIN_TIMEOUT = 2 * second
+
+/** A graceful stop that takes longer than this is abandoned and the process exits non-zero. */
+export const STOP_TIMEOUT = 10 * second
+
+/** Largest `?limit=` the providers lookup accepts. */
+export const MAX_FIND_PROVIDERS_LIMIT = 1000
+
+/** Smallest provider-record TTL the config accepts. */
+export const MIN_PROVIDER_TTL = 1 * second

@@ -1,0 +1,2 @@
+export { DemoNetworkError, type DemoOptions, type DemoOutput, type DemoReport, runDemo } from './run-demo.js'
+export { formatMs, percentile, table } from './stats.js'

@@ -1,0 +1,258 @@
+/**
+ * Typed errors of @nsn/node, in the style of core's: a stable `name` and `code`, the
+ * data as fields, and `toObject()` for structured logs and JSON answers. The HTTP API
+ * and the CLI map errors by `code`, never by message.
+ *
+ * @packageDocumentation
+ */
+
+/** Stable codes of every @nsn/node error. */
+export type NsnNodeErrorCode =
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_API_ADDRESS_IN_USE'
+  | 'ERR_API_LISTEN'
+  | 'ERR_DATA_DIR'
+  | 'ERR_OVERLOADED'
+  | 'ERR_SHARD_NOT_PROVIDED'
+  | 'ERR_STARTING'
+  | 'ERR_STOPPING'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_METHOD_NOT_ALLOWED'
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_USAGE'
+  | 'ERR_DAEMON_UNREACHABLE'
+  | 'ERR_API_RESPONSE'
+  | 'ERR_NOT_IMPLEMENTED'
+
+/** Base class of every @nsn/node error. */
+export abstract class NsnNodeError extends Error {
+  abstract readonly code: NsnNodeErrorCode
+
+  /** A plain object for structured logs and JSON answers. */
+  toObject(): { name: string; code: NsnNodeErrorCode; message: string } {
+    return { name: this.name, code: this.code, message: this.message }
+  }
+}
+
+/** Where a config value came from. */
+export type ConfigSource = 'flag' | 'env' | 'file' | 'default' | 'option'
+
+/**
+ * A configuration that cannot be used. The message names the field (`listen[0]`,
+ * `api`...) or the config file and what is wrong with it.
+ */
+export class ConfigError extends NsnNodeError {
+  static readonly code = 'ERR_INVALID_CONFIG'
+  override readonly name = 'ConfigError'
+  readonly code = ConfigError.code
+  /** The field, e.g. `listen[0]`; undefined for a problem with the file as a whole. */
+  readonly field?: string
+  /** The config file, when the problem is in it. */
+  readonly file?: string
+
+  constructor(message: string, details: { field?: string; file?: string } = {}, options?: ErrorOptions) {
+    super(message, options)
+    this.field = details.field
+    this.file = details.file
+  }
+
+  /** `invalid config: <field>: <rule>`, plus where the value came from. */
+  static invalid(field: string, rule: string, from?: string): ConfigError {
+    return new ConfigError(`invalid config: ${field}: ${rule}${from == null ? '' : ` (from ${from})`}`, {
+      field,
+    })
+  }
+
+  /** `config file <path>: <problem>`. */
+  static file(path: string, problem: string, options?: ErrorOptions): ConfigError {
+    return new ConfigError(`config file ${path}: ${problem}`, { file: path }, options)
+  }
+}
+
+/** The API's address is taken (another daemon is probably running). */
+export class ApiAddressInUseError extends NsnNodeError {
+  static readonly code = 'ERR_API_ADDRESS_IN_USE'
+  override readonly name = 'ApiAddressInUseError'
+  readonly code = ApiAddressInUseError.code
+  readonly host: string
+  readonly port: number
+
+  constructor(host: string, port: number, options?: ErrorOptions) {
+    super(
+      `API cannot listen on ${host}:${port}: the address is already in use (is another nsn-node running? choose another address with --api)`,
+      options,
+    )
+    this.host = host
+    this.port = port
+  }
+}
+
+/** The API could not listen for another reason (unknown interface, permission...). */
+export class ApiListenError extends NsnNodeError {
+  static readonly code = 'ERR_API_LISTEN'
+  override readonly name = 'ApiListenError'
+  readonly code = ApiListenError.code
+
+  constructor(host: string, port: number, cause: Error) {
+    super(`API cannot listen on ${host}:${port}: ${cause.message}`, { cause })
+  }
+}
+
+/** The data dir, its identity file or its datastore cannot be used. */
+export class DataDirError extends NsnNodeError {
+  static readonly code = 'ERR_DATA_DIR'
+  override readonly name = 'DataDirError'
+  readonly code = DataDirError.code
+  readonly path: string
+
+  constructor(path: string, problem: string, options?: ErrorOptions) {
+    super(`data dir ${path}: ${problem}`, options)
+    this.path = path
+  }
+}
+
+/** Too many DHT operations are running through the API; retry later (HTTP 429). */
+export class OverloadedError extends NsnNodeError {
+  static readonly code = 'ERR_OVERLOADED'
+  override readonly name = 'OverloadedError'
+  readonly code = OverloadedError.code
+  readonly limit: number
+
+  constructor(limit: number) {
+    super(`overloaded: ${limit} DHT operations are already running, retry later`)
+    this.limit = limit
+  }
+}
+
+/** `DELETE /v1/shards/{hash}` of a shard this node does not provide (HTTP 404). */
+export class ShardNotProvidedError extends NsnNodeError {
+  static readonly code = 'ERR_SHARD_NOT_PROVIDED'
+  override readonly name = 'ShardNotProvidedError'
+  readonly code = ShardNotProvidedError.code
+  readonly hash: string
+
+  constructor(hash: string) {
+    super(`shard ${hash} is not provided by this node`)
+    this.hash = hash
+  }
+}
+
+/** The node is starting; the API answers 503 until it is up. */
+export class NodeStartingError extends NsnNodeError {
+  static readonly code = 'ERR_STARTING'
+  override readonly name = 'NodeStartingError'
+  readonly code = NodeStartingError.code
+
+  constructor() {
+    super('node is starting, retry shortly')
+  }
+}
+
+/** The node is stopping or stopped; the API answers 503. */
+export class NodeStoppingError extends NsnNodeError {
+  static readonly code = 'ERR_STOPPING'
+  override readonly name = 'NodeStoppingError'
+  readonly code = NodeStoppingError.code
+
+  constructor() {
+    super('node is stopping')
+  }
+}
+
+/** No such API route (HTTP 404). */
+export class RouteNotFoundError extends NsnNodeError {
+  static readonly code = 'ERR_NOT_FOUND'
+  override readonly name = 'RouteNotFoundError'
+  readonly code = RouteNotFoundError.code
+
+  constructor(path: string) {
+    super(`no such route: ${path}`)
+  }
+}
+
+/** The route exists but not with this method (HTTP 405). */
+export class MethodNotAllowedError extends NsnNodeError {
+  static readonly code = 'ERR_METHOD_NOT_ALLOWED'
+  override readonly name = 'MethodNotAllowedError'
+  readonly code = MethodNotAllowedError.code
+  readonly allow: readonly string[]
+
+  constructor(method: string, path: string, allow: readonly string[]) {
+    super(`method ${method} is not allowed on ${path} (allowed: ${allow.join(', ')})`)
+    this.allow = allow
+  }
+}
+
+/** A malformed request parameter (HTTP 400). */
+export class BadRequestError extends NsnNodeError {
+  static readonly code = 'ERR_BAD_REQUEST'
+  override readonly name = 'BadRequestError'
+  readonly code = BadRequestError.code
+
+  constructor(message: string) {
+    super(message)
+  }
+}
+
+/** Bad command-line usage: unknown flag or verb, missing argument (exit code 2). */
+export class UsageError extends NsnNodeError {
+  static readonly code = 'ERR_USAGE'
+  override readonly name = 'UsageError'
+  readonly code = UsageError.code
+  /** The verb whose usage was wrong, for the `--help` hint. */
+  readonly command?: string
+
+  constructor(message: string, command?: string) {
+    super(message)
+    this.command = command
+  }
+}
+
+/** The CLI could not reach a daemon's API (exit code 3). */
+export class DaemonUnreachableError extends NsnNodeError {
+  static readonly code = 'ERR_DAEMON_UNREACHABLE'
+  override readonly name = 'DaemonUnreachableError'
+  readonly code = DaemonUnreachableError.code
+  readonly api: string
+
+  constructor(api: string, reason: string, options?: ErrorOptions) {
+    super(
+      `cannot reach the nsn-node daemon at ${api} (${reason}): is it running? (start it with: nsn-node start)`,
+      options,
+    )
+    this.api = api
+  }
+}
+
+/** The daemon answered an API call with an error. */
+export class ApiResponseError extends NsnNodeError {
+  static readonly code = 'ERR_API_RESPONSE'
+  override readonly name = 'ApiResponseError'
+  readonly code = ApiResponseError.code
+  /** HTTP status. */
+  readonly status: number
+  /** The error code the daemon sent (`ERR_QUERY_TIMEOUT`...). */
+  readonly remoteCode: string
+
+  constructor(status: number, remoteCode: string, message: string) {
+    super(message)
+    this.status = status
+    this.remoteCode = remoteCode
+  }
+}
+
+/** A feature that is declared but not written yet. */
+export class NotImplementedError extends NsnNodeError {
+  static readonly code = 'ERR_NOT_IMPLEMENTED'
+  override readonly name = 'NotImplementedError'
+  readonly code = NotImplementedError.code
+
+  constructor(what: string) {
+    super(`${what} is not implemented yet`)
+  }
+}
+
+/** True when `err` is an @nsn/node error with the given code. */
+export function isNodeError(err: unknown, code?: NsnNodeErrorCode): err is NsnNodeError {
+  return err instanceof NsnNodeError && (code == null || err.code === code)
+}

@@ -1,0 +1,497 @@
+/**
+ * The assembled NSN node: a libp2p host (TCP, Noise, Yamux, identify, ping, kad-dht in
+ * server mode) with a persistent identity and LevelDB datastore, the shard registry,
+ * `ShardRouting` with its refresh and republish schedules, the metrics server and the
+ * HTTP API.
+ *
+ * @packageDocumentation
+ */
+
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { AbortOptions, PeerId } from '@libp2p/interface'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import {
+  type BootstrapResult,
+  type ClosestPeer,
+  type FindProvidersOptions,
+  type FindProvidersResult,
+  NoKnownPeersError,
+  NotStartedError,
+  nsnKadDHT,
+  PROVIDER_CLEANUP_INTERVAL,
+  type ProvidedShardEntry,
+  type ProvideResult,
+  REPUBLISH_JITTER,
+  REPUBLISH_MARGIN,
+  type RefreshResult,
+  type ShardPeer,
+  ShardRouting,
+  type ShardRoutingLibp2p,
+  second,
+} from '@nsn/core'
+import { ShardRegistry } from '@nsn/shard-registry'
+import { LevelDatastore } from 'datastore-level'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import { type ApiServer, startApiServer } from './api/server.js'
+import type { ApiBackend, IdResponse, NsnNodeState } from './api/types.js'
+import { Bootstrapper } from './bootstrapper.js'
+import { formatHostPort } from './config/fields.js'
+import { type ConfigValues, resolveConfig } from './config/load.js'
+import type { HostPort, NsnNodeConfig } from './config/types.js'
+import { API_DRAIN_TIMEOUT, DATASTORE_DIR, REGISTRY_PREFIX } from './constants.js'
+import { DataDirError } from './errors.js'
+import { ensureDataDir, loadOrCreateIdentity } from './identity.js'
+import { createLogger, type Logger, toLibp2pLogger } from './logger.js'
+import { NodeMetrics } from './metrics.js'
+import { VERSION } from './version.js'
+
+/** Options of {@link createNsnNode}: any config field (validated like flags), plus programmatic ones. */
+export interface NsnNodeInit extends Partial<Omit<NsnNodeConfig, 'api' | 'metrics'>> {
+  /** `host:port` or `{ host, port }`; port 0 picks a free one. */
+  api?: HostPort | string
+  /** `host:port`, `{ host, port }`, or `null` for no metrics server. */
+  metrics?: HostPort | string | null
+  /** Default: a logger at `logLevel` (JSON with `logJson`) to stderr. */
+  logger?: Logger
+  /** DNS resolver libp2p uses for `/dnsaddr` and `/dns*` addresses (tests inject one). */
+  dns?: Libp2pOptions['dns']
+  /** DHT operations the API runs at once at most (more: 429). Default 64. */
+  maxConcurrentQueries?: number
+  /** Collect process metrics into the node's registry. Default true. */
+  processMetrics?: boolean
+  /** Start at once (default true for {@link createNsnNode}). */
+  start?: boolean
+}
+
+/** Where a started node can be reached; logged as the `ready` line. */
+export interface NsnNodeAddresses {
+  peerId: string
+  /** libp2p addresses, with `/p2p/<peerId>`. */
+  addrs: string[]
+  /** The API's `host:port`. */
+  api: string
+  /** The metrics server's `host:port`, or null without one. */
+  metrics: string | null
+}
+
+/** Republish timing derived from the provider-record TTL (see {@link republishTiming}). */
+export interface RepublishTiming {
+  republishInterval: number
+  republishJitter: number
+  providerCleanupInterval: number
+}
+
+/**
+ * Republish timing for a provider-record TTL: republish at TTL minus a margin (1 h, or
+ * a twelfth of the TTL when that is shorter), minus a random jitter (up to 10 min, or a
+ * tenth of the interval); receivers purge expired records every 10 min (or a quarter of
+ * the TTL). With the 12 h default: every 11 h minus up to 10 min.
+ */
+export function republishTiming(providerTtl: number): RepublishTiming {
+  const margin = Math.min(REPUBLISH_MARGIN, Math.floor(providerTtl / 12))
+  const republishInterval = providerTtl - margin
+  return {
+    republishInterval,
+    republishJitter: Math.min(REPUBLISH_JITTER, Math.floor(republishInterval / 10)),
+    providerCleanupInterval: Math.min(
+      PROVIDER_CLEANUP_INTERVAL,
+      Math.max(second, Math.floor(providerTtl / 4)),
+    ),
+  }
+}
+
+interface Running {
+  datastore: LevelDatastore
+  registry: ShardRegistry
+  libp2p: ShardRoutingLibp2p
+  routing: ShardRouting
+  metrics: NodeMetrics
+  api: ApiServer
+  metricsAddress: HostPort | null
+  bootstrapper: Bootstrapper
+}
+
+const PROGRAMMATIC = ['logger', 'dns', 'maxConcurrentQueries', 'processMetrics', 'start'] as const
+
+async function openDatastore(datastore: LevelDatastore, path: string): Promise<void> {
+  try {
+    // what datastore.open() does, on the Level instance itself: datastore-level rewraps
+    // open errors as strings, and the lock error's code would be lost
+    await datastore.db.open({ createIfMissing: true, compression: false })
+  } catch (err) {
+    const { code, cause } = err as { code?: string; cause?: { code?: string; message?: string } }
+    if (code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED') {
+      throw new DataDirError(
+        path,
+        'the datastore is locked by another process (is another nsn-node using this data dir?)',
+        {
+          cause: err,
+        },
+      )
+    }
+    throw new DataDirError(path, `cannot open the datastore (${cause?.message ?? (err as Error).message})`, {
+      cause: err,
+    })
+  }
+}
+
+/** An NSN node. Create it with {@link createNsnNode}, or construct it and call `start()`. */
+export class NsnNode implements ApiBackend {
+  /** The validated configuration. */
+  readonly config: NsnNodeConfig
+  readonly log: Logger
+  private readonly init: NsnNodeInit
+  private _state: NsnNodeState = 'created'
+  private parts?: Running
+  private starting?: Promise<void>
+  private stopping?: Promise<void>
+  private restoredShards = 0
+  private republishedRestored = false
+
+  /** @throws {ConfigError} naming the bad field */
+  constructor(init: NsnNodeInit = {}) {
+    const values: Record<string, unknown> = { ...init }
+    for (const key of PROGRAMMATIC) delete values[key]
+    this.config = resolveConfig(values as ConfigValues)
+    this.init = init
+    this.log = init.logger ?? createLogger({ level: this.config.logLevel, json: this.config.logJson })
+  }
+
+  /** `created`, `starting`, `running`, `stopping` or `stopped`. */
+  get state(): NsnNodeState {
+    return this._state
+  }
+
+  private get running(): Running {
+    if (this.parts == null) throw new NotStartedError('nsn node')
+    return this.parts
+  }
+
+  get libp2p(): ShardRoutingLibp2p {
+    return this.running.libp2p
+  }
+
+  get routing(): ShardRouting {
+    return this.running.routing
+  }
+
+  get registry(): ShardRegistry {
+    return this.running.registry
+  }
+
+  get metrics(): NodeMetrics {
+    return this.running.metrics
+  }
+
+  get peerId(): PeerId {
+    return this.running.libp2p.peerId
+  }
+
+  /** The API's actual address (port resolved when 0 was configured). */
+  get apiAddress(): HostPort {
+    const { api } = this.running
+    return { host: api.host, port: api.port }
+  }
+
+  /** The metrics server's actual address, or null without one. */
+  get metricsAddress(): HostPort | null {
+    return this.running.metricsAddress
+  }
+
+  /** Where the node can be reached. */
+  addresses(): NsnNodeAddresses {
+    const { libp2p, metricsAddress } = this.running
+    return {
+      peerId: libp2p.peerId.toString(),
+      addrs: libp2p.getMultiaddrs().map((addr) => addr.toString()),
+      api: formatHostPort(this.apiAddress),
+      metrics: metricsAddress == null ? null : formatHostPort(metricsAddress),
+    }
+  }
+
+  /**
+   * Starts the API (answering 503 until the node is up), opens the data dir, starts
+   * libp2p, the routing schedules and the metrics server, logs `ready`, then bootstraps
+   * in the background. On failure everything started is stopped again.
+   */
+  async start(): Promise<void> {
+    if (this._state === 'running') return
+    if (this.starting != null) return this.starting
+    if (this.stopping != null) await this.stopping
+    this.starting = this.doStart().finally(() => {
+      this.starting = undefined
+    })
+    return this.starting
+  }
+
+  private async doStart(): Promise<void> {
+    const { config } = this
+    const log = this.log.child({ module: 'node' })
+    this._state = 'starting'
+    this.republishedRestored = false
+    const undo: Array<[string, () => Promise<unknown>]> = []
+    try {
+      const api = await startApiServer({
+        backend: this,
+        host: config.api.host,
+        port: config.api.port,
+        log: this.log.child({ module: 'api' }),
+        maxConcurrentQueries: this.init.maxConcurrentQueries,
+      })
+      undo.push(['api', () => api.close()])
+
+      await ensureDataDir(config.dataDir)
+      const identity = await loadOrCreateIdentity(config.dataDir, log)
+      const datastorePath = join(config.dataDir, DATASTORE_DIR)
+      const datastore = new LevelDatastore(datastorePath)
+      await openDatastore(datastore, config.dataDir)
+      undo.push(['datastore', () => datastore.close()])
+
+      const metrics = new NodeMetrics({ processMetrics: this.init.processMetrics })
+      undo.push(['metrics', () => metrics.close()])
+
+      const timing = republishTiming(config.providerTtl)
+      const registry = new ShardRegistry({
+        capacity: config.maxShards,
+        datastore,
+        prefix: REGISTRY_PREFIX,
+        republishInterval: timing.republishInterval,
+        republishJitter: timing.republishJitter,
+      })
+      registry.on('removed', ({ entry, reason }) => {
+        if (reason !== 'stopped') log.debug('shard removed from the registry', { hash: entry.hex, reason })
+      })
+      metrics.trackRegistry(registry)
+      await registry.load()
+      this.restoredShards = registry.size
+
+      const libp2p = (await createLibp2p({
+        start: false,
+        privateKey: identity.privateKey,
+        datastore,
+        addresses: { listen: config.listen },
+        transports: [tcp()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        connectionManager: {
+          inboundConnectionThreshold: config.inboundConnectionThreshold,
+          allow: config.allow,
+        },
+        connectionMonitor:
+          config.connectionMonitorInterval > 0
+            ? { enabled: true, pingInterval: config.connectionMonitorInterval }
+            : { enabled: false },
+        nodeInfo: { name: 'nsn-node', version: VERSION },
+        ...(this.init.dns == null ? {} : { dns: this.init.dns }),
+        services: {
+          identify: identify(),
+          ping: ping(),
+          dht: nsnKadDHT({
+            queryTimeout: config.queryTimeout,
+            providerRecordTtl: config.providerTtl,
+            providerCleanupInterval: timing.providerCleanupInterval,
+          }),
+        },
+      })) as unknown as ShardRoutingLibp2p
+      metrics.trackLibp2p(libp2p)
+      await libp2p.start()
+      undo.push(['libp2p', async () => libp2p.stop()])
+
+      const observer = metrics.observer
+      const routing = new ShardRouting(libp2p, {
+        registry,
+        observer: {
+          ...observer,
+          routingTableSizeChanged: (size) => {
+            observer.routingTableSizeChanged?.(size)
+            if (size > 0 && config.bootstrap.length === 0) this.republishRestored()
+          },
+        },
+        refreshInterval: config.refreshInterval,
+        logger: toLibp2pLogger(this.log.child({ module: 'routing' })),
+      })
+      await routing.start()
+      undo.push(['routing', () => routing.stop()])
+      metrics.trackRouting(routing)
+
+      const metricsAddress = config.metrics == null ? null : await metrics.listen(config.metrics, log)
+
+      const bootstrapper = new Bootstrapper(
+        {
+          bootstrap: (addrs, options) => routing.bootstrap(addrs, options),
+          routingTableSize: () => routing.routingTableSize(),
+        },
+        {
+          addrs: config.bootstrap,
+          log: this.log.child({ module: 'bootstrap' }),
+          onSettled: () => this.republishRestored(),
+        },
+      )
+      this.parts = { datastore, registry, libp2p, routing, metrics, api, metricsAddress, bootstrapper }
+      this._state = 'running'
+      log.info('ready', { ...this.addresses(), shards: registry.size, version: VERSION })
+      bootstrapper.start()
+      // without bootstrap peers, restored shards are republished once a peer shows up
+      // (routingTableSizeChanged); one may have come in before the node was marked running
+      if (config.bootstrap.length === 0 && routing.routingTableSize() > 0) this.republishRestored()
+    } catch (err) {
+      this._state = 'stopped'
+      this.parts = undefined
+      for (const [name, fn] of undo.reverse()) {
+        await fn().catch((e: unknown) => log.debug(`could not stop ${name} after a failed start`, { err: e }))
+      }
+      throw err
+    }
+  }
+
+  /**
+   * Stops gracefully: the API stops accepting requests (healthz 503), running queries
+   * are aborted, in-flight requests answer, then libp2p stops and the datastore is
+   * closed (flushed), in that order. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.starting != null) await this.starting.catch(() => undefined)
+    if (this.stopping != null) return this.stopping
+    if (this.parts == null) return
+    this.stopping = this.doStop().finally(() => {
+      this.stopping = undefined
+    })
+    return this.stopping
+  }
+
+  private async doStop(): Promise<void> {
+    const parts = this.running
+    const log = this.log.child({ module: 'node' })
+    this._state = 'stopping'
+    log.info('stopping')
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['bootstrap', () => parts.bootstrapper.stop()],
+      ['routing', () => parts.routing.stop()],
+      ['api requests', () => parts.api.drain(API_DRAIN_TIMEOUT)],
+      ['api', () => parts.api.close()],
+      ['metrics', () => parts.metrics.close()],
+      ['libp2p', async () => parts.libp2p.stop()],
+      ['datastore', () => parts.datastore.close()],
+    ]
+    let failure: unknown
+    for (const [name, step] of steps) {
+      try {
+        const t = Date.now()
+        await step()
+        log.debug(`stopped ${name}`, { ms: Date.now() - t })
+      } catch (err) {
+        log.error(`could not stop ${name}`, { err })
+        failure ??= err
+      }
+    }
+    this.parts = undefined
+    this._state = 'stopped'
+    log.info('stopped')
+    if (failure != null) throw failure
+  }
+
+  /** Republishes every shard restored from the data dir, once, when peers are known. */
+  private republishRestored(): void {
+    if (this.republishedRestored || this.restoredShards === 0 || this.parts == null) return
+    this.republishedRestored = true
+    const { routing } = this.parts
+    const log = this.log.child({ module: 'node' })
+    routing.republish({ all: true }).then(
+      (run) =>
+        log.info('republished restored shards', {
+          restored: this.restoredShards,
+          republished: run.republished,
+          failed: run.failed,
+          durationMs: Math.round(run.durationMs),
+        }),
+      (err: unknown) => {
+        if (this._state === 'running') log.warn('republishing restored shards failed', { err })
+      },
+    )
+  }
+
+  // ---- the API's operations (ApiBackend)
+
+  /** This node's peer id and addresses. */
+  id(): IdResponse {
+    const { libp2p } = this.running
+    return { peerId: libp2p.peerId.toString(), addrs: libp2p.getMultiaddrs().map((addr) => addr.toString()) }
+  }
+
+  /** The routing-table peers. */
+  peers(): Promise<ShardPeer[]> {
+    return this.running.routing.routingTablePeers()
+  }
+
+  /** The provided shards, least recently used first. */
+  shards(): Iterable<ProvidedShardEntry> {
+    return this.running.registry.entries()
+  }
+
+  /** Provides a shard and publishes its record. */
+  provide(hash: string, options: AbortOptions = {}): Promise<ProvideResult> {
+    return this.running.routing.provide(hash, options)
+  }
+
+  /** Stops providing a shard; false when it was not provided. */
+  stopProviding(hash: string): Promise<boolean> {
+    return this.running.routing.stopProviding(hash)
+  }
+
+  /** Looks up a shard's providers. */
+  findProviders(hash: string, options: FindProvidersOptions = {}): Promise<FindProvidersResult> {
+    return this.running.routing.findProviders(hash, options)
+  }
+
+  /** The peers closest to a shard hash or a peer id, by XOR distance. */
+  closestPeers(key: string, options: AbortOptions = {}): Promise<ClosestPeer[]> {
+    return this.running.routing.closestPeers(key, options)
+  }
+
+  /**
+   * Bootstraps now from the configured peers (or, without any, looks up this node's own
+   * id through the peers it knows).
+   *
+   * @throws {NoKnownPeersError} with no bootstrap peers configured and an empty routing table
+   */
+  bootstrap(options: AbortOptions = {}): Promise<BootstrapResult> {
+    const { routing } = this.running
+    if (this.config.bootstrap.length === 0 && routing.routingTableSize() === 0) {
+      return Promise.reject(
+        new NoKnownPeersError(
+          'no known peers: no bootstrap peers are configured and the routing table is empty',
+        ),
+      )
+    }
+    return routing.bootstrap(this.config.bootstrap, options)
+  }
+
+  /** Refreshes the routing table now. */
+  refresh(options: AbortOptions = {}): Promise<RefreshResult> {
+    return this.running.routing.refresh(options)
+  }
+}
+
+/**
+ * Creates an NSN node and starts it (unless `start: false`).
+ *
+ * @throws {ConfigError} for an invalid option, naming the field
+ * @throws {ApiAddressInUseError} when the API's address is taken
+ * @throws {DataDirError} when the data dir cannot be used (e.g. locked by another node)
+ *
+ * @example
+ * ```ts
+ * const node = await createNsnNode({ dataDir: '/var/lib/nsn', bootstrap: ['/dnsaddr/bootstrap.example.org'] })
+ * await node.provide('ab'.repeat(32))
+ * await node.stop()
+ * ```
+ */
+export async function createNsnNode(init: NsnNodeInit = {}): Promise<NsnNode> {
+  const node = new NsnNode(init)
+  if (init.start !== false) await node.start()
+  return node
+}

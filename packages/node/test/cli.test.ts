@@ -1,0 +1,205 @@
+import { EventEmitter } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import {
+  type CliIo,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_UNREACHABLE,
+  EXIT_USAGE,
+  getCli,
+  runCli,
+} from '../src/index.js'
+import { closedPort, hash, TempDirs, waitUntil } from './helpers.js'
+
+const dirs = new TempDirs()
+afterAll(() => dirs.cleanup())
+
+/** In-process I/O that records what the CLI writes. */
+function io(extra: Partial<CliIo> = {}): CliIo & { out: () => string; err: () => string } {
+  let stdout = ''
+  let stderr = ''
+  return {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+    cwd: process.cwd(),
+    signals: new EventEmitter(),
+    exit: (code: number) => {
+      throw new Error(`unexpected exit(${code})`)
+    },
+    ...extra,
+    out: () => stdout,
+    err: () => stderr,
+  }
+}
+
+const DAEMON_FLAGS = [
+  '--listen',
+  '/ip4/127.0.0.1/tcp/0',
+  '--api',
+  '127.0.0.1:0',
+  '--metrics',
+  'off',
+  '--connection-monitor-interval',
+  '0',
+  '--log-json',
+]
+
+describe('CLI usage and bad input', () => {
+  it.each(getCli().commands.map((c) => c.name))('%s --help', async (name) => {
+    const cli = io()
+    expect(await runCli([name, '--help'], cli)).toBe(EXIT_OK)
+    expect(cli.out()).toContain(`Usage: nsn-node ${name}`)
+    expect(cli.out()).toContain('Exit codes:')
+    expect(cli.err()).toBe('')
+  })
+
+  it('global help, version, no command, unknown command', async () => {
+    let cli = io()
+    expect(await runCli(['--help'], cli)).toBe(EXIT_OK)
+    expect(cli.out()).toMatch(/Commands:\n {2}start/)
+    cli = io()
+    expect(await runCli(['--version'], cli)).toBe(EXIT_OK)
+    expect(cli.out()).toMatch(/^\d+\.\d+\.\d+\n$/)
+    cli = io()
+    expect(await runCli([], cli)).toBe(EXIT_USAGE)
+    expect(cli.err()).toContain('Usage: nsn-node <command>')
+    cli = io()
+    expect(await runCli(['launch'], cli)).toBe(EXIT_USAGE)
+    expect(cli.err()).toBe('error: unknown command "launch" (see: nsn-node --help)\n')
+  })
+
+  it.each([
+    [['provide', 'xyz'], 'error: invalid shard key "xyz": must contain only hex characters 0-9 a-f\n'],
+    [
+      ['find', 'ab'.repeat(31)],
+      `error: invalid shard key "${'ab'.repeat(31)}": must be 64 hex characters (32 bytes), got 62\n`,
+    ],
+    [['find', hash('ab'), '--limit', '0'], 'error: invalid --limit "0": must be an integer from 1 to 1000\n'],
+    [['provide'], 'error: missing argument <hash> (see: nsn-node provide --help)\n'],
+    [['id', 'extra'], 'error: unexpected argument "extra" (see: nsn-node id --help)\n'],
+    [['peers', '--verbose'], "error: unknown option '--verbose' (see: nsn-node peers --help)\n"],
+    [['id', '--api'], "error: option '--api <value>' argument missing (see: nsn-node id --help)\n"],
+    [
+      ['id', '--api', 'localhost:0'],
+      'error: invalid config: api: port must be 1-65535, got "0" (from --api)\n',
+    ],
+    [['start', '--bogus'], "error: unknown option '--bogus' (see: nsn-node start --help)\n"],
+    [
+      ['start', '--listen', '/ip4/nope'],
+      'error: invalid config: listen[0]: "/ip4/nope" is not a valid multiaddr (Invalid IPv4 address "nope") (from --listen)\n',
+    ],
+    [
+      ['start', '--api', '127.0.0.1:99999'],
+      'error: invalid config: api: port must be 0-65535 (0 picks a free port), got "99999" (from --api)\n',
+    ],
+  ])('%j → exit 2 with one clear line', async (argv, line) => {
+    const cli = io()
+    expect(await runCli(argv, cli)).toBe(EXIT_USAGE)
+    expect(cli.err()).toBe(line)
+    expect(cli.out()).toBe('')
+  })
+
+  it('start with an unreadable, an invalid or an unknown-key config file → exit 2 naming the file', async () => {
+    const dir = await dirs.make()
+    const missing = join(dir, 'missing.json')
+    let cli = io()
+    expect(await runCli(['start', '--config', missing], cli)).toBe(EXIT_USAGE)
+    expect(cli.err()).toBe(`error: config file ${missing}: unreadable (ENOENT)\n`)
+
+    const invalid = join(dir, 'invalid.json')
+    await writeFile(invalid, '{ "api": "127.0.0.1:5080", }')
+    cli = io()
+    expect(await runCli(['start', '--config', invalid], cli)).toBe(EXIT_USAGE)
+    expect(cli.err()).toMatch(
+      new RegExp(`^error: config file ${invalid}: invalid JSON at line 1 column 28: .+\n$`),
+    )
+
+    const unknown = join(dir, 'unknown.json')
+    await writeFile(unknown, '{ "apiPort": 5080 }')
+    cli = io({ env: { NSN_CONFIG: unknown } })
+    expect(await runCli(['start'], cli)).toBe(EXIT_USAGE)
+    expect(cli.err()).toMatch(new RegExp(`^error: config file ${unknown}: unknown key "apiPort"`))
+  })
+
+  it('a client verb with no daemon → exit 3 with one clear line', async () => {
+    const port = await closedPort()
+    const cli = io({ env: { NSN_API: `127.0.0.1:${port}` } })
+    expect(await runCli(['id'], cli)).toBe(EXIT_UNREACHABLE)
+    expect(cli.err()).toBe(
+      `error: cannot reach the nsn-node daemon at 127.0.0.1:${port} (connection refused): is it running? (start it with: nsn-node start)\n`,
+    )
+  })
+})
+
+describe('CLI start in-process, driven by signals', () => {
+  it('a second signal forces the exit (128 + signal number)', async () => {
+    const signals = new EventEmitter()
+    const exits: number[] = []
+    const daemon = io({ signals, exit: (code) => exits.push(code) })
+    const exit = runCli(['start', ...DAEMON_FLAGS, '--data-dir', await dirs.make()], daemon)
+    await waitUntil(() => daemon.err().includes('"msg":"ready"'), { what: 'the ready line' })
+    signals.emit('SIGTERM', 'SIGTERM')
+    signals.emit('SIGINT', 'SIGINT')
+    expect(exits).toEqual([130])
+    expect(daemon.err()).toContain('"msg":"second signal: exiting now"')
+    expect(await exit).toBe(EXIT_OK) // in-process, the graceful stop still completes
+  })
+
+  it('runs the daemon, answers the client verbs, stops on SIGTERM with exit 0', async () => {
+    const signals = new EventEmitter()
+    const daemon = io({ signals })
+    const dataDir = await dirs.make()
+    const exit = runCli(['start', ...DAEMON_FLAGS, '--data-dir', dataDir], daemon)
+    let ready: { api: string; peerId: string } | undefined
+    await waitUntil(
+      () => {
+        const line = daemon
+          .err()
+          .split('\n')
+          .find((l) => l.includes('"msg":"ready"'))
+        if (line != null) ready = JSON.parse(line) as { api: string; peerId: string }
+        return ready != null
+      },
+      { what: 'the ready line' },
+    )
+    const api = ['--api', ready?.api as string]
+
+    let cli = io()
+    expect(await runCli(['id', ...api, '--json'], cli)).toBe(EXIT_OK)
+    expect(JSON.parse(cli.out())).toMatchObject({ peerId: ready?.peerId })
+
+    cli = io()
+    expect(await runCli(['peers', ...api], cli)).toBe(EXIT_OK)
+    expect(cli.out()).toBe('no peers in the routing table\n')
+
+    // alone: the provide fails (exit 1) with the daemon's typed error
+    cli = io()
+    expect(await runCli(['provide', hash('c1'), ...api], cli)).toBe(EXIT_FAILURE)
+    expect(cli.err()).toBe('error: no known peers: the routing table is empty (ERR_NO_KNOWN_PEERS)\n')
+    cli = io()
+    expect(await runCli(['find', hash('c1'), ...api], cli)).toBe(EXIT_FAILURE)
+    expect(cli.err()).toContain('(ERR_NO_KNOWN_PEERS)')
+
+    // the failed provide left the shard registered (it is retried): stop providing it, twice
+    cli = io()
+    expect(await runCli(['stop-providing', hash('c1'), ...api], cli)).toBe(EXIT_OK)
+    expect(cli.out()).toBe(`stopped providing ${hash('c1')}\n`)
+    cli = io()
+    expect(await runCli(['stop-providing', hash('c1'), ...api], cli)).toBe(EXIT_FAILURE)
+    expect(cli.err()).toBe(
+      `error: shard ${hash('c1')} is not provided by this node (ERR_SHARD_NOT_PROVIDED)\n`,
+    )
+
+    signals.emit('SIGTERM', 'SIGTERM')
+    expect(await exit).toBe(EXIT_OK)
+    expect(daemon.err()).toContain('"msg":"stopped"')
+    expect(signals.listenerCount('SIGTERM')).toBe(0)
+
+    // the daemon is gone: exit 3
+    cli = io()
+    expect(await runCli(['peers', ...api], cli)).toBe(EXIT_UNREACHABLE)
+  })
+})

@@ -1,0 +1,220 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import {
+  API_LISTEN,
+  METRICS_LISTEN,
+  P2P_LISTEN,
+  PROVIDER_RECORD_TTL,
+  QUERY_TIMEOUT,
+  REFRESH_INTERVAL,
+  REGISTRY_CAPACITY,
+} from '@nsn/core'
+import { afterAll, describe, expect, it } from 'vitest'
+import {
+  CONFIG_FIELDS,
+  ConfigError,
+  DEFAULT_DATA_DIR,
+  defaultConfig,
+  loadConfig,
+  parseConfigFile,
+  republishTiming,
+  resolveConfig,
+} from '../src/index.js'
+import { PKG, TempDirs } from './helpers.js'
+
+const dirs = new TempDirs()
+afterAll(() => dirs.cleanup())
+
+async function configFile(content: string): Promise<string> {
+  const path = join(await dirs.make(), 'nsn.json')
+  await writeFile(path, content)
+  return path
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(ConfigError)
+  return err as ConfigError
+}
+
+describe('config', () => {
+  it('defaults come from @nsn/core constants', async () => {
+    const config = await loadConfig()
+    expect(config).toEqual(defaultConfig())
+    expect(config.listen).toEqual([P2P_LISTEN])
+    expect(config.bootstrap).toEqual([])
+    expect(`${config.api.host}:${config.api.port}`).toBe(API_LISTEN)
+    expect(`${config.metrics?.host}:${config.metrics?.port}`).toBe(METRICS_LISTEN)
+    expect(config.dataDir).toBe(DEFAULT_DATA_DIR)
+    expect(config.queryTimeout).toBe(QUERY_TIMEOUT)
+    expect(config.maxShards).toBe(REGISTRY_CAPACITY)
+    expect(config.refreshInterval).toBe(REFRESH_INTERVAL)
+    expect(config.providerTtl).toBe(PROVIDER_RECORD_TTL)
+    expect(config.logLevel).toBe('info')
+    expect(config.logJson).toBe(false)
+  })
+
+  it('precedence: flags > env > file > defaults, field by field', async () => {
+    const file = await configFile(
+      JSON.stringify({
+        api: '127.0.0.2:1001',
+        metrics: '127.0.0.2:1002',
+        queryTimeout: 3000,
+        maxShards: 7,
+        listen: ['/ip4/127.0.0.2/tcp/1'],
+      }),
+    )
+    const config = await loadConfig({
+      configFile: file,
+      env: {
+        NSN_API: '127.0.0.3:2001',
+        NSN_QUERY_TIMEOUT: '4s',
+        NSN_LISTEN: '/ip4/127.0.0.3/tcp/1, /ip4/127.0.0.3/tcp/2',
+      },
+      flags: { api: '127.0.0.4:3001' },
+    })
+    expect(config.api).toEqual({ host: '127.0.0.4', port: 3001 }) // flag
+    expect(config.queryTimeout).toBe(4000) // env over file
+    expect(config.listen).toEqual(['/ip4/127.0.0.3/tcp/1', '/ip4/127.0.0.3/tcp/2']) // env list replaces the file's
+    expect(config.metrics).toEqual({ host: '127.0.0.2', port: 1002 }) // file
+    expect(config.maxShards).toBe(7) // file
+    expect(config.refreshInterval).toBe(REFRESH_INTERVAL) // default
+  })
+
+  it('NSN_CONFIG names the file; repeatable flags are lists; booleans and durations parse', async () => {
+    const file = await configFile(JSON.stringify({ logLevel: 'debug', dataDir: 'data' }))
+    const config = await loadConfig({
+      env: { NSN_CONFIG: file, NSN_LOG_JSON: 'true', NSN_METRICS: 'off' },
+      flags: {
+        bootstrap: [
+          '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGRUVh7bQ4EAbc6kRCTyJrBWvTEd7VG9cSUn9zqKM9UtG',
+          '/dnsaddr/bootstrap.example.org',
+        ],
+        refreshInterval: '0',
+        providerTtl: '2m',
+      },
+    })
+    expect(config.logLevel).toBe('debug')
+    expect(config.logJson).toBe(true)
+    expect(config.metrics).toBeNull()
+    expect(config.bootstrap).toHaveLength(2)
+    expect(config.refreshInterval).toBe(0)
+    expect(config.providerTtl).toBe(120_000)
+    // a relative data dir in a file is relative to the file
+    expect(config.dataDir).toBe(join(file, '..', 'data'))
+  })
+
+  it('a relative data dir from a flag is relative to cwd; ~ is the home dir', async () => {
+    expect((await loadConfig({ flags: { dataDir: 'x' }, cwd: '/srv' })).dataDir).toBe('/srv/x')
+    expect((await loadConfig({ env: { NSN_DATA_DIR: '~/nsn' } })).dataDir).toBe(join(homedir(), 'nsn'))
+  })
+
+  it.each([
+    [
+      { flags: { listen: ['/ip4/nope'] } },
+      /^invalid config: listen\[0\]: "\/ip4\/nope" is not a valid multiaddr .*\(from --listen\)$/,
+    ],
+    [
+      { env: { NSN_BOOTSTRAP: '/ip4/127.0.0.1/tcp/1,garbage' } },
+      /^invalid config: bootstrap\[1\]: "garbage" is not a valid multiaddr.*\(from NSN_BOOTSTRAP\)$/,
+    ],
+    [
+      { flags: { api: '127.0.0.1:70000' } },
+      /^invalid config: api: port must be 0-65535 \(0 picks a free port\), got "70000" \(from --api\)$/,
+    ],
+    [{ flags: { api: 'localhost' } }, /^invalid config: api: must be host:port/],
+    [{ env: { NSN_METRICS: ':9100' } }, /^invalid config: metrics: must be host:port/],
+    [{ flags: { queryTimeout: 'soon' } }, /^invalid config: queryTimeout: must be a duration in ms/],
+    [{ flags: { queryTimeout: '0' } }, /^invalid config: queryTimeout: must be at least 1 ms, got 0/],
+    [{ env: { NSN_REFRESH_INTERVAL: '30d' } }, /^invalid config: refreshInterval: must be a duration in ms/],
+    [
+      { env: { NSN_REFRESH_INTERVAL: '600h' } },
+      /^invalid config: refreshInterval: must be at most 2147483647 ms/,
+    ],
+    [
+      { env: { NSN_MAX_SHARDS: '-3' } },
+      /^invalid config: maxShards: must be an integer, got "-3" \(from NSN_MAX_SHARDS\)$/,
+    ],
+    [{ flags: { maxShards: '0' } }, /^invalid config: maxShards: must be 1-100000000, got 0/],
+    [
+      { env: { NSN_LOG_LEVEL: 'loud' } },
+      /^invalid config: logLevel: must be one of error, warn, info, debug, got "loud"/,
+    ],
+    [{ env: { NSN_LOG_JSON: 'maybe' } }, /^invalid config: logJson: must be true or false/],
+    [{ flags: { providerTtl: '10' } }, /^invalid config: providerTtl: must be at least 1000 ms/],
+    [{ flags: { listen: [] } }, /^invalid config: listen: must name at least one multiaddr/],
+  ])('rejects %j naming the field', async (sources, message) => {
+    const err = await rejection(loadConfig(sources))
+    expect(err.message).toMatch(message)
+    expect(err.code).toBe('ERR_INVALID_CONFIG')
+    expect(err.field).toBeDefined()
+  })
+
+  it('an unreadable config file', async () => {
+    const path = join(await dirs.make(), 'missing.json')
+    const err = await rejection(loadConfig({ configFile: path }))
+    expect(err.message).toBe(`config file ${path}: unreadable (ENOENT)`)
+    expect(err.file).toBe(path)
+  })
+
+  it('a config file with invalid JSON names the line and column', async () => {
+    const path = await configFile('{\n  "api": "127.0.0.1:5080",\n  oops\n}\n')
+    const err = await rejection(loadConfig({ configFile: path }))
+    expect(err.message).toMatch(new RegExp(`^config file ${path}: invalid JSON at line 3 column 3: `))
+  })
+
+  it('a config file that is not an object, has unknown keys, or a bad value', async () => {
+    expect(() => parseConfigFile('/x.json', '[1]')).toThrow(
+      'config file /x.json: must contain a JSON object of settings',
+    )
+    expect(() => parseConfigFile('/x.json', '{"listen": [], "port": 1}')).toThrow(
+      /^config file \/x\.json: unknown key "port" \(known keys: listen, bootstrap, api,/,
+    )
+    const path = await configFile('{"listen": ["/ip4/127.0.0.1/tcp/1", 5]}')
+    const err = await rejection(loadConfig({ configFile: path }))
+    expect(err.message).toBe(
+      `invalid config: listen[1]: must be a multiaddr string, got 5 (from config file ${path})`,
+    )
+    const path2 = await configFile('{"maxShards": "many"}')
+    expect((await rejection(loadConfig({ configFile: path2 }))).message).toBe(
+      `invalid config: maxShards: must be an integer, got "many" (from config file ${path2})`,
+    )
+  })
+
+  it('programmatic options are validated the same way', () => {
+    expect(resolveConfig({ api: { host: '127.0.0.1', port: 0 }, metrics: null }).metrics).toBeNull()
+    expect(() => resolveConfig({ maxShards: 1.5 })).toThrow(
+      'invalid config: maxShards: must be an integer, got 1.5',
+    )
+  })
+
+  it('republish timing keeps a margin before the TTL', () => {
+    expect(republishTiming(PROVIDER_RECORD_TTL)).toEqual({
+      republishInterval: 11 * 3600_000,
+      republishJitter: 10 * 60_000,
+      providerCleanupInterval: 10 * 60_000,
+    })
+    const short = republishTiming(60_000)
+    expect(short.republishInterval).toBe(55_000)
+    expect(short.republishJitter).toBeLessThan(short.republishInterval)
+    expect(short.providerCleanupInterval).toBe(15_000)
+  })
+
+  it('the README documents every flag, environment variable and config key with its default', async () => {
+    const readme = await readFile(join(PKG, 'README.md'), 'utf8')
+    for (const spec of CONFIG_FIELDS) {
+      const row = readme
+        .split('\n')
+        .map((line) => line.replace(/ +/g, ' '))
+        .find((line) => line.startsWith(`| \`--${spec.flag}`))
+      expect(row, `README row of --${spec.flag}`).toBeDefined()
+      expect(row).toContain(`\`${spec.env}\``)
+      expect(row).toContain(`\`${spec.key}\``)
+      expect(row).toContain(spec.defaultText === 'none' ? '| none |' : `\`${spec.defaultText}\``)
+    }
+  })
+})

@@ -1,0 +1,98 @@
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type DNSResponse, dns, RecordType } from '@multiformats/dns'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  createLogger,
+  createNsnNode,
+  IDENTITY_FILE,
+  type LogStream,
+  type NsnNode,
+  type NsnNodeInit,
+  silentLogger,
+} from '../src/index.js'
+import { TempDirs, waitUntil } from './helpers.js'
+
+const dirs = new TempDirs()
+const nodes: NsnNode[] = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()))
+})
+afterAll(() => dirs.cleanup())
+
+async function node(init: NsnNodeInit = {}): Promise<NsnNode> {
+  const n = await createNsnNode({
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    api: '127.0.0.1:0',
+    metrics: '127.0.0.1:0',
+    dataDir: await dirs.make(),
+    inboundConnectionThreshold: 10_000,
+    allow: ['/ip4/127.0.0.1/ipcidr/8'],
+    connectionMonitorInterval: 0,
+    processMetrics: false,
+    logger: silentLogger(),
+    ...init,
+  })
+  nodes.push(n)
+  return n
+}
+
+/** Collects JSON log lines. */
+function jsonLog(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const stream: LogStream = {
+    write: (chunk: string) => lines.push(JSON.parse(chunk) as Record<string, unknown>),
+  }
+  return { logger: createLogger({ level: 'info', json: true, stream }), lines }
+}
+
+describe('NsnNode', () => {
+  it('keeps its identity in <dataDir>/identity.key with mode 0600 and serves /metrics', async () => {
+    const n = await node()
+    const path = join(n.config.dataDir, IDENTITY_FILE)
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
+    const metrics = n.metricsAddress
+    expect(metrics).not.toBeNull()
+    const text = await (await fetch(`http://${metrics?.host}:${metrics?.port}/metrics`)).text()
+    expect(text).toContain('nsn_p2p_kademlia_routing_table_size')
+    expect(text).toContain('nsn_p2p_shard_registry_capacity 10000')
+  })
+
+  it('bootstraps from a /dnsaddr seed, retrying with backoff while the routing table is empty', async () => {
+    const seed = await node()
+    let answer = false
+    let queries = 0
+    const resolver = dns({
+      resolvers: {
+        '.': async (fqdn: string): Promise<DNSResponse> => {
+          queries++
+          if (!answer) throw new Error('SERVFAIL (test resolver)')
+          return {
+            Status: 0,
+            TC: false,
+            RD: true,
+            RA: true,
+            AD: false,
+            CD: false,
+            Question: [{ name: fqdn, type: RecordType.TXT }],
+            Answer: [{ name: fqdn, type: RecordType.TXT, TTL: 60, data: `dnsaddr=${seed.id().addrs[0]}` }],
+          }
+        },
+      },
+    })
+    const { logger, lines } = jsonLog()
+    const joiner = await node({ bootstrap: ['/dnsaddr/seed.nsn.test'], dns: resolver, logger })
+    await waitUntil(
+      () => lines.some((l) => l.msg === 'bootstrap failed; retrying while the routing table is empty'),
+      {
+        what: 'a failed first bootstrap',
+      },
+    )
+    expect(joiner.state).toBe('running') // a failed bootstrap does not fail the start
+    expect(queries).toBeGreaterThan(0)
+    answer = true
+    await waitUntil(() => joiner.routing.routingTableSize() === 1, { what: 'the seed in the routing table' })
+    await waitUntil(() => lines.some((l) => l.msg === 'bootstrapped'), { what: 'the bootstrapped line' })
+    expect(lines.find((l) => l.msg === 'bootstrapped')).toMatchObject({ module: 'bootstrap', connected: 1 })
+  })
+})
