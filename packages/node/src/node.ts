@@ -21,6 +21,7 @@ import {
   type FindProvidersResult,
   NoKnownPeersError,
   NotStartedError,
+  type NsnKadDHTInit,
   nsnKadDHT,
   PROVIDER_CLEANUP_INTERVAL,
   type ProvidedShardEntry,
@@ -65,6 +66,13 @@ export interface NsnNodeInit extends Partial<Omit<NsnNodeConfig, 'api' | 'metric
   processMetrics?: boolean
   /** Start at once (default true for {@link createNsnNode}). */
   start?: boolean
+  /**
+   * Further kad-dht options (e.g. `prefixLength`, `lastPingThreshold`), applied over the
+   * config; for tests and tuning.
+   */
+  dht?: Omit<NsnKadDHTInit, 'queryTimeout' | 'providerRecordTtl' | 'kBucketSize'>
+  /** libp2p connection gater (tests use it to cut a node off the network). */
+  connectionGater?: Libp2pOptions['connectionGater']
 }
 
 /** Where a started node can be reached; logged as the `ready` line. */
@@ -115,7 +123,15 @@ interface Running {
   bootstrapper: Bootstrapper
 }
 
-const PROGRAMMATIC = ['logger', 'dns', 'maxConcurrentQueries', 'processMetrics', 'start'] as const
+const PROGRAMMATIC = [
+  'logger',
+  'dns',
+  'maxConcurrentQueries',
+  'processMetrics',
+  'start',
+  'dht',
+  'connectionGater',
+] as const
 
 async function openDatastore(datastore: LevelDatastore, path: string): Promise<void> {
   try {
@@ -287,10 +303,13 @@ export class NsnNode implements ApiBackend {
             : { enabled: false },
         nodeInfo: { name: 'nsn-node', version: VERSION },
         ...(this.init.dns == null ? {} : { dns: this.init.dns }),
+        ...(this.init.connectionGater == null ? {} : { connectionGater: this.init.connectionGater }),
         services: {
           identify: identify(),
           ping: ping(),
           dht: nsnKadDHT({
+            ...this.init.dht,
+            kBucketSize: config.kBucketSize,
             queryTimeout: config.queryTimeout,
             providerRecordTtl: config.providerTtl,
             providerCleanupInterval: timing.providerCleanupInterval,

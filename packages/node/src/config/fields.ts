@@ -13,6 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import {
   API_LISTEN,
   hour,
+  K_BUCKET_SIZE,
   METRICS_LISTEN,
   minute,
   P2P_LISTEN,
@@ -287,6 +288,16 @@ export const CONFIG_FIELDS = [
     defaultValue: QUERY_TIMEOUT,
     defaultText: `${QUERY_TIMEOUT}`,
     parse: (value, ctx) => parseDuration('queryTimeout', value, 1, ctx),
+  }),
+  field({
+    key: 'kBucketSize',
+    flag: 'k-bucket-size',
+    arg: '<k>',
+    env: 'NSN_K_BUCKET_SIZE',
+    description: 'k: Kademlia bucket size and replication factor (every node of a network must agree)',
+    defaultValue: K_BUCKET_SIZE,
+    defaultText: `${K_BUCKET_SIZE}`,
+    parse: (value, ctx) => parseInteger('kBucketSize', value, 1, 1_000, ctx),
   }),
   field({
     key: 'maxShards',

@@ -27,6 +27,8 @@ export interface NsnNodeConfig {
   dataDir: string
   /** Deadline of every DHT query, ms. */
   queryTimeout: number
+  /** k: Kademlia bucket size and replication factor. */
+  kBucketSize: number
   /** Registry capacity: shards provided at most (least recently used evicted past it). */
   maxShards: number
   /** Routing-table refresh interval, ms; 0 turns the schedule off. */
