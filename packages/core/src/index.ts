@@ -37,5 +37,6 @@ export {
   ShardRouting,
   type ShardRoutingInit,
   type ShardRoutingLibp2p,
+  type StoredProviderRecord,
 } from './routing.js'
 export * from './shard-key.js'

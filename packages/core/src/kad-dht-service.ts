@@ -119,6 +119,7 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
     const dht = factory(components)
     installKadHooks(dht, {
       queryTimeout: resolved.queryTimeout,
+      providerRecordTtl: resolved.providerRecordTtl,
       datastorePrefix: resolved.datastorePrefix,
       lastPingThreshold: resolved.lastPingThreshold,
     })

@@ -73,6 +73,8 @@ export interface KadHooks {
   refreshCommonPrefixLength(cpl: number, options?: AbortOptions): Promise<void>
   /** Highest common prefix length present in the table. */
   maxCommonPrefix(): number
+  /** How long this node keeps provider records of others, in ms. */
+  readonly providerRecordTtl: number
   /** The deadline every query of this DHT runs under, in ms. */
   readonly queryTimeout: number
   /** Writes this node's own provider record for a key, as kad-dht's provide does first. */
@@ -99,6 +101,7 @@ function need<T>(owner: unknown, path: string): T {
 /** Options of {@link installKadHooks}. */
 export interface KadHookOptions {
   queryTimeout: number
+  providerRecordTtl: number
   datastorePrefix: string
   lastPingThreshold?: number
 }
@@ -155,6 +158,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   const hooks: KadHooks = {
     routingTable,
     queryTimeout,
+    providerRecordTtl: options.providerRecordTtl,
     datastore,
     addSelfRecord: (cid, abortOptions) => providers.addProvider(cid, selfId, abortOptions),
     providerPrefix: `${options.datastorePrefix}/provider`,

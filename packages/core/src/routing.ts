@@ -74,6 +74,13 @@ export interface ProvideResult {
   durationMs: number
 }
 
+/** A provider record as this node stores it. Times are epoch ms. */
+export interface StoredProviderRecord {
+  storedAt: number
+  /** When this node drops it (at the latest one cleanup interval later). */
+  expiresAt: number
+}
+
 export interface BootstrapResult {
   connected: number
   failed: number
@@ -280,6 +287,29 @@ export class ShardRouting {
   async hasSelfRecord(shard: ShardKeyInput): Promise<boolean> {
     const key = parseShardKey(shard)
     return this.hooks.datastore.has(new Key(this.selfRecordKey(key)))
+  }
+
+  /**
+   * The provider record this node holds for `shard` from `provider` (another peer, or
+   * itself): when it was stored, and when it lapses here. Undefined when it holds none.
+   */
+  async storedProviderRecord(
+    shard: ShardKeyInput,
+    provider: PeerId,
+  ): Promise<StoredProviderRecord | undefined> {
+    const key = parseShardKey(shard)
+    const datastoreKey = new Key(
+      `${this.hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${provider.toString()}`,
+    )
+    let value: Uint8Array
+    try {
+      value = await this.hooks.datastore.get(datastoreKey)
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundError') return undefined
+      throw err
+    }
+    const storedAt = decodeVarint(value)
+    return { storedAt, expiresAt: storedAt + this.hooks.providerRecordTtl }
   }
 
   /** How many provider records this node stores for other peers. */
@@ -646,6 +676,18 @@ class AnswerTally {
     if (this.answered === 0 && this.failed > 0)
       throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
   }
+}
+
+/** kad-dht stores a record's time as an unsigned varint of epoch ms. */
+function decodeVarint(bytes: Uint8Array): number {
+  let value = 0
+  let scale = 1
+  for (const byte of bytes) {
+    value += (byte & 0x7f) * scale
+    if ((byte & 0x80) === 0) break
+    scale *= 128
+  }
+  return value
 }
 
 async function drain(source: AsyncIterable<unknown>): Promise<void> {

@@ -1,9 +1,6 @@
 import { ShardRegistry } from '@nsn/shard-registry'
-import { Key } from 'interface-datastore'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type ProviderRecordPublishedEvent, parseShardKey, type ShardKey } from '../src/index.js'
-import { hooksOf } from '../src/kad-internals.js'
 import { createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
 
 type Published = ProviderRecordPublishedEvent & { at: number }
@@ -12,24 +9,7 @@ const shard = (n: number): ShardKey => parseShardKey(n.toString(16).padStart(64,
 
 /** When `holder` stored `provider`'s record for `key` (undefined when it holds none). */
 async function recordTime(holder: TestNode, provider: TestNode, key: ShardKey): Promise<number | undefined> {
-  const hooks = hooksOf(holder.libp2p.services.dht)
-  const k = new Key(
-    `${hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${provider.libp2p.peerId}`,
-  )
-  if (!(await hooks.datastore.has(k))) return undefined
-  return decodeVarint(await hooks.datastore.get(k))
-}
-
-/** kad-dht stores a record's time as an unsigned varint of epoch ms. */
-function decodeVarint(bytes: Uint8Array): number {
-  let value = 0
-  let scale = 1
-  for (const byte of bytes) {
-    value += (byte & 0x7f) * scale
-    if ((byte & 0x80) === 0) break
-    scale *= 128
-  }
-  return value
+  return (await holder.routing.storedProviderRecord(key, provider.libp2p.peerId))?.storedAt
 }
 
 describe('the registry wired into ShardRouting, on real nodes', () => {
