@@ -19,6 +19,8 @@ export interface RepublisherOptions {
   checkInterval: number
   concurrency: number
   retryDelay: number
+  /** True for a shard published right now by someone else (a provide call): skipped. */
+  isBusy?: (entry: ProvidedShardEntry) => boolean
   /** Called after each run with its figures. */
   onRun?: (run: RepublishRun) => void
   /** Called when a run itself failed (not a single publish). */
@@ -110,7 +112,7 @@ export class Republisher {
     const worker = async (): Promise<void> => {
       while (next < due.length && !signal.aborted) {
         const entry = due[next++] as ProvidedShardEntry
-        if (!this.registry.has(entry.hash)) continue
+        if (!this.registry.has(entry.hash) || this.options.isBusy?.(entry) === true) continue
         const controller = new AbortController()
         const onRunAbort = (): void => controller.abort(signal.reason)
         signal.addEventListener('abort', onRunAbort, { once: true })

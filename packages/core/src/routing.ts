@@ -121,6 +121,18 @@ function xorHex(a: Uint8Array, b: Uint8Array): string {
   return out
 }
 
+/** The addresses once each, without a trailing `/p2p/<id>` (it names the peer already). */
+function uniqueAddrs(addrs: Iterable<Multiaddr>): Multiaddr[] {
+  const seen = new Map<string, Multiaddr>()
+  for (const addr of addrs) {
+    const bare = addr.getComponents().at(-1)?.name === 'p2p' ? addr.decapsulateCode(P2P_CODE) : addr
+    seen.set(bare.toString(), bare)
+  }
+  return [...seen.values()]
+}
+
+const P2P_CODE = 421
+
 async function kadId(bytes: Uint8Array): Promise<Uint8Array> {
   return (await sha256.digest(bytes)).digest
 }
@@ -136,8 +148,11 @@ export class ShardRouting {
   private readonly refreshInterval: number
   private readonly refreshPingConcurrency: number
   private readonly findProvidersLimit: number
+  private readonly republishRetryDelay: number
   private readonly republisher?: Republisher
   private readonly withdrawals = new Map<string, Promise<void>>()
+  /** Shards a provide call is publishing now; the republisher leaves them alone. */
+  private readonly providing = new Map<string, number>()
   private shutdown = new AbortController()
   private refreshTimer?: ReturnType<typeof setTimeout>
   private refreshing?: Promise<RefreshResult>
@@ -160,6 +175,7 @@ export class ShardRouting {
     if (!(this.refreshInterval >= 0)) throw new InvalidOptionError('refreshInterval', 'must be >= 0')
     this.refreshPingConcurrency = init.refreshPingConcurrency ?? REFRESH_PING_CONCURRENCY
     this.findProvidersLimit = init.findProvidersLimit ?? FIND_PROVIDERS_LIMIT
+    this.republishRetryDelay = init.republishRetryDelay ?? REPUBLISH_RETRY_DELAY
     if (this.registry != null) {
       this.republisher = new Republisher(
         this.registry,
@@ -167,7 +183,8 @@ export class ShardRouting {
         {
           checkInterval: init.republishCheckInterval ?? REPUBLISH_CHECK_INTERVAL,
           concurrency: init.republishConcurrency ?? REPUBLISH_CONCURRENCY,
-          retryDelay: init.republishRetryDelay ?? REPUBLISH_RETRY_DELAY,
+          retryDelay: this.republishRetryDelay,
+          isBusy: (entry) => this.providing.has(entry.hex),
           onRun: (run) => this.notify('republishRunEnded', run),
           onError: (err) => this.log?.error('republish run failed - %e', err),
         },
@@ -238,31 +255,37 @@ export class ShardRouting {
   async provide(shard: ShardKeyInput, options: OperationOptions = {}): Promise<ProvideResult> {
     const key = parseShardKey(shard)
     this.assertStarted()
-    let entry: ProvidedShardEntry | undefined
-    if (this.registry != null) {
-      entry = await this.registry.add(key.bytes)
-      this.republisher?.schedule()
-    }
-    // answer lookups for it at once, even when publication has to wait for peers
-    await this.hooks.addSelfRecord(key.cid)
-    if (this.registry != null && !this.registry.has(key.bytes)) {
-      // evicted by a concurrent provide meanwhile: leave no orphan self-record behind
-      await this.dht.cancelReprovide(key.cid)
-      throw new ShardEvictedError(key.hex)
-    }
-    const start = performance.now()
+    this.providing.set(key.hex, (this.providing.get(key.hex) ?? 0) + 1)
     try {
-      const storedOn = await this.publish(entry ?? key, 'provide', options)
-      if (this.registry?.has(key.bytes) === true) await this.registry.markPublished(key.bytes)
-      return { shard: key, storedOn, durationMs: performance.now() - start }
-    } catch (err) {
-      if (this.registry?.has(key.bytes) === true) {
-        await this.registry.markPublished(key.bytes, {
-          now: entry?.publishedAt ?? 0,
-          republishAt: Date.now() + REPUBLISH_RETRY_DELAY,
-        })
+      let entry: ProvidedShardEntry | undefined
+      if (this.registry != null) entry = await this.registry.add(key.bytes)
+      // answer lookups for it at once, even when publication has to wait for peers
+      await this.hooks.addSelfRecord(key.cid)
+      if (this.registry != null && !this.registry.has(key.bytes)) {
+        // evicted by a concurrent provide meanwhile: leave no orphan self-record behind
+        await this.dht.cancelReprovide(key.cid)
+        throw new ShardEvictedError(key.hex)
       }
-      throw err
+      const start = performance.now()
+      try {
+        const storedOn = await this.publish(entry ?? key, 'provide', options)
+        if (this.registry?.has(key.bytes) === true) await this.registry.markPublished(key.bytes)
+        return { shard: key, storedOn, durationMs: performance.now() - start }
+      } catch (err) {
+        if (this.registry?.has(key.bytes) === true) {
+          // keep the intent; the republisher retries soon
+          await this.registry.markPublished(key.bytes, {
+            now: entry?.publishedAt ?? 0,
+            republishAt: Date.now() + this.republishRetryDelay,
+          })
+        }
+        throw err
+      }
+    } finally {
+      const left = (this.providing.get(key.hex) ?? 1) - 1
+      if (left === 0) this.providing.delete(key.hex)
+      else this.providing.set(key.hex, left)
+      this.republisher?.schedule()
     }
   }
 
@@ -347,8 +370,8 @@ export class ShardRouting {
           for (const info of event.providers) {
             const id = info.id.toString()
             const known = found.get(id)
-            if (known == null) found.set(id, { peerId: info.id, multiaddrs: [...info.multiaddrs] })
-            else if (known.multiaddrs.length === 0) known.multiaddrs = [...info.multiaddrs]
+            if (known == null) found.set(id, { peerId: info.id, multiaddrs: uniqueAddrs(info.multiaddrs) })
+            else if (known.multiaddrs.length === 0) known.multiaddrs = uniqueAddrs(info.multiaddrs)
           }
           if (found.size >= limit) break
         }
@@ -413,7 +436,7 @@ export class ShardRouting {
       for await (const event of this.dht.findPeer(peerId, { signal })) {
         tally.add(event)
         if (event.name === 'FINAL_PEER' && event.peer.id.equals(peerId)) {
-          return { peerId, multiaddrs: [...event.peer.multiaddrs] }
+          return { peerId, multiaddrs: uniqueAddrs(event.peer.multiaddrs) }
         }
       }
       tally.assertAnswered()
@@ -626,7 +649,7 @@ export class ShardRouting {
   private async addressesOf(peerId: PeerId): Promise<Multiaddr[]> {
     try {
       const peer = await this.libp2p.peerStore.get(peerId)
-      return peer.addresses.map((a) => a.multiaddr)
+      return uniqueAddrs(peer.addresses.map((a) => a.multiaddr))
     } catch (err) {
       if ((err as Error).name === 'NotFoundError') return []
       throw err

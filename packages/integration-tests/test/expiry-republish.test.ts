@@ -1,0 +1,55 @@
+import { parseShardKey } from '@nsn/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Network, waitUntil } from '../src/harness/index.js'
+
+const KEPT = parseShardKey('a1'.repeat(32))
+const STOPPED = parseShardKey('b2'.repeat(32))
+const TTL = 3_000
+
+describe('record expiry and republish (TTL shrunk to 3 s by config)', () => {
+  let network: Network | undefined
+  afterEach(async () => {
+    await network?.close()
+    network = undefined
+  })
+
+  it('a withdrawn record expires after its TTL; a still-provided shard is republished before it lapses', async () => {
+    network = await Network.start(4, { node: { providerTtl: TTL } })
+    await network.waitForTables(3)
+    const [provider, holder] = network.nodes as [(typeof network.nodes)[0], (typeof network.nodes)[0]]
+    await provider.node.provide(KEPT.hex)
+    await provider.node.provide(STOPPED.hex)
+    const stoppedRecord = await holder.node.routing.storedProviderRecord(STOPPED, provider.peerId)
+    expect(stoppedRecord).toBeDefined()
+    expect(await provider.node.stopProviding(STOPPED.hex)).toBe(true)
+
+    // for two and a half TTLs, the holder always has a live record of the kept shard,
+    // renewed before it lapses; the stopped shard's record disappears once its TTL is up
+    const until = Date.now() + 2.5 * TTL
+    const renewals = new Set<number>()
+    let stoppedGoneAt: number | undefined
+    while (Date.now() < until) {
+      const kept = await holder.node.routing.storedProviderRecord(KEPT, provider.peerId)
+      expect(kept, 'the holder keeps a record of the still-provided shard').toBeDefined()
+      expect(Date.now()).toBeLessThan(kept!.expiresAt)
+      renewals.add(kept!.storedAt)
+      if (
+        stoppedGoneAt == null &&
+        (await holder.node.routing.storedProviderRecord(STOPPED, provider.peerId)) == null
+      ) {
+        stoppedGoneAt = Date.now()
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(renewals.size).toBeGreaterThanOrEqual(3)
+    expect(stoppedGoneAt).toBeDefined()
+    // not before its TTL, and at most one cleanup interval (TTL / 4 here) after it
+    expect(stoppedGoneAt! - stoppedRecord!.storedAt).toBeGreaterThanOrEqual(TTL)
+    expect(stoppedGoneAt! - stoppedRecord!.storedAt).toBeLessThan(TTL + TTL / 4 + 500)
+    // the provider itself holds no record of the stopped shard any more
+    expect(await provider.node.routing.hasSelfRecord(STOPPED)).toBe(false)
+    await waitUntil(async () => (await provider.metric('nsn_p2p_republish_runs_total')) > 0, {
+      what: 'republish runs counted',
+    })
+  })
+})

@@ -1,0 +1,33 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Network, waitUntil } from '../src/harness/index.js'
+
+describe('k-bucket replacement', () => {
+  let network: Network | undefined
+  afterEach(async () => {
+    await network?.close()
+    network = undefined
+  })
+
+  it('a full bucket (k shrunk to 2 by config) replaces a stale peer with a responsive one', async () => {
+    network = await Network.start(0)
+    // one bucket (prefixLength 0: the trie never splits) of k = 2; a peer pinged at any
+    // time before may be re-checked when the bucket needs room
+    const watcher = await network.add({
+      node: { kBucketSize: 2, dht: { prefixLength: 0, lastPingThreshold: 0 } },
+    })
+    const stale = await network.add({ bootstrap: [watcher] })
+    const steady = await network.add({ bootstrap: [watcher] })
+    const table = async () => (await watcher.node.peers()).map((p) => p.peerId.toString()).sort()
+    const ids = (...nodes: Array<typeof watcher>) => nodes.map((n) => n.peerId.toString()).sort()
+    await waitUntil(async () => (await table()).length === 2, { what: 'a full bucket' })
+    expect(await table()).toEqual(ids(stale, steady))
+
+    await stale.stop()
+    const fresh = await network.add({ bootstrap: [watcher] })
+    await waitUntil(async () => JSON.stringify(await table()) === JSON.stringify(ids(steady, fresh)), {
+      timeoutMs: 15_000,
+      what: 'the stale peer replaced by the fresh one',
+    })
+    expect(await table()).not.toContain(stale.peerId.toString())
+  })
+})
