@@ -67,7 +67,9 @@ for (let i = 1; i <= total; i++) {
     const used = heap()
     samples.push({ shards: i, heapBytes: used, seconds: (performance.now() - started) / 1000 })
     if (!values.json) {
-      console.error(`${String(i).padStart(8)} shards  heap ${(used / 2 ** 20).toFixed(1)} MiB  registry ${registry.size}`)
+      console.error(
+        `${String(i).padStart(8)} shards  heap ${(used / 2 ** 20).toFixed(1)} MiB  registry ${registry.size}`,
+      )
     }
   }
 }
@@ -90,15 +92,22 @@ const result = {
     finalBytes: final.heapBytes,
     bytesPerEntry: (final.heapBytes - baseline) / capacity,
     slopeBytesPerShard: perShard,
-    growthOverSteadyStateBytes: steady.length > 1 ? steady[steady.length - 1].heapBytes - steady[0].heapBytes : 0,
+    growthOverSteadyStateBytes:
+      steady.length > 1 ? steady[steady.length - 1].heapBytes - steady[0].heapBytes : 0,
   },
   samples,
 }
 await node.stop()
 if (values.json) console.log(JSON.stringify(result, null, 2))
 else {
-  console.log(`\n${total.toLocaleString('en')} distinct shards through a ${capacity.toLocaleString('en')} cap in ${elapsed.toFixed(1)} s (${result.providesPerSecond.toFixed(0)} provides/s)`)
-  console.log(`registry size ${registry.size}; datastore keys: registry ${registryKeys}, kad-dht provider records ${providerKeys}`)
-  console.log(`heap: baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, final ${(final.heapBytes / 2 ** 20).toFixed(1)} MiB, ${result.heap.bytesPerEntry.toFixed(0)} bytes per registered shard`)
+  console.log(
+    `\n${total.toLocaleString('en')} distinct shards through a ${capacity.toLocaleString('en')} cap in ${elapsed.toFixed(1)} s (${result.providesPerSecond.toFixed(0)} provides/s)`,
+  )
+  console.log(
+    `registry size ${registry.size}; datastore keys: registry ${registryKeys}, kad-dht provider records ${providerKeys}`,
+  )
+  console.log(
+    `heap: baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, final ${(final.heapBytes / 2 ** 20).toFixed(1)} MiB, ${result.heap.bytesPerEntry.toFixed(0)} bytes per registered shard`,
+  )
   console.log(`heap slope over the steady state: ${perShard.toFixed(3)} bytes per shard pushed (flat is ~0)`)
 }
