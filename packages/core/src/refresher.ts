@@ -21,6 +21,9 @@ export interface RefreshResult {
   sizeAfter: number
   /** Common prefix lengths looked up. */
   lookups: number
+  /** Lookups that failed (each error is in `errors`). */
+  failedLookups: number
+  errors: Error[]
   durationMs: number
 }
 
@@ -71,12 +74,14 @@ export async function refreshRoutingTable(
   await Promise.all(Array.from({ length: Math.min(options.pingConcurrency, candidates.length) }, worker))
 
   let lookups = 0
+  const errors: Error[] = []
   if (table.size > 0) {
     const maxCpl = Math.min(hooks.maxCommonPrefix(), 15)
     const cpls = Array.from({ length: maxCpl + 1 }, (_, cpl) => cpl)
     const results = await Promise.allSettled(cpls.map((cpl) => hooks.refreshCommonPrefixLength(cpl, abort)))
     abort.signal?.throwIfAborted()
-    lookups = results.filter((r) => r.status === 'fulfilled').length
+    lookups = results.length
+    for (const r of results) if (r.status === 'rejected') errors.push(r.reason as Error)
   }
 
   return {
@@ -85,6 +90,8 @@ export async function refreshRoutingTable(
     sizeBefore,
     sizeAfter: table.size,
     lookups,
+    failedLookups: errors.length,
+    errors,
     durationMs: performance.now() - start,
   }
 }

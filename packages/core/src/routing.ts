@@ -38,7 +38,7 @@ import type { DhtObserver, QueryResult, QueryType } from './observer.js'
 import type { ProvidedShardEntry, ProvidedShards, ShardRemovedEvent } from './provided-shards.js'
 import { type RefreshResult, refreshRoutingTable } from './refresher.js'
 import { Republisher, type RepublishRun } from './republisher.js'
-import { parseShardKey, type ShardKey, type ShardKeyInput } from './shard-key.js'
+import { parseShardKey, ShardKey, type ShardKeyInput } from './shard-key.js'
 
 /** A peer and the addresses it can be dialled on. */
 export interface ShardPeer {
@@ -309,7 +309,7 @@ export class ShardRouting {
   /** True when this node holds its own provider record for the shard in the DHT store. */
   async hasSelfRecord(shard: ShardKeyInput): Promise<boolean> {
     const key = parseShardKey(shard)
-    return this.hooks.datastore.has(new Key(this.selfRecordKey(key)))
+    return this.hooks.datastore.has(this.providerRecordKey(key, this.libp2p.peerId))
   }
 
   /**
@@ -321,12 +321,9 @@ export class ShardRouting {
     provider: PeerId,
   ): Promise<StoredProviderRecord | undefined> {
     const key = parseShardKey(shard)
-    const datastoreKey = new Key(
-      `${this.hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${provider.toString()}`,
-    )
     let value: Uint8Array
     try {
-      value = await this.hooks.datastore.get(datastoreKey)
+      value = await this.hooks.datastore.get(this.providerRecordKey(key, provider))
     } catch (err) {
       if ((err as Error).name === 'NotFoundError') return undefined
       throw err
@@ -523,7 +520,7 @@ export class ShardRouting {
     type: QueryType,
     options: OperationOptions,
   ): Promise<number> {
-    const key = shard instanceof Object && 'cid' in shard ? (shard as ShardKey) : parseShardKey(shard.hash)
+    const key = shard instanceof ShardKey ? shard : parseShardKey(shard.hash)
     const storedOn = await this.operation(type, options, async (signal) => {
       const tally = new AnswerTally()
       let stored = 0
@@ -630,8 +627,9 @@ export class ShardRouting {
     for (const text of stale) await datastore.delete(new Key(text))
   }
 
-  private selfRecordKey(key: ShardKey): string {
-    return `${this.hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${this.libp2p.peerId.toString()}`
+  /** kad-dht's datastore key of `provider`'s record for `key`. */
+  private providerRecordKey(key: ShardKey, provider: PeerId): Key {
+    return new Key(`${this.hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${provider}`)
   }
 
   private dhtKey(key: ShardKeyInput | PeerId): Uint8Array {

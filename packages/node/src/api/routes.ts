@@ -215,6 +215,8 @@ export const ROUTES: readonly Route[] = [
               sizeBefore: r.sizeBefore,
               sizeAfter: r.sizeAfter,
               lookups: r.lookups,
+              failedLookups: r.failedLookups,
+              errors: r.errors.map((e) => e.message),
               durationMs: round(r.durationMs),
             } satisfies RefreshResponse,
           }

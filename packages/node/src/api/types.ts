@@ -93,6 +93,9 @@ export interface RefreshResponse {
   sizeBefore: number
   sizeAfter: number
   lookups: number
+  /** Bucket lookups that failed, and why. */
+  failedLookups: number
+  errors: string[]
   durationMs: number
 }
 
