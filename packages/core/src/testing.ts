@@ -30,6 +30,18 @@ export const LOOPBACK_CONNECTION_MANAGER = {
   allow: ['/ip4/127.0.0.1/ipcidr/8'],
 }
 
+/** The libp2p host options of every test node: TCP on a random 127.0.0.1 port. */
+function loopbackHost() {
+  return {
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: LOOPBACK_CONNECTION_MANAGER,
+    connectionMonitor: { enabled: false },
+  }
+}
+
 export interface TestNodeOptions {
   dht?: NsnKadDHTInit
   routing?: ShardRoutingInit
@@ -49,12 +61,7 @@ export interface TestNode {
 /** Starts one DHT node on 127.0.0.1 with a random port. */
 export async function createTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const libp2p = (await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: LOOPBACK_CONNECTION_MANAGER,
-    connectionMonitor: { enabled: false },
+    ...loopbackHost(),
     ...(options.datastore == null ? {} : { datastore: options.datastore }),
     services: {
       identify: identify(),
@@ -117,12 +124,7 @@ export async function createSilentPeer({
   reset?: boolean
 } = {}): Promise<SilentPeer> {
   const libp2p = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: LOOPBACK_CONNECTION_MANAGER,
-    connectionMonitor: { enabled: false },
+    ...loopbackHost(),
     services: { identify: identify(), ping: ping() },
   })
   const streams: SilentPeer['streams'] = []

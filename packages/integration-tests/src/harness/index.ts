@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-export { api, Daemon, LOOPBACK_FLAGS, type Ready, runBin, TempDirs } from '@nsn/node/testing'
+export { api, Daemon, LOOPBACK_FLAGS, type Ready, runBin, TempDirs, waitUntil } from '@nsn/node/testing'
 export {
   type AddNodeOptions,
   HarnessNode,
@@ -14,4 +14,4 @@ export {
   Network,
   type NetworkOptions,
 } from './network.js'
-export { timed, waitUntil } from './wait.js'
+export { timed } from './wait.js'

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { createNsnNode, type NsnNode, type NsnNodeInit } from '@nsn/node'
+import { waitUntil } from '@nsn/node/testing'
 import type { Registry } from 'prom-client'
-import { waitUntil } from './wait.js'
 
 /** Options of every node of a harness network (any `@nsn/node` option but its addresses). */
 export type HarnessNodeOptions = Omit<
