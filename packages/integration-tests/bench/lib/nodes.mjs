@@ -1,0 +1,240 @@
+// Bench nodes: the same libp2p host (TCP on 127.0.0.1, Noise, Yamux, identify, ping,
+// connection monitor off, loopback connection limits raised) with either
+//   - 'nsn':   nsnKadDHT() + ShardRouting (+ an in-memory ShardRegistry), NSN defaults, or
+//   - 'plain': @libp2p/kad-dht 16.4.5 on its defaults, except clientMode: false and the
+//              passthrough peer-info mapper, without which a loopback network cannot form
+//              (plain's default mapper drops 127.0.0.1 addresses, and its default client
+//              mode answers no queries).
+// Identities are derived from a seed, so the two implementations run the SAME network
+// (same peer ids, hence the same XOR geometry, same join order, same operations).
+//
+// Every node counts its outbound DHT RPCs by message type (into a shared counter, for
+// network-wide totals per phase) and taps its dht's findProviders/provide event streams
+// (for per-operation figures: RPCs sent, first PROVIDER event).
+import { createHash } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { nsnKadDHT, ShardRouting } from '@nsn/core'
+import { LOOPBACK_CONNECTION_MANAGER } from '@nsn/core/testing'
+import { ShardRegistry } from '@nsn/shard-registry'
+import { createLibp2p } from 'libp2p'
+
+/** 'nsn-noreg' is ShardRouting without a ShardRegistry (a diagnostic variant). */
+export const IMPLEMENTATIONS = ['nsn', 'plain', 'nsn-noreg']
+
+/** A deterministic Ed25519 key for node `index` of a network labelled `label`. */
+export async function benchKey(label, index) {
+  const seed = new Uint8Array(createHash('sha256').update(`nsn-dht-bench/${label}/${index}`).digest())
+  return generateKeyPairFromSeed('Ed25519', seed)
+}
+
+/** The libp2p options shared by both implementations. */
+export function hostOptions(privateKey, dht, datastore) {
+  return {
+    privateKey,
+    ...(datastore == null ? {} : { datastore }),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: LOOPBACK_CONNECTION_MANAGER,
+    connectionMonitor: { enabled: false },
+    services: { identify: identify(), ping: ping(), dht },
+  }
+}
+
+/** Counts outbound RPCs by message type; `counter.byType` is shared by every node given it. */
+export function createRpcCounter() {
+  return {
+    byType: {},
+    errors: 0,
+    errorNames: {},
+    /** Outbound connections opened (a new connection: TCP, Noise handshake, Yamux). */
+    dials: 0,
+    reset() {
+      this.byType = {}
+      this.errors = 0
+      this.errorNames = {}
+      this.dials = 0
+    },
+    snapshot() {
+      const total = Object.values(this.byType).reduce((a, v) => a + v, 0)
+      return {
+        total,
+        errors: this.errors,
+        byType: { ...this.byType },
+        errorNames: { ...this.errorNames },
+        dials: this.dials,
+      }
+    },
+  }
+}
+
+function wrapSends(network, counter) {
+  for (const method of ['sendRequest', 'sendMessage']) {
+    const original = network[method]
+    network[method] = async function* counted(to, msg, options) {
+      counter.byType[msg.type] = (counter.byType[msg.type] ?? 0) + 1
+      for await (const event of original.call(network, to, msg, options)) {
+        if (event.name === 'QUERY_ERROR') {
+          counter.errors++
+          const name = `${msg.type}:${event.error?.name ?? 'Error'}`
+          counter.errorNames[name] = (counter.errorNames[name] ?? 0) + 1
+        }
+        yield event
+      }
+    }
+  }
+}
+
+/** A per-operation tally of the query events one dht method yields. */
+export function newTally() {
+  return {
+    start: performance.now(),
+    sends: 0,
+    sendsByType: {},
+    responses: 0,
+    errors: 0,
+    addProviderOk: 0,
+    firstProviderMs: undefined,
+    localProvider: false,
+  }
+}
+
+function tapEvents(node, dht, method) {
+  const original = dht[method]
+  dht[method] = async function* tapped(...args) {
+    for await (const event of original.apply(dht, args)) {
+      const tally = node.tally
+      if (tally != null) {
+        if (event.name === 'SEND_QUERY') {
+          tally.sends++
+          tally.sendsByType[event.messageName] = (tally.sendsByType[event.messageName] ?? 0) + 1
+        } else if (event.name === 'PEER_RESPONSE') {
+          tally.responses++
+          if (event.messageName === 'ADD_PROVIDER') tally.addProviderOk++
+        } else if (event.name === 'QUERY_ERROR') tally.errors++
+        else if (event.name === 'PROVIDER' && tally.firstProviderMs === undefined) {
+          tally.firstProviderMs = performance.now() - tally.start
+          tally.localProvider = event.from.equals(node.peerId)
+        }
+      }
+      yield event
+    }
+  }
+}
+
+/** Runs `fn(signal)` with a safety-net time limit whose timer is cleared afterwards. */
+async function bounded(ms, fn) {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(new Error(`bench safety limit of ${ms} ms`)), ms)
+  try {
+    return await fn(controller.signal)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function drain(source) {
+  for await (const _ of source) {
+    // consume
+  }
+}
+
+/**
+ * Starts one bench node.
+ *
+ * @param {'nsn'|'plain'} impl
+ * @param {{ privateKey: any, counter?: ReturnType<typeof createRpcCounter>, dht?: object, routing?: object, registry?: ShardRegistry|false, datastore?: object }} options
+ */
+export async function createBenchNode(
+  impl,
+  { privateKey, counter, dht: dhtInit = {}, routing: routingInit = {}, registry, datastore },
+) {
+  if (!IMPLEMENTATIONS.includes(impl)) throw new Error(`unknown implementation ${impl}`)
+  const nsn = impl !== 'plain'
+  const dhtService = nsn
+    ? nsnKadDHT(dhtInit)
+    : kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit })
+  const libp2p = await createLibp2p(hostOptions(privateKey, dhtService, datastore))
+  const dht = libp2p.services.dht
+  const node = {
+    impl,
+    libp2p,
+    dht,
+    peerId: libp2p.peerId,
+    addr: libp2p.getMultiaddrs()[0],
+    /** Set by the bench around one operation: see newTally(). */
+    tally: null,
+    routing: undefined,
+    registry: undefined,
+  }
+  if (counter != null) {
+    wrapSends(dht.network, counter)
+    libp2p.addEventListener('connection:open', (event) => {
+      if (event.detail.direction === 'outbound') counter.dials++
+    })
+  }
+  tapEvents(node, dht, 'findProviders')
+  tapEvents(node, dht, 'provide')
+  if (nsn) {
+    node.registry = registry === false || impl === 'nsn-noreg' ? undefined : (registry ?? new ShardRegistry())
+    node.routing = new ShardRouting(libp2p, { ...routingInit, registry: node.registry })
+    await node.routing.start()
+  }
+
+  node.tableSize = () => (nsn ? node.routing.routingTableSize() : dht.routingTable.size)
+
+  /**
+   * NSN: ShardRouting.bootstrap. Plain has no bootstrap call; the same procedure a plain
+   * user writes: dial the peers, wait for one to enter the routing table (kad-dht adds a
+   * peer after identify and a ping), then look up our own id to fill the table.
+   */
+  node.bootstrap = async (addrs) => {
+    if (nsn) return node.routing.bootstrap(addrs)
+    // the time limit is a safety net only: never reached in practice
+    return bounded(60_000, async (signal) => {
+      const dials = await Promise.allSettled(addrs.map((addr) => libp2p.dial(addr, { signal })))
+      if (dials.every((d) => d.status === 'rejected')) throw dials[0].reason
+      while (dht.routingTable.size === 0) {
+        signal.throwIfAborted()
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      await drain(dht.getClosestPeers(libp2p.peerId.toMultihash().bytes, { signal }))
+      return { routingTableSize: dht.routingTable.size }
+    })
+  }
+
+  /** NSN: ShardRouting.provide (registry, self-record, publish, storedOn). Plain: drain dht.provide. */
+  node.provide = async (shard) => {
+    if (nsn) return node.routing.provide(shard.hex)
+    await bounded(180_000, (signal) => drain(dht.provide(shard.cid, { signal })))
+    return {}
+  }
+
+  /** NSN: ShardRouting.findProviders (default limit 20). Plain: iterate dht.findProviders to its end. */
+  node.findProviders = async (shard) => {
+    if (nsn) {
+      const result = await node.routing.findProviders(shard.hex)
+      return result.providers.map((p) => p.peerId)
+    }
+    return bounded(180_000, async (signal) => {
+      const found = []
+      for await (const event of dht.findProviders(shard.cid, { signal })) {
+        if (event.name === 'PROVIDER') for (const info of event.providers) found.push(info.id)
+      }
+      return found
+    })
+  }
+
+  node.stop = async () => {
+    if (node.routing != null) await node.routing.stop()
+    await libp2p.stop()
+  }
+  return node
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env node
+// `pnpm bench`: the NSN-vs-plain comparison at 20, 50 and 100 nodes, then the compressed
+// soak, then the report (results/latest.json, latest.md, SVG charts).
+//
+//   pnpm --filter @nsn/integration-tests bench [-- options]
+//     --sizes 20,50,100      network sizes
+//     --provides 40 --lookups 60
+//     --variants nsn,plain   add nsn-noreg for ShardRouting without a registry
+//     --no-assembled         skip the memory figure of the assembled node (@nsn/node)
+//     --assembled-size 50    its network size
+//     --no-soak              skip the soak (the report keeps the previous soak, if any)
+//     --soak-only            only the soak (the report keeps the previous comparison)
+//     --soak-duration 150 --soak-shards 100000
+//     --write-baseline       also write results/baseline.json from this run
+//     --report-only          re-render latest.md and the charts from latest.json
+//
+// Exit status: 1 when the soak found the heap growing (or a run failed), else 0.
+import { spawn } from 'node:child_process'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import os, { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { DEFAULTS, runComparison } from './lib/compare.mjs'
+import { machineInfo, renderMarkdown, writeCdfCharts } from './lib/report.mjs'
+
+const { values } = parseArgs({
+  // pnpm passes a literal `--` through (`pnpm --filter … bench -- --sizes 20`)
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
+  options: {
+    sizes: { type: 'string', default: DEFAULTS.sizes.join(',') },
+    provides: { type: 'string', default: String(DEFAULTS.provides) },
+    lookups: { type: 'string', default: String(DEFAULTS.lookups) },
+    seed: { type: 'string', default: String(DEFAULTS.seed) },
+    variants: { type: 'string', default: 'nsn,plain' },
+    'no-soak': { type: 'boolean', default: false },
+    'no-assembled': { type: 'boolean', default: false },
+    'assembled-size': { type: 'string', default: '50' },
+    'soak-only': { type: 'boolean', default: false },
+    'soak-duration': { type: 'string', default: '150' },
+    'soak-shards': { type: 'string', default: '100000' },
+    'write-baseline': { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+  },
+  allowPositionals: true,
+})
+
+const resultsDir = new URL('./results/', import.meta.url)
+await mkdir(resultsDir, { recursive: true })
+const config = {
+  ...DEFAULTS,
+  sizes: values.sizes.split(',').map(Number),
+  provides: Number(values.provides),
+  lookups: Number(values.lookups),
+  seed: Number(values.seed),
+}
+const implementations = values.variants.split(',')
+if (!implementations.includes('nsn') || !implementations.includes('plain')) {
+  throw new Error('--variants must include nsn and plain')
+}
+
+async function previous() {
+  try {
+    return JSON.parse(await readFile(new URL('latest.json', resultsDir), 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+const before = await previous()
+if (values['report-only']) {
+  // re-render latest.md and the charts from latest.json (after a change to the report)
+  if (before == null) throw new Error('no results/latest.json to render')
+  before.charts = { ...before.charts, cdf: await writeCdfCharts(before.comparison ?? [], resultsDir) }
+  await writeFile(new URL('latest.md', resultsDir), renderMarkdown(before))
+  console.log(`report: ${fileURLToPath(new URL('latest.md', resultsDir))}`)
+  process.exit(0)
+}
+const result = {
+  kind: 'nsn-dht-bench',
+  version: 1,
+  date: new Date().toISOString(),
+  machine: machineInfo(),
+  loadavg: { start: os.loadavg()[0] },
+  config,
+  durationsSec: {},
+  charts: {},
+}
+let failed = false
+
+if (values['soak-only']) {
+  Object.assign(result, { comparison: before?.comparison ?? [], config: before?.config ?? config })
+  result.durationsSec.comparison = before?.durationsSec?.comparison
+  result.note = `Comparison figures from the previous run (${before?.date ?? 'none'}); soak from this one.`
+} else {
+  const started = performance.now()
+  console.error(`comparison: sizes ${config.sizes.join(', ')}, ${implementations.join(' vs ')}`)
+  result.comparison = await runComparison(config, { quiet: values.quiet, implementations })
+  result.durationsSec.comparison = (performance.now() - started) / 1000
+}
+
+/** Runs a bench script in a child process with --expose-gc; resolves with its exit code. */
+async function child(script, args) {
+  const proc = spawn(
+    process.execPath,
+    ['--expose-gc', fileURLToPath(new URL(script, import.meta.url)), ...args],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  )
+  return new Promise((resolve) => proc.on('exit', (c, signal) => resolve(c ?? signal)))
+}
+
+if (values['soak-only'] || values['no-assembled']) {
+  result.assembled = before?.assembled
+} else {
+  const out = join(tmpdir(), `nsn-bench-assembled-${process.pid}.json`)
+  console.error(`assembled node (@nsn/node createNsnNode): ${values['assembled-size']} nodes`)
+  const code = await child('./assembled.mjs', ['--nodes', values['assembled-size'], '--out', out])
+  try {
+    result.assembled = JSON.parse(await readFile(out, 'utf8'))
+    await rm(out, { force: true })
+  } catch {
+    result.assembled = { error: `assembled.mjs exited with ${code}` }
+  }
+}
+
+if (values['no-soak']) {
+  result.soak = before?.soak
+  result.durationsSec.soak = before?.durationsSec?.soak
+  if (result.soak != null)
+    result.note = `${result.note ?? ''} Soak figures from the previous run (${before.soak.date}).`.trim()
+} else {
+  const started = performance.now()
+  console.error(`soak: ${values['soak-duration']} s, ${values['soak-shards']} shards`)
+  const out = new URL('soak.json', resultsDir)
+  const code = await child('./soak.mjs', [
+    '--duration',
+    values['soak-duration'],
+    '--shards',
+    values['soak-shards'],
+    '--out',
+    fileURLToPath(out),
+    ...(values.quiet ? ['--quiet'] : []),
+  ])
+  result.durationsSec.soak = (performance.now() - started) / 1000
+  try {
+    result.soak = JSON.parse(await readFile(out, 'utf8'))
+  } catch {
+    result.soak = undefined
+  }
+  if (code !== 0) {
+    failed = true
+    console.error(`soak failed (exit ${code})`)
+  }
+}
+
+result.loadavg.end = os.loadavg()[0]
+result.charts.cdf = await writeCdfCharts(result.comparison ?? [], resultsDir)
+await writeFile(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`)
+await writeFile(new URL('latest.md', resultsDir), renderMarkdown(result))
+
+if (values['write-baseline']) {
+  const baseline = {
+    kind: 'nsn-dht-bench-baseline',
+    version: 1,
+    date: result.date,
+    machine: result.machine,
+    config,
+    sizes: (result.comparison ?? []).map((e) => ({
+      n: e.n,
+      ratios: e.ratios,
+      nsn: figuresOf(e.nsn),
+      plain: figuresOf(e.plain),
+    })),
+  }
+  await writeFile(new URL('baseline.json', resultsDir), `${JSON.stringify(baseline, null, 2)}\n`)
+  console.error('wrote bench/results/baseline.json')
+}
+
+function figuresOf(r) {
+  return {
+    bootstrapP50: r.join.bootstrapMs.p50,
+    tablesReadyMs: r.join.tablesReadyMs,
+    provideP50: r.provide.ms.p50,
+    provideRpcs: r.provide.rpcsPerOp.mean,
+    lookupP50: r.lookup.ms.p50,
+    lookupP95: r.lookup.ms.p95,
+    lookupRpcs: r.lookup.rpcsPerOp.mean,
+    lookupSuccess: r.lookup.successRate,
+    heapPerNode: r.memory.heapPerNode,
+  }
+}
+
+console.log(`report: ${fileURLToPath(new URL('latest.md', resultsDir))}`)
+for (const e of result.comparison ?? []) {
+  const r = e.ratios
+  const f = (v) => (v == null ? '–' : v.toFixed(2))
+  console.log(
+    `  N=${e.n}: NSN/plain bootstrap p50 ${f(r.bootstrapP50)}, provide p50 ${f(r.provideP50)}, lookup p50 ${f(r.lookupP50)} (first provider ${f(r.lookupFirstP50)}), RPCs/lookup ${f(r.lookupRpcs)}, heap/node ${f(r.heapPerNode)}`,
+  )
+}
+process.exit(failed ? 1 : 0)
