@@ -19,6 +19,19 @@ function openDhtStreams(node: TestNode): number {
     .length
 }
 
+/**
+ * A node whose only peer is `silent`, with kad-dht's own self-query kept out of the way so
+ * that only the query under test talks to the peer.
+ */
+async function nodeWithOnlyPeer(silent: SilentPeer): Promise<TestNode> {
+  const node = await createTestNode({
+    dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
+  })
+  await node.libp2p.dial(silent.addr)
+  await waitFor(() => node.routing.routingTableSize() === 1, { what: 'the peer in the routing table' })
+  return node
+}
+
 describe('the query deadline', () => {
   let node: TestNode | undefined
   let silent: SilentPeer | undefined
@@ -31,13 +44,8 @@ describe('the query deadline', () => {
 
   it('fails a lookup against a peer that never answers at 10 s with DHT query timeout, and stops sending', async () => {
     silent = await createSilentPeer()
-    // keep kad-dht's own self-query out of the way: only the lookup under test talks to the peer
-    node = await createTestNode({
-      dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
-    })
-    await node.libp2p.dial(silent.addr)
+    node = await nodeWithOnlyPeer(silent)
     const n = node
-    await waitFor(() => n.routing.routingTableSize() === 1, { what: 'the silent peer in the routing table' })
     expect(QUERY_TIMEOUT).toBe(10_000)
 
     const started = performance.now()
@@ -87,12 +95,8 @@ describe('queries that cannot be answered', () => {
 
   it('fail with NoPeerAnsweredError, not "not found", when every contacted peer fails sooner', async () => {
     silent = await createSilentPeer({ reset: true })
-    node = await createTestNode({
-      dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
-    })
-    await node.libp2p.dial(silent.addr)
+    node = await nodeWithOnlyPeer(silent)
     const n = node
-    await waitFor(() => n.routing.routingTableSize() === 1, { what: 'the peer in the routing table' })
     const error = await n.routing.findProviders(SHARD).catch((err: unknown) => err)
     expect(error).toBeInstanceOf(NoPeerAnsweredError)
     expect((error as NoPeerAnsweredError).code).toBe('ERR_NO_PEER_ANSWERED')
@@ -100,12 +104,8 @@ describe('queries that cannot be answered', () => {
 
   it('bounds kad-dht background work too: a refresh and a raw kad-dht lookup end at the deadline', async () => {
     silent = await createSilentPeer()
-    node = await createTestNode({
-      dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
-    })
-    await node.libp2p.dial(silent.addr)
+    node = await nodeWithOnlyPeer(silent)
     const n = node
-    await waitFor(() => n.routing.routingTableSize() === 1, { what: 'the silent peer in the routing table' })
     const started = performance.now()
     const [refresh, raw] = await Promise.all([
       n.routing.refresh().catch((err: unknown) => err),
