@@ -19,6 +19,13 @@ describe('record expiry and republish (TTL shrunk to 3 s by config)', () => {
     const [provider, holder] = network.nodes as [(typeof network.nodes)[0], (typeof network.nodes)[0]]
     await provider.node.provide(KEPT.hex)
     await provider.node.provide(STOPPED.hex)
+    // ADD_PROVIDER has no answer: the holder stores the record just after it was sent
+    await waitUntil(
+      async () =>
+        (await holder.node.routing.storedProviderRecord(STOPPED, provider.peerId)) != null &&
+        (await holder.node.routing.storedProviderRecord(KEPT, provider.peerId)) != null,
+      { timeoutMs: 2_000, what: 'the holder to store both records' },
+    )
     const stoppedRecord = await holder.node.routing.storedProviderRecord(STOPPED, provider.peerId)
     expect(stoppedRecord).toBeDefined()
     expect(await provider.node.stopProviding(STOPPED.hex)).toBe(true)
