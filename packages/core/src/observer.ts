@@ -49,8 +49,8 @@ export interface QueryEndedEvent {
 export interface ProviderRecordPublishedEvent {
   /** The shard hash, 64 hex. */
   shard: string
-  /** How many peers accepted the record. */
-  storedOn: number
+  /** How many peers the ADD_PROVIDER message was written to (not a count of confirmed stores). */
+  sentTo: number
   /** True when this was a republish by the scheduler. */
   republish: boolean
 }

@@ -69,8 +69,12 @@ export interface FindProvidersResult {
 
 export interface ProvideResult {
   shard: ShardKey
-  /** Peers that acknowledged the provider record. */
-  storedOn: number
+  /**
+   * Peers the ADD_PROVIDER message was written to. ADD_PROVIDER has no reply in the
+   * protocol, so this counts messages sent, not records stored: a peer that drops every
+   * record still counts. It is named for what it is until stores are confirmed.
+   */
+  sentTo: number
   durationMs: number
 }
 
@@ -268,9 +272,9 @@ export class ShardRouting {
       }
       const start = performance.now()
       try {
-        const storedOn = await this.publish(entry ?? key, 'provide', options)
+        const sentTo = await this.publish(entry ?? key, 'provide', options)
         if (this.registry?.has(key.bytes) === true) await this.registry.markPublished(key.bytes)
-        return { shard: key, storedOn, durationMs: performance.now() - start }
+        return { shard: key, sentTo, durationMs: performance.now() - start }
       } catch (err) {
         if (this.registry?.has(key.bytes) === true) {
           // keep the intent; the republisher retries soon
@@ -521,7 +525,7 @@ export class ShardRouting {
     options: OperationOptions,
   ): Promise<number> {
     const key = shard instanceof ShardKey ? shard : parseShardKey(shard.hash)
-    const storedOn = await this.operation(type, options, async (signal) => {
+    const sentTo = await this.operation(type, options, async (signal) => {
       const tally = new AnswerTally()
       let stored = 0
       for await (const event of this.dht.provide(key.cid, { signal })) {
@@ -536,8 +540,8 @@ export class ShardRouting {
       }
       return stored
     })
-    this.notify('providerRecordPublished', { shard: key.hex, storedOn, republish: type === 'republish' })
-    return storedOn
+    this.notify('providerRecordPublished', { shard: key.hex, sentTo, republish: type === 'republish' })
+    return sentTo
   }
 
   private async operation<T>(

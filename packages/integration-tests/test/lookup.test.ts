@@ -36,7 +36,7 @@ describe('provider lookup', () => {
     )
     const put = await api(ready.api, 'PUT', `/v1/shards/${SHARD.hex}`)
     expect(put.status).toBe(200)
-    expect((put.body as { storedOn: number }).storedOn).toBeGreaterThan(0)
+    expect((put.body as { sentTo: number }).sentTo).toBeGreaterThan(0)
 
     const seeker = network.nodes[3]!
     const started = performance.now()

@@ -25,7 +25,7 @@ describe('provider publication', () => {
     const publishedAt = Date.now()
 
     const result = await provider!.node.provide(SHARD.hex)
-    expect(result.storedOn).toBe(3)
+    expect(result.sentTo).toBe(3)
     expect((await provider!.metric(PUBLISHED)) - before).toBe(1)
 
     const ours = provider!.addrs.map(transport).sort()

@@ -21,7 +21,7 @@ function nonNegative(value: number): number | undefined {
  *   `timeout` result also increments `kademlia_query_timeouts_total{type}`.
  * - `routingTableSizeChanged`: sets `kademlia_routing_table_size`.
  * - `providerRecordPublished`: increments `kademlia_provider_records_published_total` once
- *   when the record was stored on at least one peer (`storedOn > 0`), for a provide or a
+ *   when the record was sent to at least one peer (`sentTo > 0`), for a provide or a
  *   republish alike; a publication that reached nobody is not counted (its query shows as
  *   a failed `provide` or `republish` in the duration histogram).
  * - `bootstrapSucceeded` / `bootstrapFailed`: increment the success or failure counter and
@@ -51,8 +51,8 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
         kademlia.routingTableSize.set(value)
       }
     },
-    providerRecordPublished({ storedOn }) {
-      if (storedOn > 0) {
+    providerRecordPublished({ sentTo }) {
+      if (sentTo > 0) {
         kademlia.providerRecordsPublished.inc()
       }
     },

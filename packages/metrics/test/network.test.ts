@@ -87,8 +87,8 @@ describe('metrics of a real 3-node network over TCP on 127.0.0.1', () => {
     // provide: +1 exactly, one ok provide query
     const before = await value(a.register, 'nsn_p2p_kademlia_provider_records_published_total')
     expect(before).toBe(0)
-    const { storedOn } = await a.node.routing.provide(SHARD)
-    expect(storedOn).toBe(2)
+    const { sentTo } = await a.node.routing.provide(SHARD)
+    expect(sentTo).toBe(2)
     expect(await value(a.register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(before + 1)
     expect(
       (

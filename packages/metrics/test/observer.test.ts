@@ -56,9 +56,9 @@ describe('createMetricsObserver', () => {
   })
 
   it('counts one published record per provide or republish that reached a peer', async () => {
-    observer.providerRecordPublished?.({ shard: 'ab'.repeat(32), storedOn: 20, republish: false })
-    observer.providerRecordPublished?.({ shard: 'cd'.repeat(32), storedOn: 3, republish: true })
-    observer.providerRecordPublished?.({ shard: 'ef'.repeat(32), storedOn: 0, republish: false })
+    observer.providerRecordPublished?.({ shard: 'ab'.repeat(32), sentTo: 20, republish: false })
+    observer.providerRecordPublished?.({ shard: 'cd'.repeat(32), sentTo: 3, republish: true })
+    observer.providerRecordPublished?.({ shard: 'ef'.repeat(32), sentTo: 0, republish: false })
     expect(await value(register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(2)
   })
 

@@ -122,7 +122,7 @@ describe('three daemons', () => {
 
     const provided = await runBin(['provide', shard, '--api', readyA.api, '--json'])
     expect(provided.code, provided.stderr).toBe(0)
-    expect(JSON.parse(provided.stdout)).toMatchObject({ hash: shard, storedOn: 2 })
+    expect(JSON.parse(provided.stdout)).toMatchObject({ hash: shard, sentTo: 2 })
 
     const found = await runBin(['find', shard, '--api', readyC.api, '--json'])
     expect(found.code, found.stderr).toBe(0)

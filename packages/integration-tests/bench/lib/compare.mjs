@@ -141,9 +141,9 @@ async function provideOn(net, at, shard) {
   const dials = net.counter.dials
   node.tally = tally
   let error
-  let storedOn
+  let sentTo
   try {
-    storedOn = (await node.provide(shard)).storedOn
+    sentTo = (await node.provide(shard)).sentTo
   } catch (err) {
     error = errorName(err)
   }
@@ -156,7 +156,7 @@ async function provideOn(net, at, shard) {
     findNode: tally.sendsByType.FIND_NODE ?? 0,
     addProvider: tally.sendsByType.ADD_PROVIDER ?? 0,
     addProviderOk: tally.addProviderOk,
-    storedOn,
+    sentTo,
     queryErrors: tally.errors,
     error,
   }
@@ -326,7 +326,7 @@ export async function runPair(
           findNodePerOp: summarize(pv.map((p) => p.findNode)),
           addProviderPerOp: summarize(pv.map((p) => p.addProvider)),
           addProviderOkPerOp: summarize(pv.map((p) => p.addProviderOk)),
-          storedOn: summarize(pv.map((p) => p.storedOn)),
+          sentTo: summarize(pv.map((p) => p.sentTo)),
           queryErrorsPerOp: summarize(pv.map((p) => p.queryErrors)),
           dialsPerOp: summarize(pv.map((p) => p.dials)),
           networkRpcs: provideRpcs[impl],

@@ -210,7 +210,7 @@ export async function createBenchNode(
     })
   }
 
-  /** NSN: ShardRouting.provide (registry, self-record, publish, storedOn). Plain: drain dht.provide. */
+  /** NSN: ShardRouting.provide (registry, self-record, publish, sentTo). Plain: drain dht.provide. */
   node.provide = async (shard) => {
     if (nsn) return node.routing.provide(shard.hex)
     await bounded(180_000, (signal) => drain(dht.provide(shard.cid, { signal })))

@@ -128,7 +128,7 @@ function explain(comparison) {
   const provideRatio = last.ratios.provideP50
   let provide = `**Provide** (${n} nodes): ours ${ms(pr.ms.p50)} ms p50 vs plain ${ms(pp.ms.p50)} ms (${x(provideRatio)}). Ours sent ${num(pr.rpcsPerOp.mean)} RPCs per provide (FIND_NODE ${num(pr.findNodePerOp.mean)}, ADD_PROVIDER ${num(pr.addProviderPerOp.mean)}) against plain's ${num(pp.rpcsPerOp.mean)} (${num(pp.findNodePerOp.mean)} + ${num(pp.addProviderPerOp.mean)}); the CPU the whole network spent per provide was ${ms(pr.cpuMsPerOp)} ms vs ${ms(pp.cpuMsPerOp)} ms.`
   if (pr.rpcsPerOp.mean > 1.5 * pp.rpcsPerOp.mean) {
-    provide += ` Ours publishes every record **twice**: \`ShardRegistry.add\` makes a new shard due at once (\`republishAt = now\`), \`ShardRouting.provide\` then calls \`republisher.schedule()\`, whose timer fires at that deadline (0 ms) and republishes the shard concurrently with provide's own publication (the tally sees ${num(pr.addProviderOkPerOp.mean)} acknowledged ADD_PROVIDER per provide while provide reports \`storedOn\` ${num(pr.storedOn.mean)}). That is a defect of core, not a cost of the design.`
+    provide += ` Ours publishes every record **twice**: \`ShardRegistry.add\` makes a new shard due at once (\`republishAt = now\`), \`ShardRouting.provide\` then calls \`republisher.schedule()\`, whose timer fires at that deadline (0 ms) and republishes the shard concurrently with provide's own publication (the tally sees ${num(pr.addProviderOkPerOp.mean)} acknowledged ADD_PROVIDER per provide while provide reports \`sentTo\` ${num(pr.sentTo.mean)}). That is a defect of core, not a cost of the design.`
     if (noreg != null) {
       provide += ` Without a registry (variant "NSN, no registry") the same network needs ${num(noreg.provide.rpcsPerOp.mean)} RPCs and ${ms(noreg.provide.ms.p50)} ms p50 per provide (${x(last.ratiosNoRegistry?.provideP50)} of plain).`
     }
@@ -273,8 +273,8 @@ export function renderMarkdown(result) {
         ms(r.provide.ms.p99),
         num(r.provide.rpcsPerOp.mean),
         `${num(r.provide.findNodePerOp.mean)} + ${num(r.provide.addProviderPerOp.mean)}`,
-        r.provide.storedOn.n > 0
-          ? num(r.provide.storedOn.mean)
+        r.provide.sentTo.n > 0
+          ? num(r.provide.sentTo.mean)
           : `(${num(r.provide.addProviderOkPerOp.mean)} acked)`,
         num(r.provide.dialsPerOp?.mean),
         ms(r.provide.cpuMsPerOp),

@@ -135,7 +135,7 @@ export const ROUTES: readonly Route[] = [
             body: {
               hash: key.hex,
               cid: key.cid.toString(),
-              storedOn: result.storedOn,
+              sentTo: result.sentTo,
               durationMs: round(result.durationMs),
             } satisfies ProvideResponse,
           }

@@ -54,8 +54,8 @@ export interface ShardsResponse {
 export interface ProvideResponse {
   hash: string
   cid: string
-  /** Peers that stored the provider record. */
-  storedOn: number
+  /** Peers the ADD_PROVIDER message was written to (the protocol has no reply: not a count of stores). */
+  sentTo: number
   durationMs: number
 }
 

@@ -36,7 +36,7 @@ export interface DemoReport {
   startMs: number
   formMs: number
   routingTable: { min: number; p50: number; max: number }
-  provide: { p50: number; p95: number; ok: number; storedOnP50: number }
+  provide: { p50: number; p95: number; ok: number; sentToP50: number }
   lookup: { p50: number; p95: number; ok: number; attempted: number }
   successRate: number
   totalMs: number
@@ -120,17 +120,17 @@ export async function runDemo(
     }
     const shards: Array<{ key: ShardKey; from: number }> = []
     const provideMs: number[] = []
-    const storedOn: number[] = []
+    const sentTo: number[] = []
     for (let s = 0; s < shardCount; s++) {
       const key = parseShardKey(options.seed == null ? randomBytes(32) : derive(options.seed, s))
       const from = pick()
       try {
         const result = await (nodes[from] as NsnNode).provide(key.hex)
         provideMs.push(result.durationMs)
-        storedOn.push(result.storedOn)
+        sentTo.push(result.sentTo)
         shards.push({ key, from })
         say(
-          `  provide ${s + 1}/${shardCount} ${key.hex.slice(0, 12)}… from node ${from}: stored on ${result.storedOn} peers in ${formatMs(result.durationMs)}`,
+          `  provide ${s + 1}/${shardCount} ${key.hex.slice(0, 12)}… from node ${from}: sent to ${result.sentTo} peers in ${formatMs(result.durationMs)}`,
         )
       } catch (err) {
         say(`  provide ${s + 1}/${shardCount} from node ${from} failed: ${(err as Error).message}`)
@@ -167,7 +167,7 @@ export async function runDemo(
         p50: percentile(provideMs, 50),
         p95: percentile(provideMs, 95),
         ok: provideMs.length,
-        storedOnP50: percentile(storedOn, 50),
+        sentToP50: percentile(sentTo, 50),
       },
       lookup: {
         p50: percentile(lookupMs, 50),
@@ -190,7 +190,7 @@ export async function runDemo(
           `${report.routingTable.min} / ${report.routingTable.p50} / ${report.routingTable.max}`,
         ],
         ['provide p50 / p95', `${formatMs(report.provide.p50)} / ${formatMs(report.provide.p95)}`],
-        ['records stored on (p50 peers)', String(report.provide.storedOnP50)],
+        ['records sent to (p50 peers)', String(report.provide.sentToP50)],
         ['lookup p50 / p95', `${formatMs(report.lookup.p50)} / ${formatMs(report.lookup.p95)}`],
         ['shards published', `${report.provide.ok}/${shardCount}`],
         ['shards found from another node', `${found}/${shardCount}`],

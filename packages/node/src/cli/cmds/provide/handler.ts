@@ -9,7 +9,7 @@ export async function handler(args: CliArgs, io: CliIo): Promise<number> {
   if (wantsJson(args)) printJson(io, result)
   else {
     io.stdout.write(
-      `provided ${result.hash}\n  cid: ${result.cid}\n  record stored on ${result.storedOn} peer${result.storedOn === 1 ? '' : 's'} in ${result.durationMs} ms\n`,
+      `provided ${result.hash}\n  cid: ${result.cid}\n  record sent to ${result.sentTo} peer${result.sentTo === 1 ? '' : 's'} in ${result.durationMs} ms\n`,
     )
   }
   return EXIT_OK
