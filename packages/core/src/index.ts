@@ -21,11 +21,29 @@ export {
   type ResolvedKadDHTOptions,
   resolveKadDHTOptions,
 } from './kad-dht-service.js'
-export type { KadHooks, KadRoutingTable } from './kad-internals.js'
+export {
+  decodeProviderRecordTime,
+  hooksOf,
+  type KadHooks,
+  type KadRoutingTable,
+  type KadTableAccess,
+  parseProviderRecordKey,
+  providerRecordKey,
+  routingTableOf,
+} from './kad-internals.js'
 export * from './observer.js'
+export { AnswerTally, type OperationContext, runOperation } from './operation.js'
+export { compareDistance, dhtKeyOf, kadId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
-export type { RefreshResult } from './refresher.js'
-export type { RepublishRun } from './republisher.js'
+export type { StoredProviderRecord } from './provider-store.js'
+export {
+  type RefresherComponents,
+  type RefreshResult,
+  RefreshSchedule,
+  type RefreshScheduleComponents,
+  refreshRoutingTable,
+} from './refresher.js'
+export { type PublishFn, Republisher, type RepublisherOptions, type RepublishRun } from './republisher.js'
 export {
   type BootstrapResult,
   type ClosestPeer,
@@ -35,8 +53,9 @@ export {
   type ProvideResult,
   type ShardPeer,
   ShardRouting,
+  type ShardRoutingComponents,
   type ShardRoutingInit,
   type ShardRoutingLibp2p,
-  type StoredProviderRecord,
+  shardRoutingComponents,
 } from './routing.js'
 export * from './shard-key.js'

@@ -14,6 +14,7 @@ import {
   PROVIDER_CLEANUP_INTERVAL,
   PROVIDER_RECORD_TTL,
   QUERY_TIMEOUT,
+  SELF_QUERY_INTERVAL,
 } from './constants.js'
 import { InvalidOptionError } from './errors.js'
 import { installKadHooks } from './kad-internals.js'
@@ -85,6 +86,10 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
       allowQueryWithZeroPeers: true,
       // NSN networks include LANs and loopback test networks: keep every address
       peerInfoMapper: passthroughMapper,
+      // NSN's bootstrap runs the first self-lookup (under its deadline) as soon as a peer
+      // is known; kad-dht's own self-query keeps the neighbourhood fresh after that
+      querySelfInterval: SELF_QUERY_INTERVAL,
+      initialQuerySelfInterval: rest.querySelfInterval ?? SELF_QUERY_INTERVAL,
       // a peer's RPC may use the whole deadline: the query deadline, not kad-dht's 5 s
       // adaptive per-request timeout, decides when a silent peer has failed (the alpha
       // parallel requests keep a query moving past slow peers meanwhile)

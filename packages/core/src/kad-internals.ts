@@ -1,22 +1,34 @@
 /**
- * The few internals of `@libp2p/kad-dht` 16.4.x that NSN hooks into, in one place.
- * kad-dht exposes no option for them, and each closes a defect of plain kad-dht that
- * DESIGN.md requires us to fix:
+ * Every internal of `@libp2p/kad-dht` 16.4.x and `libp2p` 3.3.x that this project
+ * touches, in one place, each with the reason no public option or component serves.
+ * Everything else in the project (core, the node, metrics, tests and benchmarks) goes
+ * through the accessors here; `grep` finds no other reach into kad-dht or libp2p
+ * internals.
  *
- * - `queryManager.run`: every query (ours, the self-query, table refreshes) gets the
- *   NSN deadline (kad-dht's default is 180 s) and fails at once with an empty table
- *   instead of waiting for a peer to appear.
- * - `reprovider.shouldReprovide`: turned off, because the NSN `Republisher`, driven by
- *   the shard registry, is the one republish mechanism. The reprovider keeps its other
- *   job: deleting records of other peers once they are older than the TTL.
- * - `routingTableRefresh.refreshTable`: kad-dht's fixed 5-minute loop is turned off;
- *   the NSN `Refresher` runs refreshes on our schedule and awaits them.
- * - `routingTable.kb.lastPingThreshold`: made configurable (`lastPingThreshold`), so
- *   tests can shrink how long a pinged peer is protected from replacement.
+ * | internal | used for | why no public API serves |
+ * | --- | --- | --- |
+ * | `queryManager.run` | a deadline on every query, ours and background ones (DESIGN: 10 s) | kad-dht has no query-timeout option: a query without a signal gets a hard-coded 180 s, and the first self-query none at all (`QuerySelf`'s timeout is not an option either) |
+ * | `reprovider.shouldReprovide` | turned off: NSN's `Republisher` is the one republish mechanism | `reprovide.threshold: 0` still republishes every self-record kad-dht considers expired (after a downtime longer than the TTL), racing the Republisher; `reprovide.interval` is also the cleanup interval of others' records, which must keep running |
+ * | `routingTableRefresh.refreshTable` | kad-dht's own refresh loop turned off | the refresh interval is not passed through kad-dht's init |
+ * | `routingTableRefresh._refreshCommonPrefixLength`, `_maxCommonPrefix` | NSN's refresh: one awaitable lookup per bucket | `dht.refreshRoutingTable()` fires and forgets, has no result and no per-bucket error |
+ * | `refreshRoutingTable` (the public method) | replaced: runs NSN's refresh, or fails with `NotStartedError` | after the loop above is turned off it would be a silent no-op |
+ * | `routingTable` (`size`, `kb.toIterable()`, `remove`, `find`, `peer:add`/`peer:remove` events) | table size and peers, refresh, the routing-table gauge | the `KadDHT` interface exposes no routing table |
+ * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
+ * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
  *
- * {@link hooksOf} checks that every internal exists and throws an
- * {@link UnsupportedKadDhtError} naming the missing one otherwise, so an incompatible
- * kad-dht fails loudly at construction, never silently.
+ * Replaced by public options or components (no longer internals):
+ * - kad-dht's self-query schedule: `querySelfInterval` / `initialQuerySelfInterval`
+ *   (NSN's bootstrap runs the first self-lookup itself, under its deadline).
+ * - the self-record written before publishing: kad-dht's `provide()` writes it.
+ * - the empty-table check: `allowQueryWithZeroPeers` makes kad-dht's queries end at once
+ *   with no peers, and `ShardRouting` fails them with `NoKnownPeersError`.
+ * - failed connection counts (`@nsn/metrics`) and RPC counts (benchmarks): libp2p's
+ *   `metrics` component, to which the upgrader, the TCP transport and kad-dht's network
+ *   report, instead of wrapping the transport manager, the upgrader or kad-dht's network.
+ *
+ * {@link installKadHooks} and {@link routingTableOf} check that every internal exists and
+ * throw an {@link UnsupportedKadDhtError} naming the missing one otherwise, so an
+ * incompatible kad-dht fails loudly at construction, never silently.
  *
  * @packageDocumentation
  */
@@ -24,9 +36,11 @@
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
-import type { CID } from 'multiformats/cid'
+import { Key } from 'interface-datastore'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { startDeadline } from './deadline.js'
-import { NoKnownPeersError, UnsupportedKadDhtError } from './errors.js'
+import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -38,12 +52,7 @@ export interface KadRoutingTable extends EventTarget {
 }
 
 interface QueryManagerLike {
-  run(key: Uint8Array, queryFunc: unknown, options?: QueryRunOptions): AsyncGenerator<QueryEvent>
-}
-
-interface QueryRunOptions extends AbortOptions {
-  isSelfQuery?: boolean
-  [key: string]: unknown
+  run(key: Uint8Array, queryFunc: unknown, options?: AbortOptions): AsyncGenerator<QueryEvent>
 }
 
 interface RoutingTableRefreshLike {
@@ -57,32 +66,34 @@ interface RoutingTableRefreshLike {
   ): Promise<void>
 }
 
-interface ProvidersLike {
-  addProvider(cid: CID, provider: PeerId, options?: AbortOptions): Promise<void>
-  datastore: Datastore
-}
-
 interface ReproviderLike {
   shouldReprovide(isSelf: boolean, expires: number): boolean
 }
 
-/** Typed access to the kad-dht internals NSN uses. */
-export interface KadHooks {
+/** The table refresh of one DHT: what NSN's refresher needs. */
+export interface KadTableAccess {
   readonly routingTable: KadRoutingTable
   /** Runs one refresh lookup for a common prefix length (awaitable, unlike kad-dht's loop). */
   refreshCommonPrefixLength(cpl: number, options?: AbortOptions): Promise<void>
   /** Highest common prefix length present in the table. */
   maxCommonPrefix(): number
+}
+
+/** Typed access to the kad-dht internals NSN uses. */
+export interface KadHooks extends KadTableAccess {
   /** How long this node keeps provider records of others, in ms. */
   readonly providerRecordTtl: number
   /** The deadline every query of this DHT runs under, in ms. */
   readonly queryTimeout: number
-  /** Writes this node's own provider record for a key, as kad-dht's provide does first. */
-  addSelfRecord(cid: CID, options?: AbortOptions): Promise<void>
   /** The datastore kad-dht keeps provider records in (libp2p's datastore). */
   readonly datastore: Datastore
   /** The datastore prefix of provider records, e.g. `/dht/provider`. */
   readonly providerPrefix: string
+  /**
+   * Makes `dht.refreshRoutingTable()` run `refresh` (NSN's refresh); `undefined` detaches
+   * it again, after which the call fails with {@link NotStartedError}.
+   */
+  attachRefresh(refresh: ((options?: AbortOptions) => Promise<unknown>) | undefined): void
 }
 
 const HOOKS = Symbol.for('@nsn/core/kad-hooks')
@@ -107,6 +118,18 @@ export interface KadHookOptions {
 }
 
 /**
+ * The routing table of any kad-dht (one built by `nsnKadDHT` or a plain one, as
+ * benchmarks compare with).
+ *
+ * @throws {UnsupportedKadDhtError} when kad-dht has no routing table where NSN expects it
+ */
+export function routingTableOf(dht: KadDHT): KadRoutingTable {
+  const table = need<KadRoutingTable>(dht, 'routingTable')
+  need(table, 'kb.toIterable')
+  return table
+}
+
+/**
  * Installs the NSN hooks on a freshly constructed (not yet started) kad-dht.
  *
  * @throws {UnsupportedKadDhtError} when an internal is missing
@@ -118,19 +141,19 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
 
   const queryManager = need<QueryManagerLike>(dht, 'queryManager')
   need(dht, 'queryManager.run')
-  const routingTable = need<KadRoutingTable>(dht, 'routingTable')
+  const routingTable = routingTableOf(dht)
   const refresh = need<RoutingTableRefreshLike>(dht, 'routingTableRefresh')
+  need(dht, 'routingTableRefresh.refreshTable')
   need(dht, 'routingTableRefresh._refreshCommonPrefixLength')
   need(dht, 'routingTableRefresh._maxCommonPrefix')
   const reprovider = need<ReproviderLike>(dht, 'reprovider')
   need(dht, 'reprovider.shouldReprovide')
+  need(dht, 'refreshRoutingTable')
+  const datastore = need<Datastore>(dht, 'providers.datastore')
 
   const run = queryManager.run.bind(queryManager)
   const { queryTimeout } = options
-  queryManager.run = async function* nsnRun(key, queryFunc, runOptions: QueryRunOptions = {}) {
-    if (runOptions.isSelfQuery !== true && routingTable.size === 0) {
-      throw new NoKnownPeersError()
-    }
+  queryManager.run = async function* nsnRun(key, queryFunc, runOptions: AbortOptions = {}) {
     const deadline = startDeadline(queryTimeout, runOptions.signal)
     try {
       yield* run(key, queryFunc, { ...runOptions, signal: deadline.signal })
@@ -141,11 +164,6 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     }
   }
 
-  const providers = need<ProvidersLike>(dht, 'providers')
-  need(dht, 'providers.addProvider')
-  const datastore = need<Datastore>(dht, 'providers.datastore')
-  const selfId = need<PeerId>(dht, 'components.peerId')
-
   if (options.lastPingThreshold != null) {
     const kb = need<{ lastPingThreshold: number }>(dht, 'routingTable.kb')
     need(dht, 'routingTable.kb.lastPingThreshold')
@@ -154,17 +172,26 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
 
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
+  let nsnRefresh: ((options?: AbortOptions) => Promise<unknown>) | undefined
+  dht.refreshRoutingTable = async (abortOptions?: AbortOptions): Promise<void> => {
+    if (nsnRefresh == null) {
+      throw new NotStartedError('the routing-table refresh (start a ShardRouting on this node)')
+    }
+    await nsnRefresh(abortOptions)
+  }
 
   const hooks: KadHooks = {
     routingTable,
     queryTimeout,
     providerRecordTtl: options.providerRecordTtl,
     datastore,
-    addSelfRecord: (cid, abortOptions) => providers.addProvider(cid, selfId, abortOptions),
     providerPrefix: `${options.datastorePrefix}/provider`,
     maxCommonPrefix: () => refresh._maxCommonPrefix(),
     refreshCommonPrefixLength: (cpl, abortOptions) =>
       refresh._refreshCommonPrefixLength(cpl, new Date(0), true, abortOptions),
+    attachRefresh(fn) {
+      nsnRefresh = fn
+    },
   }
   Object.defineProperty(hooked, HOOKS, { value: hooks, enumerable: false })
   return hooks
@@ -179,4 +206,42 @@ export function hooksOf(dht: KadDHT): KadHooks {
   const hooks = (dht as Hooked)[HOOKS]
   if (hooks == null) throw new UnsupportedKadDhtError('NSN hooks (build the DHT service with nsnKadDHT())')
   return hooks
+}
+
+// ---- kad-dht's provider-record format in its datastore
+
+/** kad-dht's datastore key of `provider`'s record for the key `multihash`. */
+export function providerRecordKey(providerPrefix: string, multihash: Uint8Array, provider: PeerId): Key {
+  return new Key(`${providerPrefix}/${uint8ArrayToString(multihash, 'base32')}/${provider}`)
+}
+
+/**
+ * The multihash and provider of a provider-record key, or undefined for a key that is
+ * not one (foreign data under the prefix).
+ */
+export function parseProviderRecordKey(
+  providerPrefix: string,
+  key: Key,
+): { multihash: Uint8Array; provider: string } | undefined {
+  const text = key.toString()
+  if (!text.startsWith(`${providerPrefix}/`)) return undefined
+  const [encoded, provider, ...rest] = text.slice(providerPrefix.length + 1).split('/')
+  if (encoded == null || provider == null || provider === '' || rest.length > 0) return undefined
+  try {
+    return { multihash: uint8ArrayFromString(encoded, 'base32'), provider }
+  } catch {
+    return undefined // not base32: not a record kad-dht wrote
+  }
+}
+
+/** When a provider record was stored (epoch ms): kad-dht writes an unsigned varint. */
+export function decodeProviderRecordTime(value: Uint8Array): number {
+  let time = 0
+  let scale = 1
+  for (const byte of value) {
+    time += (byte & 0x7f) * scale
+    if ((byte & 0x80) === 0) break
+    scale *= 128
+  }
+  return time
 }

@@ -8,7 +8,7 @@
  */
 
 import type { AbortOptions, PeerId } from '@libp2p/interface'
-import type { KadHooks } from './kad-internals.js'
+import type { KadTableAccess } from './kad-internals.js'
 
 /** What a refresh did. */
 export interface RefreshResult {
@@ -29,7 +29,7 @@ export interface RefreshResult {
 
 /** What the refresher needs from libp2p. */
 export interface RefresherComponents {
-  hooks: KadHooks
+  hooks: KadTableAccess
   /** Open connections to a peer (a connected peer is alive and needs no ping). */
   connectionsTo(peer: PeerId): number
   ping(peer: PeerId, options?: AbortOptions): Promise<unknown>
@@ -93,5 +93,56 @@ export async function refreshRoutingTable(
     failedLookups: errors.length,
     errors,
     durationMs: performance.now() - start,
+  }
+}
+
+/** What the refresh schedule needs. */
+export interface RefreshScheduleComponents {
+  /** Runs one refresh (joining a running one). */
+  refresh(): Promise<RefreshResult>
+  routingTableSize(): number
+  log?: { error(message: string, ...args: unknown[]): void }
+}
+
+/**
+ * Runs a refresh every `interval` ms while started: the next one is armed when the
+ * previous one ends, so refreshes never overlap; with an empty table a turn is skipped
+ * (there is nobody to look up through). `stop()` clears the timer; an interval of 0
+ * schedules nothing.
+ */
+export class RefreshSchedule {
+  private readonly components: RefreshScheduleComponents
+  private readonly interval: number
+  private timer?: ReturnType<typeof setTimeout>
+  private started = false
+
+  constructor(components: RefreshScheduleComponents, interval: number) {
+    this.components = components
+    this.interval = interval
+  }
+
+  start(): void {
+    if (this.started) return
+    this.started = true
+    this.arm()
+  }
+
+  stop(): void {
+    this.started = false
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private arm(): void {
+    if (!this.started || this.interval === 0) return
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      if (this.components.routingTableSize() === 0) return this.arm()
+      this.components
+        .refresh()
+        .catch((err: unknown) => this.components.log?.error('routing table refresh failed - %e', err))
+        .finally(() => this.arm())
+    }, this.interval)
+    this.timer.unref?.()
   }
 }

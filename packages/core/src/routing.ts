@@ -1,19 +1,17 @@
 /**
- * `ShardRouting`: the NSN facade over a started libp2p node whose `dht` service was
- * built by `nsnKadDHT`. Every operation runs under the node's deadline combined with
- * the caller's signal, reports to the observer, and fails with a typed error.
+ * `ShardRouting`: the NSN facade over a libp2p node whose `dht` service was built by
+ * `nsnKadDHT`. Every operation runs under the node's deadline combined with the
+ * caller's signal, reports to the observer, and fails with a typed error. The work is
+ * done by parts named for their job: `operation.ts` (deadline and result accounting),
+ * `registry-wiring.ts`, `provider-store.ts`, `refresher.ts`, `republisher.ts` and
+ * `peer-addresses.ts`.
  *
  * @packageDocumentation
  */
 
 import type { AbortOptions, Libp2p, Logger, PeerId } from '@libp2p/interface'
-import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
-import { peerIdFromString } from '@libp2p/peer-id'
+import type { KadDHT } from '@libp2p/kad-dht'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { Key } from 'interface-datastore'
-import { sha256 } from 'multiformats/hashes/sha2'
-import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import {
   FIND_PROVIDERS_LIMIT,
   REFRESH_INTERVAL,
@@ -22,23 +20,31 @@ import {
   REPUBLISH_CONCURRENCY,
   REPUBLISH_RETRY_DELAY,
 } from './constants.js'
-import { startDeadline } from './deadline.js'
 import {
   InvalidOptionError,
-  InvalidShardKeyError,
-  NoKnownPeersError,
   NoPeerAnsweredError,
   NotStartedError,
   PeerNotFoundError,
-  QueryTimeoutError,
   ShardEvictedError,
 } from './errors.js'
 import { hooksOf, type KadHooks } from './kad-internals.js'
-import type { DhtObserver, QueryResult, QueryType } from './observer.js'
-import type { ProvidedShardEntry, ProvidedShards, ShardRemovedEvent } from './provided-shards.js'
-import { type RefreshResult, refreshRoutingTable } from './refresher.js'
+import type { DhtObserver, QueryType } from './observer.js'
+import {
+  AnswerTally,
+  type Notify,
+  type OperationContext,
+  observerNotifier,
+  runOperation,
+} from './operation.js'
+import { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
+import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
+import { ProviderStore, type StoredProviderRecord } from './provider-store.js'
+import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from './refresher.js'
+import { RegistryWiring } from './registry-wiring.js'
 import { Republisher, type RepublishRun } from './republisher.js'
-import { parseShardKey, ShardKey, type ShardKeyInput } from './shard-key.js'
+import { parseShardKey, type ShardKey, type ShardKeyInput } from './shard-key.js'
+
+export type { StoredProviderRecord }
 
 /** A peer and the addresses it can be dialled on. */
 export interface ShardPeer {
@@ -78,13 +84,6 @@ export interface ProvideResult {
   durationMs: number
 }
 
-/** A provider record as this node stores it. Times are epoch ms. */
-export interface StoredProviderRecord {
-  storedAt: number
-  /** When this node drops it (at the latest one cleanup interval later). */
-  expiresAt: number
-}
-
 export interface BootstrapResult {
   connected: number
   failed: number
@@ -97,6 +96,38 @@ export type ShardRoutingLibp2p = Libp2p<{
   dht: KadDHT
   ping: { ping(peer: PeerId | Multiaddr, options?: AbortOptions): Promise<number> }
 }>
+
+/**
+ * What ShardRouting uses, and nothing more (as kad-dht's parts declare theirs): a
+ * libp2p node gives them through {@link shardRoutingComponents}; unit tests give stubs.
+ */
+export interface ShardRoutingComponents {
+  peerId: PeerId
+  /** The DHT's public operations. */
+  dht: Pick<KadDHT, 'findProviders' | 'getClosestPeers' | 'findPeer' | 'provide' | 'cancelReprovide'>
+  /** The kad-dht internals NSN uses (`kad-internals.ts`). */
+  kad: KadHooks
+  /** A peer's known addresses; rejects with a `NotFoundError` for an unknown peer. */
+  peerAddresses(peer: PeerId): Promise<Multiaddr[]>
+  dial(addr: Multiaddr, options?: AbortOptions): Promise<unknown>
+  /** Open connections to a peer. */
+  connectionsTo(peer: PeerId): number
+  ping(peer: PeerId, options?: AbortOptions): Promise<unknown>
+}
+
+/** The {@link ShardRoutingComponents} of a libp2p node whose `dht` came from `nsnKadDHT`. */
+export function shardRoutingComponents(libp2p: ShardRoutingLibp2p): ShardRoutingComponents {
+  const dht = libp2p.services.dht
+  return {
+    peerId: libp2p.peerId,
+    dht,
+    kad: hooksOf(dht),
+    peerAddresses: async (peer) => (await libp2p.peerStore.get(peer)).addresses.map((a) => a.multiaddr),
+    dial: (addr, options) => libp2p.dial(addr, options),
+    connectionsTo: (peer) => libp2p.getConnections(peer).length,
+    ping: (peer, options) => libp2p.services.ping.ping(peer, options),
+  }
+}
 
 export interface ShardRoutingInit {
   /**
@@ -119,68 +150,69 @@ export interface ShardRoutingInit {
   logger?: Logger
 }
 
-function xorHex(a: Uint8Array, b: Uint8Array): string {
-  let out = ''
-  for (let i = 0; i < a.length; i++) out += (((a[i] ?? 0) ^ (b[i] ?? 0)) & 0xff).toString(16).padStart(2, '0')
-  return out
-}
-
-/** The addresses once each, without a trailing `/p2p/<id>` (it names the peer already). */
-function uniqueAddrs(addrs: Iterable<Multiaddr>): Multiaddr[] {
-  const seen = new Map<string, Multiaddr>()
-  for (const addr of addrs) {
-    const bare = addr.getComponents().at(-1)?.name === 'p2p' ? addr.decapsulateCode(P2P_CODE) : addr
-    seen.set(bare.toString(), bare)
-  }
-  return [...seen.values()]
-}
-
-const P2P_CODE = 421
-
-async function kadId(bytes: Uint8Array): Promise<Uint8Array> {
-  return (await sha256.digest(bytes)).digest
-}
-
 /** The NSN DHT facade. */
 export class ShardRouting {
-  readonly libp2p: ShardRoutingLibp2p
-  private readonly dht: KadDHT
-  private readonly hooks: KadHooks
+  private readonly components: ShardRoutingComponents
+  private readonly dht: ShardRoutingComponents['dht']
+  private readonly kad: KadHooks
   private readonly registry?: ProvidedShards
-  private readonly observer: DhtObserver
   private readonly log?: Logger
-  private readonly refreshInterval: number
+  private readonly notify: Notify
   private readonly refreshPingConcurrency: number
   private readonly findProvidersLimit: number
   private readonly republishRetryDelay: number
+  private readonly store: ProviderStore
+  private readonly wiring?: RegistryWiring
   private readonly republisher?: Republisher
-  private readonly withdrawals = new Map<string, Promise<void>>()
-  /** Shards a provide call is publishing now; the republisher leaves them alone. */
-  private readonly providing = new Map<string, number>()
+  private readonly refreshSchedule: RefreshSchedule
+  private readonly context: OperationContext
   private shutdown = new AbortController()
-  private refreshTimer?: ReturnType<typeof setTimeout>
   private refreshing?: Promise<RefreshResult>
   private started = false
   private readonly onTableChange = (): void =>
-    this.notify('routingTableSizeChanged', this.hooks.routingTable.size)
-  private readonly onRemoved = (event: ShardRemovedEvent): void => {
-    this.republisher?.cancel(event.entry.hex)
-    this.trackWithdrawal(event.entry)
-  }
+    this.notify('routingTableSizeChanged', this.kad.routingTable.size)
 
-  constructor(libp2p: ShardRoutingLibp2p, init: ShardRoutingInit = {}) {
-    this.libp2p = libp2p
-    this.dht = libp2p.services.dht
-    this.hooks = hooksOf(this.dht)
+  /**
+   * @param node - a libp2p node whose `dht` service came from `nsnKadDHT`, or the
+   * components ShardRouting uses (see {@link shardRoutingComponents})
+   * @throws {UnsupportedKadDhtError} when the DHT was not built by `nsnKadDHT`
+   * @throws {InvalidOptionError} for an out-of-range option
+   */
+  constructor(node: ShardRoutingLibp2p | ShardRoutingComponents, init: ShardRoutingInit = {}) {
+    this.components = 'services' in node ? shardRoutingComponents(node) : node
+    this.dht = this.components.dht
+    this.kad = this.components.kad
     this.registry = init.registry
-    this.observer = init.observer ?? {}
     this.log = init.logger
-    this.refreshInterval = init.refreshInterval ?? REFRESH_INTERVAL
-    if (!(this.refreshInterval >= 0)) throw new InvalidOptionError('refreshInterval', 'must be >= 0')
+    this.notify = observerNotifier(init.observer ?? {}, this.log)
+    const refreshInterval = init.refreshInterval ?? REFRESH_INTERVAL
+    if (!(refreshInterval >= 0)) throw new InvalidOptionError('refreshInterval', 'must be >= 0')
     this.refreshPingConcurrency = init.refreshPingConcurrency ?? REFRESH_PING_CONCURRENCY
     this.findProvidersLimit = init.findProvidersLimit ?? FIND_PROVIDERS_LIMIT
     this.republishRetryDelay = init.republishRetryDelay ?? REPUBLISH_RETRY_DELAY
+    this.store = new ProviderStore(this.kad, this.components.peerId)
+    const self = this
+    this.context = {
+      queryTimeout: this.kad.queryTimeout,
+      routingTableSize: () => this.routingTableSize(),
+      get shutdown() {
+        return self.shutdown.signal
+      },
+      notify: this.notify,
+    }
+    this.refreshSchedule = new RefreshSchedule(
+      { refresh: () => this.refresh(), routingTableSize: () => this.routingTableSize(), log: this.log },
+      refreshInterval,
+    )
     if (this.registry != null) {
+      const wiring = new RegistryWiring({
+        registry: this.registry,
+        withdraw: (entry) => this.dht.cancelReprovide(parseShardKey(entry.hash).cid),
+        cancelRepublish: (hex) => this.republisher?.cancel(hex),
+        dropSelfRecords: (keep) => this.store.dropSelfRecords(keep),
+        log: this.log,
+      })
+      this.wiring = wiring
       this.republisher = new Republisher(
         this.registry,
         (entry, signal) => this.publish(entry, 'republish', { signal }),
@@ -188,7 +220,7 @@ export class ShardRouting {
           checkInterval: init.republishCheckInterval ?? REPUBLISH_CHECK_INTERVAL,
           concurrency: init.republishConcurrency ?? REPUBLISH_CONCURRENCY,
           retryDelay: this.republishRetryDelay,
-          isBusy: (entry) => this.providing.has(entry.hex),
+          isBusy: (entry) => wiring.isProviding(entry.hex),
           onRun: (run) => this.notify('republishRunEnded', run),
           onError: (err) => this.log?.error('republish run failed - %e', err),
         },
@@ -198,51 +230,53 @@ export class ShardRouting {
 
   /** The deadline of every query, in ms. */
   get queryTimeout(): number {
-    return this.hooks.queryTimeout
+    return this.kad.queryTimeout
   }
 
-  /** Starts the schedules (refresh, republish) and the registry wiring. Idempotent. */
+  /**
+   * Starts the schedules (refresh, republish) and the registry wiring, and makes
+   * `dht.refreshRoutingTable()` run this facade's refresh. Idempotent.
+   */
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
     this.shutdown = new AbortController()
-    const table = this.hooks.routingTable
+    const table = this.kad.routingTable
     table.addEventListener('peer:add', this.onTableChange)
     table.addEventListener('peer:remove', this.onTableChange)
     this.onTableChange()
-    if (this.registry != null) {
-      this.registry.on('removed', this.onRemoved)
-      await this.reconcileSelfRecords()
+    this.kad.attachRefresh((options) => this.refresh(options))
+    if (this.wiring != null) {
+      await this.wiring.start()
       this.republisher?.start()
     }
-    this.scheduleRefresh()
+    this.refreshSchedule.start()
   }
 
   /** Stops schedules and aborts every running operation. Idempotent. */
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
-    clearTimeout(this.refreshTimer)
-    this.refreshTimer = undefined
+    this.refreshSchedule.stop()
+    this.kad.attachRefresh(undefined)
     this.shutdown.abort(new NotStartedError())
-    const table = this.hooks.routingTable
+    const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)
     table.removeEventListener('peer:remove', this.onTableChange)
-    this.registry?.off('removed', this.onRemoved)
     await this.republisher?.stop()
     await this.refreshing?.catch(() => undefined)
-    await Promise.allSettled(this.withdrawals.values())
+    await this.wiring?.stop()
   }
 
   /** Number of peers in the routing table. */
   routingTableSize(): number {
-    return this.hooks.routingTable.size
+    return this.kad.routingTable.size
   }
 
   /** The routing-table peers with their known addresses. */
   async routingTablePeers(): Promise<ShardPeer[]> {
     const peers: ShardPeer[] = []
-    for (const { peerId } of this.hooks.routingTable.kb.toIterable()) {
+    for (const { peerId } of this.kad.routingTable.kb.toIterable()) {
       peers.push({ peerId, multiaddrs: await this.addressesOf(peerId) })
     }
     return peers
@@ -250,35 +284,37 @@ export class ShardRouting {
 
   /**
    * Provides a shard: adds it to the registry (evicting the least recently used one
-   * past capacity), then publishes its provider record to the k closest peers.
+   * past capacity), then publishes its provider record to the k closest peers
+   * (kad-dht's provide writes this node's own record first, so it answers lookups).
    *
    * @throws {NoKnownPeersError} with an empty routing table (the shard stays registered and is retried)
-   * @throws {NoPeerAnsweredError} when no peer stored the record
+   * @throws {NoPeerAnsweredError} when the record could be sent to no peer
    * @throws {QueryTimeoutError} past the deadline
+   * @throws {ShardEvictedError} when concurrent provides evicted the shard before it was published
    */
   async provide(shard: ShardKeyInput, options: OperationOptions = {}): Promise<ProvideResult> {
     const key = parseShardKey(shard)
     this.assertStarted()
-    this.providing.set(key.hex, (this.providing.get(key.hex) ?? 0) + 1)
+    const { registry, wiring } = this
+    wiring?.providingStarted(key.hex)
     try {
-      let entry: ProvidedShardEntry | undefined
-      if (this.registry != null) entry = await this.registry.add(key.bytes)
-      // answer lookups for it at once, even when publication has to wait for peers
-      await this.hooks.addSelfRecord(key.cid)
-      if (this.registry != null && !this.registry.has(key.bytes)) {
-        // evicted by a concurrent provide meanwhile: leave no orphan self-record behind
-        await this.dht.cancelReprovide(key.cid)
-        throw new ShardEvictedError(key.hex)
-      }
+      const entry = registry == null ? undefined : await registry.add(key.bytes)
       const start = performance.now()
       try {
         const sentTo = await this.publish(entry ?? key, 'provide', options)
-        if (this.registry?.has(key.bytes) === true) await this.registry.markPublished(key.bytes)
+        if (registry != null) {
+          if (!registry.has(key.bytes)) {
+            // evicted by a concurrent provide meanwhile: leave no orphan self-record behind
+            await this.dht.cancelReprovide(key.cid)
+            throw new ShardEvictedError(key.hex)
+          }
+          await registry.markPublished(key.bytes)
+        }
         return { shard: key, sentTo, durationMs: performance.now() - start }
       } catch (err) {
-        if (this.registry?.has(key.bytes) === true) {
+        if (registry?.has(key.bytes) === true) {
           // keep the intent; the republisher retries soon
-          await this.registry.markPublished(key.bytes, {
+          await registry.markPublished(key.bytes, {
             now: entry?.publishedAt ?? 0,
             republishAt: Date.now() + this.republishRetryDelay,
           })
@@ -286,9 +322,7 @@ export class ShardRouting {
         throw err
       }
     } finally {
-      const left = (this.providing.get(key.hex) ?? 1) - 1
-      if (left === 0) this.providing.delete(key.hex)
-      else this.providing.set(key.hex, left)
+      wiring?.providingEnded(key.hex)
       this.republisher?.schedule()
     }
   }
@@ -300,20 +334,19 @@ export class ShardRouting {
    */
   async stopProviding(shard: ShardKeyInput): Promise<boolean> {
     const key = parseShardKey(shard)
-    if (this.registry == null) {
+    if (this.registry == null || this.wiring == null) {
       await this.dht.cancelReprovide(key.cid)
       return true
     }
     if (!this.registry.has(key.bytes)) return false
     await this.registry.delete(key.bytes)
-    await this.withdrawals.get(key.hex)
+    await this.wiring.withdrawal(key.hex)
     return true
   }
 
   /** True when this node holds its own provider record for the shard in the DHT store. */
   async hasSelfRecord(shard: ShardKeyInput): Promise<boolean> {
-    const key = parseShardKey(shard)
-    return this.hooks.datastore.has(this.providerRecordKey(key, this.libp2p.peerId))
+    return this.store.hasSelfRecord(parseShardKey(shard))
   }
 
   /**
@@ -324,26 +357,12 @@ export class ShardRouting {
     shard: ShardKeyInput,
     provider: PeerId,
   ): Promise<StoredProviderRecord | undefined> {
-    const key = parseShardKey(shard)
-    let value: Uint8Array
-    try {
-      value = await this.hooks.datastore.get(this.providerRecordKey(key, provider))
-    } catch (err) {
-      if ((err as Error).name === 'NotFoundError') return undefined
-      throw err
-    }
-    const storedAt = decodeVarint(value)
-    return { storedAt, expiresAt: storedAt + this.hooks.providerRecordTtl }
+    return this.store.record(parseShardKey(shard), provider)
   }
 
   /** How many provider records this node stores for other peers. */
   async storedProviderRecords(options: AbortOptions = {}): Promise<number> {
-    let count = 0
-    const self = `/${this.libp2p.peerId.toString()}`
-    for await (const key of this.hooks.datastore.queryKeys({ prefix: this.hooks.providerPrefix }, options)) {
-      if (!key.toString().endsWith(self)) count++
-    }
-    return count
+    return this.store.countOthers(options)
   }
 
   /**
@@ -399,7 +418,7 @@ export class ShardRouting {
    * The k peers closest to a key (a shard or a peer id), sorted by XOR distance.
    */
   async closestPeers(key: ShardKeyInput | PeerId, options: OperationOptions = {}): Promise<ClosestPeer[]> {
-    const target = this.dhtKey(key)
+    const target = dhtKeyOf(key)
     return this.operation('closest_peers', options, async (signal) => {
       const tally = new AnswerTally()
       const peers = new Map<string, ShardPeer>()
@@ -421,7 +440,7 @@ export class ShardRouting {
           distance: xorHex(await kadId(peer.peerId.toMultihash().bytes), targetId),
         })),
       )
-      return withDistance.sort((a, b) => (a.distance < b.distance ? -1 : a.distance > b.distance ? 1 : 0))
+      return withDistance.sort((a, b) => compareDistance(a.distance, b.distance))
     })
   }
 
@@ -461,7 +480,7 @@ export class ShardRouting {
     let failed = 0
     try {
       const result = await this.operation('bootstrap', options, async (signal) => {
-        const dials = await Promise.allSettled(targets.map((addr) => this.libp2p.dial(addr, { signal })))
+        const dials = await Promise.allSettled(targets.map((addr) => this.components.dial(addr, { signal })))
         for (const dial of dials) {
           if (dial.status === 'fulfilled') connected++
           else failed++
@@ -469,7 +488,7 @@ export class ShardRouting {
         signal.throwIfAborted()
         if (connected === 0 && targets.length > 0) throw new NoPeerAnsweredError(targets.length)
         await this.waitForTablePeer(signal)
-        await drain(this.dht.getClosestPeers(this.libp2p.peerId.toMultihash().bytes, { signal }))
+        await drain(this.dht.getClosestPeers(this.components.peerId.toMultihash().bytes, { signal }))
         return {
           connected,
           failed,
@@ -496,11 +515,7 @@ export class ShardRouting {
     if (this.refreshing != null) return this.refreshing
     this.refreshing = this.operation('refresh', options, (signal) =>
       refreshRoutingTable(
-        {
-          hooks: this.hooks,
-          connectionsTo: (peer) => this.libp2p.getConnections(peer).length,
-          ping: (peer, abort) => this.libp2p.services.ping.ping(peer, abort),
-        },
+        { hooks: this.kad, connectionsTo: this.components.connectionsTo, ping: this.components.ping },
         { pingConcurrency: this.refreshPingConcurrency },
         { signal },
       ),
@@ -519,74 +534,43 @@ export class ShardRouting {
 
   // ---- internals
 
+  /** Publishes a shard's record (kad-dht writes the self-record, then sends ADD_PROVIDER). */
   private async publish(
     shard: ShardKey | ProvidedShardEntry,
     type: QueryType,
     options: OperationOptions,
   ): Promise<number> {
-    const key = shard instanceof ShardKey ? shard : parseShardKey(shard.hash)
+    const key = 'cid' in shard ? shard : parseShardKey(shard.hash)
     const sentTo = await this.operation(type, options, async (signal) => {
       const tally = new AnswerTally()
-      let stored = 0
+      let sent = 0
       for await (const event of this.dht.provide(key.cid, { signal })) {
         tally.add(event)
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') stored++
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') sent++
       }
       // kad-dht turns aborted ADD_PROVIDER sends into error events and ends normally
       signal.throwIfAborted()
-      if (stored === 0) {
+      if (sent === 0) {
         tally.assertAnswered()
         throw new NoPeerAnsweredError(tally.contacted)
       }
-      return stored
+      return sent
     })
     this.notify('providerRecordPublished', { shard: key.hex, sentTo, republish: type === 'republish' })
     return sentTo
   }
 
-  private async operation<T>(
+  private operation<T>(
     type: QueryType,
     options: OperationOptions,
-    fn: (signal: AbortSignal, deadline: ReturnType<typeof startDeadline>) => Promise<T>,
+    fn: Parameters<typeof runOperation<T>>[3],
   ): Promise<T> {
     this.assertStarted()
-    if (type !== 'bootstrap' && this.routingTableSize() === 0) {
-      const err = new NoKnownPeersError()
-      this.notify('queryEnded', { type, result: 'error', durationMs: 0, error: err })
-      throw err
-    }
-    const deadline = startDeadline(this.hooks.queryTimeout, options.signal, this.shutdown.signal)
-    const start = performance.now()
-    this.notify('queryStarted', { type })
-    let result: QueryResult = 'ok'
-    let error: Error | undefined
-    try {
-      return await fn(deadline.signal, deadline)
-    } catch (err) {
-      const translated = deadline.translate(err) as Error
-      result = translated instanceof QueryTimeoutError ? 'timeout' : 'error'
-      error = translated
-      throw translated
-    } finally {
-      deadline.clear()
-      this.notify('queryEnded', { type, result, durationMs: performance.now() - start, error })
-    }
-  }
-
-  private scheduleRefresh(): void {
-    if (!this.started || this.refreshInterval === 0) return
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined
-      if (this.routingTableSize() === 0) return this.scheduleRefresh()
-      this.refresh()
-        .catch((err: unknown) => this.log?.error('routing table refresh failed - %e', err))
-        .finally(() => this.scheduleRefresh())
-    }, this.refreshInterval)
-    this.refreshTimer.unref?.()
+    return runOperation(this.context, type, options, fn)
   }
 
   private async waitForTablePeer(signal: AbortSignal): Promise<void> {
-    const table = this.hooks.routingTable
+    const table = this.kad.routingTable
     if (table.size > 0) return
     await new Promise<void>((resolve, reject) => {
       const done = (): void => {
@@ -603,55 +587,9 @@ export class ShardRouting {
     })
   }
 
-  private trackWithdrawal(entry: ProvidedShardEntry): void {
-    const key = parseShardKey(entry.hash)
-    const withdrawal = this.dht
-      .cancelReprovide(key.cid)
-      .catch((err: unknown) => this.log?.error('could not withdraw %s - %e', key.hex, err))
-      .finally(() => {
-        if (this.withdrawals.get(key.hex) === withdrawal) this.withdrawals.delete(key.hex)
-      })
-    this.withdrawals.set(key.hex, withdrawal)
-  }
-
-  /** Drops self-records the registry does not hold: the registry is the source of truth. */
-  private async reconcileSelfRecords(): Promise<void> {
-    const registry = this.registry
-    if (registry == null) return
-    const self = `/${this.libp2p.peerId.toString()}`
-    const datastore = this.hooks.datastore
-    const stale: string[] = []
-    for await (const key of datastore.queryKeys({ prefix: this.hooks.providerPrefix })) {
-      const text = key.toString()
-      if (!text.endsWith(self)) continue
-      const encoded = text.slice(this.hooks.providerPrefix.length + 1, text.length - self.length)
-      const hash = selfRecordHash(encoded)
-      if (hash == null || !registry.has(hash)) stale.push(text)
-    }
-    for (const text of stale) await datastore.delete(new Key(text))
-  }
-
-  /** kad-dht's datastore key of `provider`'s record for `key`. */
-  private providerRecordKey(key: ShardKey, provider: PeerId): Key {
-    return new Key(`${this.hooks.providerPrefix}/${uint8ArrayToString(key.multihash, 'base32')}/${provider}`)
-  }
-
-  private dhtKey(key: ShardKeyInput | PeerId): Uint8Array {
-    if (typeof key === 'object' && key != null && 'toMultihash' in key) return key.toMultihash().bytes
-    if (typeof key === 'string' && !/^(0x)?[0-9a-fA-F]{64}$/.test(key)) {
-      try {
-        return peerIdFromString(key).toMultihash().bytes
-      } catch {
-        // not a peer id either: let the shard parser name the rule
-      }
-    }
-    return parseShardKey(key as ShardKeyInput).multihash
-  }
-
   private async addressesOf(peerId: PeerId): Promise<Multiaddr[]> {
     try {
-      const peer = await this.libp2p.peerStore.get(peerId)
-      return uniqueAddrs(peer.addresses.map((a) => a.multiaddr))
+      return uniqueAddrs(await this.components.peerAddresses(peerId))
     } catch (err) {
       if ((err as Error).name === 'NotFoundError') return []
       throw err
@@ -669,74 +607,10 @@ export class ShardRouting {
   private assertStarted(): void {
     if (!this.started) throw new NotStartedError()
   }
-
-  private notify<K extends keyof DhtObserver>(
-    method: K,
-    arg: Parameters<NonNullable<DhtObserver[K]>>[0],
-  ): void {
-    const fn = this.observer[method] as ((a: typeof arg) => void) | undefined
-    if (fn == null) return
-    try {
-      fn.call(this.observer, arg)
-    } catch (err) {
-      this.log?.error('observer %s threw - %e', method, err)
-    }
-  }
-}
-
-/** Counts answers and failures of one query, to tell "nobody answered" from "not found". */
-class AnswerTally {
-  answered = 0
-  failed = 0
-  contacted = 0
-
-  add(event: QueryEvent): void {
-    if (event.name === 'SEND_QUERY') this.contacted++
-    else if (event.name === 'PEER_RESPONSE') this.answered++
-    else if (event.name === 'QUERY_ERROR') this.failed++
-  }
-
-  /** @throws {NoPeerAnsweredError} when peers were asked and none answered */
-  assertAnswered(): void {
-    if (this.answered === 0 && this.failed > 0)
-      throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
-  }
-}
-
-/** kad-dht stores a record's time as an unsigned varint of epoch ms. */
-function decodeVarint(bytes: Uint8Array): number {
-  let value = 0
-  let scale = 1
-  for (const byte of bytes) {
-    value += (byte & 0x7f) * scale
-    if ((byte & 0x80) === 0) break
-    scale *= 128
-  }
-  return value
 }
 
 async function drain(source: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of source) {
     // consume
   }
-}
-
-function parsePeerId(text: string): PeerId {
-  try {
-    return peerIdFromString(text)
-  } catch (err) {
-    throw new InvalidShardKeyError(text, `must be a peer id (${(err as Error).message})`)
-  }
-}
-
-function selfRecordHash(encoded: string): Uint8Array | undefined {
-  let bytes: Uint8Array
-  try {
-    bytes = uint8ArrayFromString(encoded, 'base32')
-  } catch {
-    return undefined // not a multihash key: not one of ours
-  }
-  // a sha2-256 multihash: 0x12 0x20 + 32 bytes
-  if (bytes.length !== 34 || bytes[0] !== 0x12 || bytes[1] !== 0x20) return undefined
-  return bytes.slice(2)
 }

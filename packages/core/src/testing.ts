@@ -7,40 +7,16 @@
  * @packageDocumentation
  */
 
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { NSN_DHT_PROTOCOL } from './constants.js'
-import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
+import { createNsnHost, nsnHostOptions } from './host.js'
+import type { NsnKadDHTInit } from './kad-dht-service.js'
 import { ShardRouting, type ShardRoutingInit, type ShardRoutingLibp2p } from './routing.js'
-
-/**
- * Loopback networks: every dial arrives from 127.0.0.1, so libp2p's default of 5
- * inbound connections per second per address refuses most of a many-node network.
- */
-export const LOOPBACK_CONNECTION_MANAGER = {
-  inboundConnectionThreshold: 10_000,
-  maxIncomingPendingConnections: 1_000,
-  allow: ['/ip4/127.0.0.1/ipcidr/8'],
-}
-
-/** The libp2p host options of every test node: TCP on a random 127.0.0.1 port. */
-function loopbackHost() {
-  return {
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: LOOPBACK_CONNECTION_MANAGER,
-    connectionMonitor: { enabled: false },
-  }
-}
 
 export interface TestNodeOptions {
   dht?: NsnKadDHTInit
@@ -60,15 +36,11 @@ export interface TestNode {
 
 /** Starts one DHT node on 127.0.0.1 with a random port. */
 export async function createTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
-  const libp2p = (await createLibp2p({
-    ...loopbackHost(),
-    ...(options.datastore == null ? {} : { datastore: options.datastore }),
-    services: {
-      identify: identify(),
-      ping: ping(),
-      dht: nsnKadDHT(options.dht),
-    },
-  })) as unknown as ShardRoutingLibp2p
+  const libp2p: ShardRoutingLibp2p = await createNsnHost({
+    profile: 'local',
+    dht: options.dht,
+    datastore: options.datastore,
+  })
   const routing = new ShardRouting(libp2p, options.routing)
   if (options.startRouting !== false) await routing.start()
   const addr = libp2p.getMultiaddrs()[0]
@@ -123,10 +95,9 @@ export async function createSilentPeer({
   protocol?: string
   reset?: boolean
 } = {}): Promise<SilentPeer> {
-  const libp2p = await createLibp2p({
-    ...loopbackHost(),
-    services: { identify: identify(), ping: ping() },
-  })
+  // the NSN host without its DHT service
+  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
+  const libp2p = await createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
   const streams: SilentPeer['streams'] = []
   await libp2p.handle(
     protocol,

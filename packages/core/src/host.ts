@@ -1,0 +1,152 @@
+/**
+ * The one builder of an NSN libp2p host: transports (TCP), encryption (Noise), muxer
+ * (Yamux), services (identify, ping and the DHT), connection manager, connection
+ * monitor, gater, identity and datastore. The daemon, the demo, the test harnesses and
+ * every benchmark build their hosts here, so "the daemon's stack" holds by
+ * construction. A benchmark that compares with plain kad-dht swaps only the DHT
+ * service (`dhtService`).
+ *
+ * Exported as `@nsn/core/host`; it needs the optional peer dependencies `libp2p`,
+ * `@libp2p/tcp`, `@chainsafe/libp2p-noise`, `@chainsafe/libp2p-yamux`,
+ * `@libp2p/identify` and `@libp2p/ping`.
+ *
+ * @packageDocumentation
+ */
+
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { type Identify, identify } from '@libp2p/identify'
+import type { ConnectionGater, Metrics, PrivateKey } from '@libp2p/interface'
+import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
+import { type Ping, ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import type { Datastore } from 'interface-datastore'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { LOCAL_PROFILE } from './constants.js'
+import { InvalidOptionError } from './errors.js'
+import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
+
+/** The services of every NSN host. */
+export type NsnHostServices<D = KadDHT> = {
+  identify: Identify
+  ping: Ping
+  dht: D
+}
+
+/** A libp2p service factory of a DHT (`nsnKadDHT()`, or plain `kadDHT()` in benchmarks). */
+export type DhtServiceFactory<D = KadDHT> = (components: KadDHTComponents) => D
+
+/** A libp2p host built by {@link createNsnHost}. */
+export type NsnHost<D = KadDHT> = Libp2p<NsnHostServices<D>>
+
+/**
+ * A named set of host settings. `local` is for loopback networks (tests, the demo,
+ * benchmarks): see {@link LOCAL_PROFILE} for exactly what it changes.
+ */
+export type HostProfile = 'local'
+
+/** Options of {@link nsnHostOptions} and {@link createNsnHost}. */
+export interface NsnHostInit<D = KadDHT> {
+  /** Apply a named profile first; explicit options below override its values. */
+  profile?: HostProfile
+  /** Multiaddrs to listen on. Default: none (the `local` profile: a free 127.0.0.1 TCP port). */
+  listen?: string[]
+  /** The host's identity. Default: a new Ed25519 key. */
+  privateKey?: PrivateKey
+  /** Where libp2p (peer store) and the DHT (provider records) keep their data. Default: memory. */
+  datastore?: Datastore
+  /** Options of {@link nsnKadDHT}, for the default DHT service. */
+  dht?: NsnKadDHTInit
+  /**
+   * Replaces the DHT service (benchmarks compare with plain `kadDHT()` this way, on an
+   * otherwise identical host). `dht` options are then ignored.
+   */
+  dhtService?: DhtServiceFactory<D>
+  /** Inbound connections per second accepted from one address (libp2p's default: 5). */
+  inboundConnectionThreshold?: number
+  /** Inbound connections being upgraded at once (libp2p's default). */
+  maxIncomingPendingConnections?: number
+  /** Multiaddrs (e.g. `/ip4/127.0.0.1/ipcidr/8`) exempt from connection limits. */
+  allow?: string[]
+  /** Ping interval of libp2p's connection monitor in ms; 0 turns the monitor off. Default: libp2p's. */
+  connectionMonitorInterval?: number
+  connectionGater?: ConnectionGater
+  /** DNS resolver for `/dnsaddr` and `/dns*` addresses. */
+  dns?: Libp2pOptions['dns']
+  /** libp2p's metrics component (`@nsn/metrics` provides one). */
+  metrics?: (components: never) => Metrics
+  /** Name and version this host announces through identify. */
+  nodeInfo?: { name: string; version: string }
+  /** Start the host at once. Default true (libp2p's). */
+  start?: boolean
+}
+
+function nonNegative(name: string, value: number | undefined): number | undefined {
+  if (value != null && !(Number.isFinite(value) && value >= 0)) {
+    throw new InvalidOptionError(name, `must be a finite number >= 0, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * The libp2p options of an NSN host. Use it when you need to adjust something before
+ * `createLibp2p`; otherwise call {@link createNsnHost}.
+ *
+ * @throws {InvalidOptionError} for a negative or non-finite limit
+ */
+export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOptions<NsnHostServices<D>> {
+  const profile = init.profile === 'local' ? LOCAL_PROFILE : undefined
+  if (init.profile != null && profile == null) {
+    throw new InvalidOptionError('profile', `must be "local", got ${JSON.stringify(init.profile)}`)
+  }
+  const listen = init.listen ?? profile?.listen ?? []
+  const inboundConnectionThreshold = nonNegative(
+    'inboundConnectionThreshold',
+    init.inboundConnectionThreshold ?? profile?.inboundConnectionThreshold,
+  )
+  const maxIncomingPendingConnections = nonNegative(
+    'maxIncomingPendingConnections',
+    init.maxIncomingPendingConnections ?? profile?.maxIncomingPendingConnections,
+  )
+  const monitor = nonNegative(
+    'connectionMonitorInterval',
+    init.connectionMonitorInterval ?? profile?.connectionMonitorInterval,
+  )
+  const allow = init.allow ?? profile?.allow
+  const dht = (init.dhtService ?? nsnKadDHT(init.dht)) as (components: unknown) => D
+  return {
+    ...(init.start == null ? {} : { start: init.start }),
+    ...(init.privateKey == null ? {} : { privateKey: init.privateKey }),
+    ...(init.datastore == null ? {} : { datastore: init.datastore }),
+    ...(init.dns == null ? {} : { dns: init.dns }),
+    ...(init.connectionGater == null ? {} : { connectionGater: init.connectionGater }),
+    ...(init.metrics == null ? {} : { metrics: init.metrics as Libp2pOptions['metrics'] }),
+    ...(init.nodeInfo == null ? {} : { nodeInfo: init.nodeInfo }),
+    addresses: { listen: [...listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      ...(inboundConnectionThreshold == null ? {} : { inboundConnectionThreshold }),
+      ...(maxIncomingPendingConnections == null ? {} : { maxIncomingPendingConnections }),
+      ...(allow == null ? {} : { allow: [...allow] }),
+    },
+    ...(monitor == null
+      ? {}
+      : { connectionMonitor: monitor > 0 ? { enabled: true, pingInterval: monitor } : { enabled: false } }),
+    services: { identify: identify(), ping: ping(), dht },
+  }
+}
+
+/**
+ * Creates an NSN libp2p host (started unless `start: false`).
+ *
+ * @example
+ * ```ts
+ * import { createNsnHost } from '@nsn/core/host'
+ * const host = await createNsnHost({ profile: 'local' })
+ * ```
+ */
+export async function createNsnHost<D = KadDHT>(init: NsnHostInit<D> = {}): Promise<NsnHost<D>> {
+  return createLibp2p(nsnHostOptions(init))
+}

@@ -1,0 +1,97 @@
+/**
+ * The operation wrapper of the routing facade: every operation runs under the query
+ * deadline combined with the caller's signal and the facade's shutdown, reports its
+ * start and end (type, result, duration) to the observer, and turns an abort into the
+ * typed timeout or abort error. {@link AnswerTally} tells "nobody answered" from "not
+ * found".
+ *
+ * @packageDocumentation
+ */
+
+import type { AbortOptions, Logger } from '@libp2p/interface'
+import type { QueryEvent } from '@libp2p/kad-dht'
+import { type Deadline, startDeadline } from './deadline.js'
+import { NoKnownPeersError, NoPeerAnsweredError, QueryTimeoutError } from './errors.js'
+import type { DhtObserver, QueryResult, QueryType } from './observer.js'
+
+/** Calls one observer method; an observer that throws is logged, never propagated. */
+export type Notify = <K extends keyof DhtObserver>(
+  method: K,
+  arg: Parameters<NonNullable<DhtObserver[K]>>[0],
+) => void
+
+/** A {@link Notify} for `observer`. */
+export function observerNotifier(observer: DhtObserver, log?: Logger): Notify {
+  return (method, arg) => {
+    const fn = observer[method] as ((a: typeof arg) => void) | undefined
+    if (fn == null) return
+    try {
+      fn.call(observer, arg)
+    } catch (err) {
+      log?.error('observer %s threw - %e', method, err)
+    }
+  }
+}
+
+/** What an operation runner needs from the facade. */
+export interface OperationContext {
+  /** The deadline of every operation, in ms. */
+  readonly queryTimeout: number
+  routingTableSize(): number
+  /** Aborts every running operation when the facade stops. */
+  readonly shutdown: AbortSignal
+  notify: Notify
+}
+
+/**
+ * Runs `fn` as one operation of `type`: fails at once with {@link NoKnownPeersError} on
+ * an empty routing table (but for a bootstrap), otherwise under the deadline, counted
+ * by the observer.
+ */
+export async function runOperation<T>(
+  context: OperationContext,
+  type: QueryType,
+  options: AbortOptions,
+  fn: (signal: AbortSignal, deadline: Deadline) => Promise<T>,
+): Promise<T> {
+  if (type !== 'bootstrap' && context.routingTableSize() === 0) {
+    const err = new NoKnownPeersError()
+    context.notify('queryEnded', { type, result: 'error', durationMs: 0, error: err })
+    throw err
+  }
+  const deadline = startDeadline(context.queryTimeout, options.signal, context.shutdown)
+  const start = performance.now()
+  context.notify('queryStarted', { type })
+  let result: QueryResult = 'ok'
+  let error: Error | undefined
+  try {
+    return await fn(deadline.signal, deadline)
+  } catch (err) {
+    const translated = deadline.translate(err) as Error
+    result = translated instanceof QueryTimeoutError ? 'timeout' : 'error'
+    error = translated
+    throw translated
+  } finally {
+    deadline.clear()
+    context.notify('queryEnded', { type, result, durationMs: performance.now() - start, error })
+  }
+}
+
+/** Counts answers and failures of one query, to tell "nobody answered" from "not found". */
+export class AnswerTally {
+  answered = 0
+  failed = 0
+  contacted = 0
+
+  add(event: QueryEvent): void {
+    if (event.name === 'SEND_QUERY') this.contacted++
+    else if (event.name === 'PEER_RESPONSE') this.answered++
+    else if (event.name === 'QUERY_ERROR') this.failed++
+  }
+
+  /** @throws {NoPeerAnsweredError} when peers were asked and none answered */
+  assertAnswered(): void {
+    if (this.answered === 0 && this.failed > 0)
+      throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
+  }
+}

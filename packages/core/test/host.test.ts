@@ -1,0 +1,58 @@
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { describe, expect, it } from 'vitest'
+import { LOCAL_PROFILE } from '../src/constants.js'
+import { InvalidOptionError, UnsupportedKadDhtError } from '../src/errors.js'
+import { createNsnHost, nsnHostOptions } from '../src/host.js'
+import { hooksOf } from '../src/kad-internals.js'
+
+describe('the host builder', () => {
+  it('applies the local profile explicitly, and lets explicit options override it', () => {
+    const local = nsnHostOptions({ profile: 'local' })
+    expect(local.addresses?.listen).toEqual(LOCAL_PROFILE.listen)
+    expect(local.connectionManager).toEqual({
+      inboundConnectionThreshold: LOCAL_PROFILE.inboundConnectionThreshold,
+      maxIncomingPendingConnections: LOCAL_PROFILE.maxIncomingPendingConnections,
+      allow: LOCAL_PROFILE.allow,
+    })
+    expect(local.connectionMonitor).toEqual({ enabled: false })
+    const tuned = nsnHostOptions({
+      profile: 'local',
+      inboundConnectionThreshold: 7,
+      connectionMonitorInterval: 2_000,
+    })
+    expect(tuned.connectionManager?.inboundConnectionThreshold).toBe(7)
+    expect(tuned.connectionMonitor).toEqual({ enabled: true, pingInterval: 2_000 })
+  })
+
+  it("keeps libp2p's defaults without a profile", () => {
+    const plain = nsnHostOptions()
+    expect(plain.addresses?.listen).toEqual([])
+    expect(plain.connectionManager).toEqual({})
+    expect(plain.connectionMonitor).toBeUndefined()
+    expect(Object.keys(plain.services ?? {}).sort()).toEqual(['dht', 'identify', 'ping'])
+  })
+
+  it('rejects bad limits and unknown profiles with typed errors', () => {
+    expect(() => nsnHostOptions({ inboundConnectionThreshold: -1 })).toThrow(InvalidOptionError)
+    expect(() => nsnHostOptions({ profile: 'lan' as never })).toThrow(/profile/)
+  })
+
+  it('swaps only the DHT service (benchmarks compare plain kad-dht on the same host)', async () => {
+    const host = await createNsnHost({
+      profile: 'local',
+      dhtService: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper }),
+    })
+    try {
+      expect(host.getMultiaddrs()[0]?.toString()).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+      expect(() => hooksOf(host.services.dht)).toThrow(UnsupportedKadDhtError)
+      const nsn = await createNsnHost({ profile: 'local', dht: { queryTimeout: 1_234 } })
+      try {
+        expect(hooksOf(nsn.services.dht).queryTimeout).toBe(1_234)
+      } finally {
+        await nsn.stop()
+      }
+    } finally {
+      await host.stop()
+    }
+  })
+})

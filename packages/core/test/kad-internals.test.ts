@@ -1,0 +1,105 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { MemoryDatastore } from 'datastore-core'
+import { Key } from 'interface-datastore'
+import { afterEach, describe, expect, it } from 'vitest'
+import { NoKnownPeersError, NotStartedError, UnsupportedKadDhtError } from '../src/errors.js'
+import {
+  decodeProviderRecordTime,
+  installKadHooks,
+  parseProviderRecordKey,
+  providerRecordKey,
+  routingTableOf,
+} from '../src/kad-internals.js'
+import { ProviderStore } from '../src/provider-store.js'
+import { parseShardKey } from '../src/shard-key.js'
+import { createTestNode, type TestNode } from '../src/testing.js'
+
+const PREFIX = '/dht/provider'
+
+/** kad-dht's encoding of a record's time: an unsigned varint of epoch ms. */
+function encodeVarint(value: number): Uint8Array {
+  const out: number[] = []
+  let v = value
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80)
+    v = Math.floor(v / 0x80)
+  }
+  out.push(v)
+  return Uint8Array.from(out)
+}
+
+describe("kad-dht's provider-record format", () => {
+  it('round-trips keys and decodes varint times', async () => {
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const shard = parseShardKey('ab'.repeat(32))
+    const key = providerRecordKey(PREFIX, shard.multihash, peer)
+    expect(key.toString()).toMatch(/^\/dht\/provider\/[a-z2-7]+\/12D3Koo/)
+    const parsed = parseProviderRecordKey(PREFIX, key)
+    expect(parsed?.provider).toBe(peer.toString())
+    expect(parsed?.multihash).toEqual(shard.multihash)
+    expect(parseProviderRecordKey(PREFIX, new Key('/dht/provider/not!base32/x'))).toBeUndefined()
+    expect(parseProviderRecordKey(PREFIX, new Key('/other/x/y'))).toBeUndefined()
+    expect(decodeProviderRecordTime(encodeVarint(1_796_000_000_123))).toBe(1_796_000_000_123)
+  })
+
+  it('ProviderStore reads records, counts others and drops stale self-records (memory datastore, no sockets)', async () => {
+    const datastore = new MemoryDatastore()
+    const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const kept = parseShardKey('01'.repeat(32))
+    const dropped = parseShardKey('02'.repeat(32))
+    for (const [shard, peer] of [
+      [kept, self],
+      [dropped, self],
+      [kept, other],
+    ] as const) {
+      await datastore.put(providerRecordKey(PREFIX, shard.multihash, peer), encodeVarint(1_000))
+    }
+    const store = new ProviderStore({ datastore, providerPrefix: PREFIX, providerRecordTtl: 500 }, self)
+    expect(await store.record(kept, other)).toEqual({ storedAt: 1_000, expiresAt: 1_500 })
+    expect(await store.record(dropped, other)).toBeUndefined()
+    expect(await store.countOthers()).toBe(1)
+    expect(await store.dropSelfRecords((hash) => parseShardKey(hash).equals(kept))).toBe(1)
+    expect(await store.hasSelfRecord(kept)).toBe(true)
+    expect(await store.hasSelfRecord(dropped)).toBe(false)
+  })
+})
+
+describe('installKadHooks', () => {
+  it('fails loudly, naming the internal, when kad-dht lacks one', () => {
+    const noQueryManager = { routingTable: { kb: { toIterable: () => [] } } }
+    expect(() =>
+      installKadHooks(noQueryManager as never, {
+        queryTimeout: 1,
+        providerRecordTtl: 1,
+        datastorePrefix: '/dht',
+      }),
+    ).toThrow(UnsupportedKadDhtError)
+    expect(() => routingTableOf({} as never)).toThrow(/routingTable is missing/)
+  })
+})
+
+describe('dht.refreshRoutingTable()', () => {
+  let node: TestNode | undefined
+  afterEach(async () => {
+    await node?.stop()
+    node = undefined
+  })
+
+  it("runs NSN's refresh while a ShardRouting is started, and fails with NotStartedError otherwise", async () => {
+    const refreshes: string[] = []
+    node = await createTestNode({
+      startRouting: false,
+      routing: { observer: { queryEnded: ({ type, error }) => refreshes.push(`${type}:${error?.name}`) } },
+    })
+    const dht = node.libp2p.services.dht
+    await expect(dht.refreshRoutingTable()).rejects.toBeInstanceOf(NotStartedError)
+    await node.routing.start()
+    // NSN's refresh runs: with an empty table it fails as every NSN operation does
+    await expect(dht.refreshRoutingTable()).rejects.toBeInstanceOf(NoKnownPeersError)
+    expect(refreshes).toEqual(['refresh:NoKnownPeersError'])
+    await node.routing.stop()
+    await expect(dht.refreshRoutingTable()).rejects.toBeInstanceOf(NotStartedError)
+  })
+})

@@ -1,0 +1,179 @@
+import type { PeerId } from '@libp2p/interface'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { KadRoutingTable, KadTableAccess } from '../src/kad-internals.js'
+import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from '../src/refresher.js'
+
+/** A routing table of named stub peers: no libp2p, no sockets. */
+class StubTable extends EventTarget implements KadRoutingTable {
+  readonly kBucketSize = 20
+  readonly removed: string[] = []
+  private readonly peers: Map<string, PeerId>
+  readonly kb = { toIterable: () => [...this.peers.values()].map((peerId) => ({ peerId, lastPing: 0 })) }
+
+  constructor(names: string[]) {
+    super()
+    this.peers = new Map(names.map((name) => [name, { toString: () => name } as unknown as PeerId]))
+  }
+
+  get size(): number {
+    return this.peers.size
+  }
+
+  async remove(peer: PeerId): Promise<void> {
+    this.peers.delete(peer.toString())
+    this.removed.push(peer.toString())
+  }
+
+  async find(peer: PeerId): Promise<PeerId | undefined> {
+    return this.peers.get(peer.toString())
+  }
+}
+
+const stubTable = (names: string[]): StubTable => new StubTable(names)
+
+function stubKad(
+  table: KadRoutingTable,
+  maxCpl: number,
+  failCpl?: number,
+): KadTableAccess & { cpls: number[] } {
+  const cpls: number[] = []
+  return {
+    routingTable: table,
+    maxCommonPrefix: () => maxCpl,
+    async refreshCommonPrefixLength(cpl) {
+      cpls.push(cpl)
+      if (cpl === failCpl) throw new Error(`lookup ${cpl} failed`)
+    },
+    cpls,
+  }
+}
+
+describe('refreshRoutingTable (stubs, no sockets)', () => {
+  it('pings only unconnected peers, removes those that fail, then looks up every bucket', async () => {
+    const table = stubTable(['connected', 'alive', 'gone'])
+    const kad = stubKad(table, 2)
+    const pinged: string[] = []
+    const result = await refreshRoutingTable(
+      {
+        hooks: kad,
+        connectionsTo: (peer) => (peer.toString() === 'connected' ? 1 : 0),
+        ping: async (peer) => {
+          pinged.push(peer.toString())
+          if (peer.toString() === 'gone') throw new Error('no answer')
+        },
+      },
+      { pingConcurrency: 2 },
+      {},
+    )
+    expect(pinged.sort()).toEqual(['alive', 'gone'])
+    expect(table.removed).toEqual(['gone'])
+    expect(kad.cpls).toEqual([0, 1, 2])
+    expect(result).toMatchObject({
+      removed: 1,
+      checked: 2,
+      sizeBefore: 3,
+      sizeAfter: 2,
+      lookups: 3,
+      failedLookups: 0,
+    })
+  })
+
+  it('reports each failed bucket lookup and caps lookups at cpl 15', async () => {
+    const kad = stubKad(stubTable(['a']), 40, 3)
+    const result = await refreshRoutingTable(
+      { hooks: kad, connectionsTo: () => 1, ping: async () => undefined },
+      { pingConcurrency: 1 },
+      {},
+    )
+    expect(kad.cpls).toHaveLength(16)
+    expect(result.failedLookups).toBe(1)
+    expect(result.errors[0]?.message).toBe('lookup 3 failed')
+  })
+
+  it('looks nothing up once every peer is gone', async () => {
+    const kad = stubKad(stubTable(['a', 'b']), 3)
+    const result = await refreshRoutingTable(
+      { hooks: kad, connectionsTo: () => 0, ping: () => Promise.reject(new Error('gone')) },
+      { pingConcurrency: 4 },
+      {},
+    )
+    expect(result).toMatchObject({ removed: 2, sizeAfter: 0, lookups: 0 })
+    expect(kad.cpls).toEqual([])
+  })
+
+  it('stops at an aborted signal', async () => {
+    const controller = new AbortController()
+    controller.abort(new Error('stop'))
+    await expect(
+      refreshRoutingTable(
+        { hooks: stubKad(stubTable(['a']), 1), connectionsTo: () => 0, ping: async () => undefined },
+        { pingConcurrency: 1 },
+        { signal: controller.signal },
+      ),
+    ).rejects.toThrow('stop')
+  })
+})
+
+describe('RefreshSchedule (fake clock)', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  const result = {} as RefreshResult
+
+  it('refreshes every interval, arming the next turn only when one ends, and stops cleanly', async () => {
+    vi.useFakeTimers()
+    let ended: (() => void) | undefined
+    const refresh = vi.fn(
+      () =>
+        new Promise<RefreshResult>((resolve) => {
+          ended = () => resolve(result)
+        }),
+    )
+    const schedule = new RefreshSchedule({ refresh, routingTableSize: () => 5 }, 1_000)
+    schedule.start()
+    await vi.advanceTimersByTimeAsync(999)
+    expect(refresh).not.toHaveBeenCalled()
+    await vi.advanceTimersByTimeAsync(1)
+    expect(refresh).toHaveBeenCalledTimes(1)
+    // a slow refresh is never overlapped by the next one
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(refresh).toHaveBeenCalledTimes(1)
+    ended?.()
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(refresh).toHaveBeenCalledTimes(2)
+    schedule.stop()
+    ended?.()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(refresh).toHaveBeenCalledTimes(2)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('skips turns while the table is empty, logs failures and keeps going', async () => {
+    vi.useFakeTimers()
+    let size = 0
+    const errors: unknown[] = []
+    const refresh = vi.fn(() => Promise.reject(new Error('lookup failed')))
+    const schedule = new RefreshSchedule(
+      { refresh, routingTableSize: () => size, log: { error: (_m, err) => errors.push(err) } },
+      100,
+    )
+    schedule.start()
+    await vi.advanceTimersByTimeAsync(350)
+    expect(refresh).not.toHaveBeenCalled()
+    size = 1
+    await vi.advanceTimersByTimeAsync(200)
+    expect(refresh).toHaveBeenCalledTimes(2)
+    expect(errors).toHaveLength(2)
+    schedule.stop()
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('schedules nothing with an interval of 0', () => {
+    vi.useFakeTimers()
+    const schedule = new RefreshSchedule({ refresh: vi.fn(), routingTableSize: () => 1 }, 0)
+    schedule.start()
+    expect(vi.getTimerCount()).toBe(0)
+    schedule.stop()
+  })
+})
