@@ -32,7 +32,7 @@ export {
   routingTableOf,
 } from './kad-internals.js'
 export * from './observer.js'
-export { AnswerTally, type OperationContext, runOperation } from './operation.js'
+export { AnswerTally, type OperationContext, type RunOperationOptions, runOperation } from './operation.js'
 export { compareDistance, dhtKeyOf, kadId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
 export type { StoredProviderRecord } from './provider-store.js'

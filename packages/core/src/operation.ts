@@ -43,18 +43,28 @@ export interface OperationContext {
   notify: Notify
 }
 
+/** Options of {@link runOperation}. */
+export interface RunOperationOptions extends AbortOptions {
+  /**
+   * Fail at once with {@link NoKnownPeersError} on an empty routing table. Default true;
+   * false for operations that have work to do without peers (a bootstrap dials, a
+   * provide writes this node's own record) and fail in their own way.
+   */
+  needsPeers?: boolean
+}
+
 /**
- * Runs `fn` as one operation of `type`: fails at once with {@link NoKnownPeersError} on
- * an empty routing table (but for a bootstrap), otherwise under the deadline, counted
- * by the observer.
+ * Runs `fn` as one operation of `type` under the deadline, counted by the observer;
+ * with an empty routing table it fails at once with {@link NoKnownPeersError} (unless
+ * `needsPeers` is false).
  */
 export async function runOperation<T>(
   context: OperationContext,
   type: QueryType,
-  options: AbortOptions,
+  options: RunOperationOptions,
   fn: (signal: AbortSignal, deadline: Deadline) => Promise<T>,
 ): Promise<T> {
-  if (type !== 'bootstrap' && context.routingTableSize() === 0) {
+  if (options.needsPeers !== false && context.routingTableSize() === 0) {
     const err = new NoKnownPeersError()
     context.notify('queryEnded', { type, result: 'error', durationMs: 0, error: err })
     throw err

@@ -22,6 +22,7 @@ import {
 } from './constants.js'
 import {
   InvalidOptionError,
+  NoKnownPeersError,
   NoPeerAnsweredError,
   NotStartedError,
   PeerNotFoundError,
@@ -34,6 +35,7 @@ import {
   type Notify,
   type OperationContext,
   observerNotifier,
+  type RunOperationOptions,
   runOperation,
 } from './operation.js'
 import { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
@@ -300,27 +302,31 @@ export class ShardRouting {
     try {
       const entry = registry == null ? undefined : await registry.add(key.bytes)
       const start = performance.now()
+      let sentTo: number
       try {
-        const sentTo = await this.publish(entry ?? key, 'provide', options)
-        if (registry != null) {
-          if (!registry.has(key.bytes)) {
-            // evicted by a concurrent provide meanwhile: leave no orphan self-record behind
-            await this.dht.cancelReprovide(key.cid)
-            throw new ShardEvictedError(key.hex)
-          }
-          await registry.markPublished(key.bytes)
-        }
-        return { shard: key, sentTo, durationMs: performance.now() - start }
+        sentTo = await this.publish(entry ?? key, 'provide', options)
       } catch (err) {
-        if (registry?.has(key.bytes) === true) {
+        if (registry == null) throw err
+        if (registry.has(key.bytes)) {
           // keep the intent; the republisher retries soon
           await registry.markPublished(key.bytes, {
             now: entry?.publishedAt ?? 0,
             republishAt: Date.now() + this.republishRetryDelay,
           })
+        } else {
+          await this.dht.cancelReprovide(key.cid)
         }
         throw err
       }
+      if (registry != null) {
+        if (!registry.has(key.bytes)) {
+          // evicted by a concurrent provide while kad-dht wrote our record: leave no orphan
+          await this.dht.cancelReprovide(key.cid)
+          throw new ShardEvictedError(key.hex)
+        }
+        await registry.markPublished(key.bytes)
+      }
+      return { shard: key, sentTo, durationMs: performance.now() - start }
     } finally {
       wiring?.providingEnded(key.hex)
       this.republisher?.schedule()
@@ -479,7 +485,7 @@ export class ShardRouting {
     let connected = 0
     let failed = 0
     try {
-      const result = await this.operation('bootstrap', options, async (signal) => {
+      const result = await this.operation('bootstrap', { ...options, needsPeers: false }, async (signal) => {
         const dials = await Promise.allSettled(targets.map((addr) => this.components.dial(addr, { signal })))
         for (const dial of dials) {
           if (dial.status === 'fulfilled') connected++
@@ -541,7 +547,9 @@ export class ShardRouting {
     options: OperationOptions,
   ): Promise<number> {
     const key = 'cid' in shard ? shard : parseShardKey(shard.hash)
-    const sentTo = await this.operation(type, options, async (signal) => {
+    // with no peers, kad-dht's provide still writes this node's own record (so it answers
+    // lookups at once) and asks nobody: then it fails with NoKnownPeersError
+    const sentTo = await this.operation(type, { ...options, needsPeers: false }, async (signal) => {
       const tally = new AnswerTally()
       let sent = 0
       for await (const event of this.dht.provide(key.cid, { signal })) {
@@ -551,6 +559,7 @@ export class ShardRouting {
       // kad-dht turns aborted ADD_PROVIDER sends into error events and ends normally
       signal.throwIfAborted()
       if (sent === 0) {
+        if (tally.contacted === 0 && this.routingTableSize() === 0) throw new NoKnownPeersError()
         tally.assertAnswered()
         throw new NoPeerAnsweredError(tally.contacted)
       }
@@ -562,7 +571,7 @@ export class ShardRouting {
 
   private operation<T>(
     type: QueryType,
-    options: OperationOptions,
+    options: RunOperationOptions,
     fn: Parameters<typeof runOperation<T>>[3],
   ): Promise<T> {
     this.assertStarted()

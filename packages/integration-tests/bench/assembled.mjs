@@ -30,13 +30,10 @@ const threshold = Math.min(n - 1, 10)
 function startNode(dir, bootstrap) {
   return createNsnNode({
     dataDir: dir,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
+    profile: 'local',
     api: '127.0.0.1:0',
     metrics: '127.0.0.1:0',
     bootstrap,
-    inboundConnectionThreshold: 10_000,
-    allow: ['/ip4/127.0.0.1/ipcidr/8'],
-    connectionMonitorInterval: 0,
     logger: silentLogger(),
   })
 }

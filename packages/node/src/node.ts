@@ -8,12 +8,7 @@
  */
 
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import {
   type BootstrapResult,
   type ClosestPeer,
@@ -22,7 +17,6 @@ import {
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
-  nsnKadDHT,
   PROVIDER_CLEANUP_INTERVAL,
   type ProvidedShardEntry,
   type ProvideResult,
@@ -34,9 +28,10 @@ import {
   type ShardRoutingLibp2p,
   second,
 } from '@nsn/core'
+import { createNsnHost } from '@nsn/core/host'
 import { ShardRegistry } from '@nsn/shard-registry'
 import { LevelDatastore } from 'datastore-level'
-import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import type { Libp2pOptions } from 'libp2p'
 import { type ApiServer, startApiServer } from './api/server.js'
 import type { ApiBackend, IdResponse, NsnNodeState } from './api/types.js'
 import { Bootstrapper } from './bootstrapper.js'
@@ -285,37 +280,34 @@ export class NsnNode implements ApiBackend {
       await registry.load()
       this.restoredShards = registry.size
 
-      const libp2p = (await createLibp2p({
+      const libp2p: ShardRoutingLibp2p = await createNsnHost({
         start: false,
         privateKey: identity.privateKey,
         datastore,
-        addresses: { listen: config.listen },
-        transports: [tcp()],
-        connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
-        connectionManager: {
+        listen: config.listen,
+        inboundConnectionThreshold: config.inboundConnectionThreshold,
+        allow: config.allow,
+        connectionMonitorInterval: config.connectionMonitorInterval,
+        nodeInfo: { name: 'nsn-node', version: VERSION },
+        dns: this.init.dns,
+        connectionGater: this.init.connectionGater,
+        dht: {
+          ...this.init.dht,
+          kBucketSize: config.kBucketSize,
+          queryTimeout: config.queryTimeout,
+          providerRecordTtl: config.providerTtl,
+          providerCleanupInterval: timing.providerCleanupInterval,
+        },
+      })
+      if (config.profile !== 'default') {
+        // a profile changes libp2p's limits: say so, never silently
+        log.info(`host profile ${config.profile}`, {
+          listen: config.listen,
           inboundConnectionThreshold: config.inboundConnectionThreshold,
           allow: config.allow,
-        },
-        connectionMonitor:
-          config.connectionMonitorInterval > 0
-            ? { enabled: true, pingInterval: config.connectionMonitorInterval }
-            : { enabled: false },
-        nodeInfo: { name: 'nsn-node', version: VERSION },
-        ...(this.init.dns == null ? {} : { dns: this.init.dns }),
-        ...(this.init.connectionGater == null ? {} : { connectionGater: this.init.connectionGater }),
-        services: {
-          identify: identify(),
-          ping: ping(),
-          dht: nsnKadDHT({
-            ...this.init.dht,
-            kBucketSize: config.kBucketSize,
-            queryTimeout: config.queryTimeout,
-            providerRecordTtl: config.providerTtl,
-            providerCleanupInterval: timing.providerCleanupInterval,
-          }),
-        },
-      })) as unknown as ShardRoutingLibp2p
+          connectionMonitorInterval: config.connectionMonitorInterval,
+        })
+      }
       metrics.trackLibp2p(libp2p)
       await libp2p.start()
       undo.push(['libp2p', async () => libp2p.stop()])

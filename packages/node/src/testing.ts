@@ -20,20 +20,14 @@ export const BIN = join(PKG, 'dist', 'bin.js')
 /** A shard hash made of one repeated byte. */
 export const hash = (byte: string): string => byte.repeat(32)
 
-/** Daemon flags every test network wants on loopback. */
+/** Daemon flags every test network wants on loopback: the local profile, free ports, JSON logs. */
 export const LOOPBACK_FLAGS = [
-  '--listen',
-  '/ip4/127.0.0.1/tcp/0',
+  '--profile',
+  'local',
   '--api',
   '127.0.0.1:0',
   '--metrics',
   '127.0.0.1:0',
-  '--inbound-connection-threshold',
-  '10000',
-  '--allow',
-  '/ip4/127.0.0.1/ipcidr/8',
-  '--connection-monitor-interval',
-  '0',
   '--log-json',
 ]
 

@@ -19,13 +19,10 @@ const dirs = new TempDirs()
 
 async function node(init: NsnNodeInit = {}): Promise<NsnNode> {
   return createNsnNode({
-    listen: ['/ip4/127.0.0.1/tcp/0'],
+    profile: 'local',
     api: '127.0.0.1:0',
     metrics: null,
     dataDir: await dirs.make(),
-    inboundConnectionThreshold: 10_000,
-    allow: ['/ip4/127.0.0.1/ipcidr/8'],
-    connectionMonitorInterval: 0,
     refreshInterval: 0,
     processMetrics: false,
     logger: silentLogger(),

@@ -3,6 +3,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
   API_LISTEN,
+  LOCAL_PROFILE,
   METRICS_LISTEN,
   P2P_LISTEN,
   PROVIDER_RECORD_TTL,
@@ -189,6 +190,27 @@ describe('config', () => {
     expect(resolveConfig({ api: { host: '127.0.0.1', port: 0 }, metrics: null }).metrics).toBeNull()
     expect(() => resolveConfig({ maxShards: 1.5 })).toThrow(
       'invalid config: maxShards: must be an integer, got 1.5',
+    )
+  })
+
+  it("the local profile gives @nsn/core's LOCAL_PROFILE to fields no source sets", async () => {
+    const local = await loadConfig({ flags: { profile: 'local', inboundConnectionThreshold: '7' } })
+    expect(local).toMatchObject({
+      profile: 'local',
+      listen: [...LOCAL_PROFILE.listen],
+      allow: [...LOCAL_PROFILE.allow],
+      connectionMonitorInterval: LOCAL_PROFILE.connectionMonitorInterval,
+      inboundConnectionThreshold: 7, // an explicit value wins
+    })
+    expect(resolveConfig({ profile: 'local' }).inboundConnectionThreshold).toBe(
+      LOCAL_PROFILE.inboundConnectionThreshold,
+    )
+    const fromEnv = await loadConfig({ env: { NSN_PROFILE: 'local', NSN_LISTEN: '/ip4/127.0.0.1/tcp/4001' } })
+    expect(fromEnv.listen).toEqual(['/ip4/127.0.0.1/tcp/4001'])
+    expect(fromEnv.allow).toEqual([...LOCAL_PROFILE.allow])
+    expect(defaultConfig().profile).toBe('default')
+    await expect(loadConfig({ env: { NSN_PROFILE: 'lan' } })).rejects.toThrow(
+      'invalid config: profile: must be one of default, local, got "lan" (from NSN_PROFILE)',
     )
   })
 

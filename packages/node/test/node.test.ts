@@ -22,13 +22,10 @@ afterAll(() => dirs.cleanup())
 
 async function node(init: NsnNodeInit = {}): Promise<NsnNode> {
   const n = await createNsnNode({
-    listen: ['/ip4/127.0.0.1/tcp/0'],
+    profile: 'local',
     api: '127.0.0.1:0',
     metrics: '127.0.0.1:0',
     dataDir: await dirs.make(),
-    inboundConnectionThreshold: 10_000,
-    allow: ['/ip4/127.0.0.1/ipcidr/8'],
-    connectionMonitorInterval: 0,
     processMetrics: false,
     logger: silentLogger(),
     ...init,

@@ -1,5 +1,6 @@
-// Bench nodes: the same libp2p host (TCP on 127.0.0.1, Noise, Yamux, identify, ping,
-// connection monitor off, loopback connection limits raised) with either
+// Bench nodes: the daemon's libp2p host, built by the one host builder (@nsn/core/host)
+// with its local profile (TCP on 127.0.0.1, Noise, Yamux, identify, ping, connection
+// monitor off, loopback connection limits raised), with either
 //   - 'nsn':   nsnKadDHT() + ShardRouting (+ an in-memory ShardRegistry), NSN defaults, or
 //   - 'plain': @libp2p/kad-dht 16.4.5 on its defaults, except clientMode: false and the
 //              passthrough peer-info mapper, without which a loopback network cannot form
@@ -12,17 +13,11 @@
 // network-wide totals per phase) and taps its dht's findProviders/provide event streams
 // (for per-operation figures: RPCs sent, first PROVIDER event).
 import { createHash } from 'node:crypto'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { nsnKadDHT, ShardRouting } from '@nsn/core'
-import { LOOPBACK_CONNECTION_MANAGER } from '@nsn/core/testing'
+import { routingTableOf, ShardRouting } from '@nsn/core'
+import { createNsnHost } from '@nsn/core/host'
 import { ShardRegistry } from '@nsn/shard-registry'
-import { createLibp2p } from 'libp2p'
 
 /** 'nsn-noreg' is ShardRouting without a ShardRegistry (a diagnostic variant). */
 export const IMPLEMENTATIONS = ['nsn', 'plain', 'nsn-noreg']
@@ -31,21 +26,6 @@ export const IMPLEMENTATIONS = ['nsn', 'plain', 'nsn-noreg']
 export async function benchKey(label, index) {
   const seed = new Uint8Array(createHash('sha256').update(`nsn-dht-bench/${label}/${index}`).digest())
   return generateKeyPairFromSeed('Ed25519', seed)
-}
-
-/** The libp2p options shared by both implementations. */
-export function hostOptions(privateKey, dht, datastore) {
-  return {
-    privateKey,
-    ...(datastore == null ? {} : { datastore }),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: LOOPBACK_CONNECTION_MANAGER,
-    connectionMonitor: { enabled: false },
-    services: { identify: identify(), ping: ping(), dht },
-  }
 }
 
 /** Counts outbound RPCs by message type; `counter.byType` is shared by every node given it. */
@@ -158,11 +138,17 @@ export async function createBenchNode(
 ) {
   if (!IMPLEMENTATIONS.includes(impl)) throw new Error(`unknown implementation ${impl}`)
   const nsn = impl !== 'plain'
-  const dhtService = nsn
-    ? nsnKadDHT(dhtInit)
-    : kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit })
-  const libp2p = await createLibp2p(hostOptions(privateKey, dhtService, datastore))
+  // the same host for both: only the DHT service is swapped
+  const libp2p = await createNsnHost({
+    profile: 'local',
+    privateKey,
+    datastore,
+    ...(nsn
+      ? { dht: dhtInit }
+      : { dhtService: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit }) }),
+  })
   const dht = libp2p.services.dht
+  const table = routingTableOf(dht)
   const node = {
     impl,
     libp2p,
@@ -188,7 +174,7 @@ export async function createBenchNode(
     await node.routing.start()
   }
 
-  node.tableSize = () => (nsn ? node.routing.routingTableSize() : dht.routingTable.size)
+  node.tableSize = () => table.size
 
   /**
    * NSN: ShardRouting.bootstrap. Plain has no bootstrap call; the same procedure a plain
@@ -201,12 +187,12 @@ export async function createBenchNode(
     return bounded(60_000, async (signal) => {
       const dials = await Promise.allSettled(addrs.map((addr) => libp2p.dial(addr, { signal })))
       if (dials.every((d) => d.status === 'rejected')) throw dials[0].reason
-      while (dht.routingTable.size === 0) {
+      while (table.size === 0) {
         signal.throwIfAborted()
         await new Promise((resolve) => setTimeout(resolve, 5))
       }
       await drain(dht.getClosestPeers(libp2p.peerId.toMultihash().bytes, { signal }))
-      return { routingTableSize: dht.routingTable.size }
+      return { routingTableSize: table.size }
     })
   }
 

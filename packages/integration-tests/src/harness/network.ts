@@ -22,13 +22,13 @@ export type HarnessNodeOptions = Omit<
   'dataDir' | 'listen' | 'api' | 'connectionGater' | 'bootstrap'
 >
 
-/** Loopback settings every harness node gets (DESIGN.md pitfalls). */
+/**
+ * Settings every harness node gets: the local host profile (DESIGN.md pitfalls: the
+ * inbound connection limit raised for 127.0.0.1, the connection monitor off), and no
+ * metrics server, process metrics or logs.
+ */
 export const LOOPBACK_NODE_OPTIONS = {
-  // every dial on one host arrives from 127.0.0.1: lift libp2p's 5-per-second limit
-  inboundConnectionThreshold: 100_000,
-  allow: ['/ip4/127.0.0.1/ipcidr/8'],
-  // the connection monitor pings every connection: a real CPU cost with many nodes in one process
-  connectionMonitorInterval: 0,
+  profile: 'local',
   metrics: null,
   processMetrics: false,
   logLevel: 'error',
@@ -168,7 +168,6 @@ export class Network {
       ...this.options.node,
       ...options.node,
       dataDir: join(this.root, `node-${index}`),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
       api: '127.0.0.1:0',
       bootstrap: seeds.flatMap((s) => s.addrs.slice(0, 1)),
       connectionGater: {

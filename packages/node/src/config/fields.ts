@@ -14,6 +14,7 @@ import {
   API_LISTEN,
   hour,
   K_BUCKET_SIZE,
+  LOCAL_PROFILE,
   METRICS_LISTEN,
   minute,
   P2P_LISTEN,
@@ -31,7 +32,7 @@ import {
 } from '../constants.js'
 import { ConfigError } from '../errors.js'
 import { isLogLevel, LOG_LEVELS } from '../logger.js'
-import type { ConfigKey, HostPort, NsnNodeConfig } from './types.js'
+import { type ConfigKey, type HostPort, type NsnNodeConfig, PROFILES, type Profile } from './types.js'
 
 /** Where a value being parsed came from, for messages and relative paths. */
 export interface ParseContext {
@@ -361,6 +362,25 @@ export const CONFIG_FIELDS = [
     parse: (value, ctx) => parseDuration('connectionMonitorInterval', value, 0, ctx),
   }),
   field({
+    key: 'profile',
+    flag: 'profile',
+    arg: '<name>',
+    env: 'NSN_PROFILE',
+    description: `host profile: ${PROFILES.join(', ')} (local: loopback networks; see @nsn/core's LOCAL_PROFILE; explicit fields override it)`,
+    defaultValue: 'default',
+    defaultText: 'default',
+    parse(value, ctx) {
+      if (typeof value !== 'string' || !(PROFILES as readonly string[]).includes(value)) {
+        throw ConfigError.invalid(
+          'profile',
+          `must be one of ${PROFILES.join(', ')}, got ${describe(value)}`,
+          ctx.from,
+        )
+      }
+      return value as Profile
+    },
+  }),
+  field({
     key: 'logLevel',
     flag: 'log-level',
     arg: '<level>',
@@ -389,6 +409,21 @@ export const CONFIG_FIELDS = [
     parse: (value, ctx) => parseBoolean('logJson', value, ctx),
   }),
 ] as const satisfies readonly FieldSpec[]
+
+/**
+ * The values a profile gives to fields that no source sets: `default` none, `local`
+ * @nsn/core's `LOCAL_PROFILE` (listen on a free 127.0.0.1 port, inbound connection limit
+ * raised, loopback allow-listed, connection monitor off).
+ */
+export function profileValues(profile: Profile): Partial<NsnNodeConfig> {
+  if (profile !== 'local') return {}
+  return {
+    listen: [...LOCAL_PROFILE.listen],
+    inboundConnectionThreshold: LOCAL_PROFILE.inboundConnectionThreshold,
+    allow: [...LOCAL_PROFILE.allow],
+    connectionMonitorInterval: LOCAL_PROFILE.connectionMonitorInterval,
+  }
+}
 
 /** The default configuration. */
 export function defaultConfig(): NsnNodeConfig {

@@ -7,9 +7,9 @@
  */
 
 import { dirname, resolve } from 'node:path'
-import { CONFIG_FIELDS, defaultConfig, type FieldSpec } from './fields.js'
+import { CONFIG_FIELDS, defaultConfig, type FieldSpec, type ParseContext, profileValues } from './fields.js'
 import { readConfigFile } from './file.js'
-import type { ConfigKey, NsnNodeConfig } from './types.js'
+import type { ConfigKey, NsnNodeConfig, Profile } from './types.js'
 
 /** Values of one source, by config key (strings from flags and env, JSON from a file). */
 export type ConfigValues = Partial<Record<ConfigKey, unknown>>
@@ -48,13 +48,23 @@ function envValues(env: Record<string, string | undefined>): ConfigValues {
   return out
 }
 
+const profileField = CONFIG_FIELDS.find((spec) => spec.key === 'profile') as FieldSpec<'profile'>
+
+/** The defaults, overlaid with the values of the profile `profile` names (validated). */
+function baseConfig(profile: unknown, ctx: ParseContext): Record<ConfigKey, unknown> {
+  const config = defaultConfig() as unknown as Record<ConfigKey, unknown>
+  if (profile === undefined) return config
+  const parsed = profileField.parse(profile, ctx) as Profile
+  return { ...config, ...profileValues(parsed), profile: parsed }
+}
+
 /**
  * Validates values given as options (e.g. to `createNsnNode`) over the defaults.
  *
  * @throws {ConfigError} naming the bad field
  */
 export function resolveConfig(values: ConfigValues = {}, cwd = process.cwd()): NsnNodeConfig {
-  const config = defaultConfig() as unknown as Record<ConfigKey, unknown>
+  const config = baseConfig(values.profile, { baseDir: cwd })
   for (const spec of CONFIG_FIELDS as readonly FieldSpec[]) {
     const value = values[spec.key]
     if (value !== undefined) config[spec.key] = spec.parse(value, { baseDir: cwd })
@@ -76,7 +86,12 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<NsnNodeCo
   const file = filePath == null || filePath === '' ? undefined : resolve(cwd, filePath)
   const fromFile = file == null ? {} : await readConfigFile(file)
 
-  const config = defaultConfig() as unknown as Record<ConfigKey, unknown>
+  const config =
+    flags.profile !== undefined
+      ? baseConfig(flags.profile, { from: '--profile', baseDir: cwd })
+      : fromEnv.profile !== undefined
+        ? baseConfig(fromEnv.profile, { from: 'NSN_PROFILE', baseDir: cwd })
+        : baseConfig(fromFile.profile, { from: `config file ${file}`, baseDir: cwd })
   for (const spec of CONFIG_FIELDS as readonly FieldSpec[]) {
     if (flags[spec.key] !== undefined) {
       config[spec.key] = spec.parse(flags[spec.key], { from: `--${spec.flag}`, baseDir: cwd })

@@ -13,8 +13,16 @@ export interface HostPort {
   port: number
 }
 
+/** Host profiles: `default` keeps libp2p's limits; `local` is for loopback networks. */
+export const PROFILES = ['default', 'local'] as const
+
+/** A host profile (see {@link PROFILES}). */
+export type Profile = (typeof PROFILES)[number]
+
 /** The resolved configuration of an NSN node. */
 export interface NsnNodeConfig {
+  /** Host profile; its values apply to the fields no source sets. */
+  profile: Profile
   /** libp2p listen multiaddrs. */
   listen: string[]
   /** Bootstrap multiaddrs (`/dnsaddr/...` included), dialled after start. */

@@ -58,11 +58,8 @@ const QUIET = {
   metrics: null,
   processMetrics: false,
   api: '127.0.0.1:0',
-  listen: ['/ip4/127.0.0.1/tcp/0'],
-  // every dial on one host arrives from 127.0.0.1: lift libp2p's 5-per-second limit
-  inboundConnectionThreshold: 10_000,
-  allow: ['/ip4/127.0.0.1/ipcidr/8'],
-  connectionMonitorInterval: 0,
+  // loopback: the inbound connection limit raised for 127.0.0.1, the connection monitor off
+  profile: 'local' as const,
 }
 
 async function until(predicate: () => boolean, timeoutMs: number, onTick: () => void): Promise<boolean> {
