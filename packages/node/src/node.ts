@@ -302,6 +302,7 @@ export class NsnNode implements ApiBackend {
             ? { enabled: true, pingInterval: config.connectionMonitorInterval }
             : { enabled: false },
         nodeInfo: { name: 'nsn-node', version: VERSION },
+        metrics: metrics.libp2pMetrics,
         ...(this.init.dns == null ? {} : { dns: this.init.dns }),
         ...(this.init.connectionGater == null ? {} : { connectionGater: this.init.connectionGater }),
         services: {
