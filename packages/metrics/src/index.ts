@@ -10,31 +10,32 @@
  * - {@link trackLibp2pConnections}, {@link trackShardRegistry} and
  *   {@link trackShardRouting} feed them from a libp2p node, the shard registry and the
  *   routing facade;
+ * - {@link connectionFailureMetrics} is the libp2p metrics component
+ *   (`createLibp2p({ metrics })`) through which libp2p reports failed connection attempts;
  * - {@link createMetricsHandler} and {@link startMetricsServer} serve the registry on
  *   `GET /metrics`, in the Prometheus text format or in OpenMetrics.
  *
- * libp2p's own metrics join the same registry through `@libp2p/prometheus-metrics`:
- * `createLibp2p({ metrics: prometheusMetrics({ registry: register }) })`.
+ * libp2p's own metrics join the same registry through `@libp2p/prometheus-metrics`,
+ * forwarded by the failure counter:
+ * `createLibp2p({ metrics: connectionFailureMetrics(metrics, { forward: prometheusMetrics({ registry: register }) }) })`.
  *
  * @example
  * ```ts
  * import { Registry } from 'prom-client'
- * import { createNsnMetrics, createMetricsObserver, trackLibp2pConnections, startMetricsServer } from '@nsn/metrics'
+ * import { connectionFailureMetrics, createNsnMetrics, createMetricsObserver, trackLibp2pConnections, startMetricsServer } from '@nsn/metrics'
  *
  * const register = new Registry()
  * const metrics = createNsnMetrics(register)
+ * const libp2p = await createLibp2p({ ...options, metrics: connectionFailureMetrics(metrics) })
  * const routing = new ShardRouting(libp2p, { observer: createMetricsObserver(metrics) })
  * const untrack = trackLibp2pConnections(libp2p, metrics)
  * const server = await startMetricsServer({ register }) // http://127.0.0.1:9100/metrics
  * ```
  */
 
-export type {
-  ConnectionLike,
-  Libp2pConnectionEvent,
-  Libp2pLike,
-  TrackConnectionsOptions,
-} from './connections.js'
+export type { ConnectionFailureMetricsInit } from './connection-failures.js'
+export { connectionFailureMetrics, LIBP2P_FAILURE_METRICS } from './connection-failures.js'
+export type { ConnectionLike, Libp2pConnectionEvent, Libp2pLike } from './connections.js'
 export { trackLibp2pConnections } from './connections.js'
 export type { ConnectionDirection, EvictionReason } from './constants.js'
 export {

@@ -11,6 +11,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { expect, it } from 'vitest'
 import {
+  connectionFailureMetrics,
   createMetricsObserver,
   createNsnMetrics,
   startMetricsServer,
@@ -21,16 +22,18 @@ import {
 
 it('the README example serves libp2p_, nsn_p2p_ and process metrics from one registry', async () => {
   const register = new Registry()
+  const metrics = createNsnMetrics(register, { processMetrics: true })
   const libp2p = await createLibp2p({
     start: false,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    metrics: prometheusMetrics({ registry: register, collectDefaultMetrics: false }),
+    metrics: connectionFailureMetrics(metrics, {
+      forward: prometheusMetrics({ registry: register, collectDefaultMetrics: false }),
+    }),
     services: { identify: identify(), ping: ping(), dht: nsnKadDHT() },
   })
-  const metrics = createNsnMetrics(register, { processMetrics: true })
   const untrackConnections = trackLibp2pConnections(libp2p, metrics)
   await libp2p.start()
 

@@ -1,13 +1,16 @@
 /**
  * The node's metrics wiring, in one place: a per-node prom-client `Registry` with every
- * `nsn_p2p_` metric (and the process metrics), core's observer, libp2p connection
- * tracking, registry and routing gauges, and the `/metrics` server.
+ * `nsn_p2p_` metric (and the process metrics), core's observer, libp2p's metrics component
+ * (failed connections) and connection tracking, registry and routing gauges, and the
+ * `/metrics` server.
  *
  * @packageDocumentation
  */
 
+import type { Metrics } from '@libp2p/interface'
 import type { DhtObserver } from '@nsn/core'
 import {
+  connectionFailureMetrics,
   createMetricsObserver,
   createNsnMetrics,
   type Libp2pLike,
@@ -37,6 +40,11 @@ export class NodeMetrics {
   readonly metrics: NsnMetrics
   /** Pass to `ShardRouting` as its `observer`. */
   readonly observer: DhtObserver
+  /**
+   * Pass to `createLibp2p` as its `metrics` component: libp2p reports failed connection
+   * attempts through it (`nsn_p2p_connections_failed_total`).
+   */
+  readonly libp2pMetrics: (components: unknown) => Metrics
   private server?: MetricsServer
   private readonly undo: Array<() => void> = []
 
@@ -44,6 +52,7 @@ export class NodeMetrics {
     this.register = new Registry()
     this.metrics = createNsnMetrics(this.register, { processMetrics: options.processMetrics ?? true })
     this.observer = createMetricsObserver(this.metrics)
+    this.libp2pMetrics = connectionFailureMetrics(this.metrics)
   }
 
   /** Counts a libp2p node's connections; call before `libp2p.start()`. */

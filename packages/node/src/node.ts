@@ -289,6 +289,7 @@ export class NsnNode implements ApiBackend {
         allow: config.allow,
         connectionMonitorInterval: config.connectionMonitorInterval,
         nodeInfo: { name: 'nsn-node', version: VERSION },
+        metrics: metrics.libp2pMetrics,
         dns: this.init.dns,
         connectionGater: this.init.connectionGater,
         dht: {
