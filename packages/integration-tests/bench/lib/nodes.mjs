@@ -10,7 +10,7 @@
 // (same peer ids, hence the same XOR geometry, same join order, same operations).
 //
 // Every node counts its outbound DHT RPCs by message type (into a shared counter, for
-// network-wide totals per phase) and taps its dht's findProviders/provide event streams
+// network-wide totals per phase, through libp2p's metrics component: rpc-metrics.mjs) and taps its dht's findProviders/provide event streams
 // (for per-operation figures: RPCs sent, first PROVIDER event).
 import { createHash } from 'node:crypto'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
@@ -18,6 +18,7 @@ import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { routingTableOf, ShardRouting } from '@nsn/core'
 import { createNsnHost } from '@nsn/core/host'
 import { ShardRegistry } from '@nsn/shard-registry'
+import { rpcCountingMetrics } from './rpc-metrics.mjs'
 
 /** 'nsn-noreg' is ShardRouting without a ShardRegistry (a diagnostic variant). */
 export const IMPLEMENTATIONS = ['nsn', 'plain', 'nsn-noreg']
@@ -52,23 +53,6 @@ export function createRpcCounter() {
         dials: this.dials,
       }
     },
-  }
-}
-
-function wrapSends(network, counter) {
-  for (const method of ['sendRequest', 'sendMessage']) {
-    const original = network[method]
-    network[method] = async function* counted(to, msg, options) {
-      counter.byType[msg.type] = (counter.byType[msg.type] ?? 0) + 1
-      for await (const event of original.call(network, to, msg, options)) {
-        if (event.name === 'QUERY_ERROR') {
-          counter.errors++
-          const name = `${msg.type}:${event.error?.name ?? 'Error'}`
-          counter.errorNames[name] = (counter.errorNames[name] ?? 0) + 1
-        }
-        yield event
-      }
-    }
   }
 }
 
@@ -143,6 +127,8 @@ export async function createBenchNode(
     profile: 'local',
     privateKey,
     datastore,
+    // RPCs are counted through libp2p's public metrics component, for both alike
+    ...(counter == null ? {} : { metrics: rpcCountingMetrics(counter) }),
     ...(nsn
       ? { dht: dhtInit }
       : { dhtService: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit }) }),
@@ -161,7 +147,6 @@ export async function createBenchNode(
     registry: undefined,
   }
   if (counter != null) {
-    wrapSends(dht.network, counter)
     libp2p.addEventListener('connection:open', (event) => {
       if (event.detail.direction === 'outbound') counter.dials++
     })
