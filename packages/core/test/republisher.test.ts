@@ -19,6 +19,20 @@ function setup(publish: PublishFn, options: { concurrency?: number; busy?: Set<s
   return { registry, republisher, runs }
 }
 
+/** A publish that hangs until its signal aborts; `begun` resolves once it was called. */
+function hangingPublish(): { publish: PublishFn; begun: Promise<void> } {
+  let started: (() => void) | undefined
+  const begun = new Promise<void>((resolve) => {
+    started = resolve
+  })
+  const publish: PublishFn = (_entry, signal) =>
+    new Promise<number>((_resolve, reject) => {
+      started?.()
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+    })
+  return { publish, begun }
+}
+
 describe('Republisher (stubs, fake clock)', () => {
   afterEach(() => {
     vi.useRealTimers()
@@ -96,17 +110,8 @@ describe('Republisher (stubs, fake clock)', () => {
   })
 
   it('aborts the in-flight republish of a shard that leaves the registry, without counting a failure', async () => {
-    let started: (() => void) | undefined
-    const begun = new Promise<void>((resolve) => {
-      started = resolve
-    })
-    const { registry, republisher } = setup(
-      (_entry, signal) =>
-        new Promise<number>((_resolve, reject) => {
-          started?.()
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-        }),
-    )
+    const { publish, begun } = hangingPublish()
+    const { registry, republisher } = setup(publish)
     await registry.add(hash(7))
     republisher.start()
     const run = republisher.runNow({ all: true })
@@ -119,17 +124,8 @@ describe('Republisher (stubs, fake clock)', () => {
   })
 
   it('stop() aborts a running run and clears its timer', async () => {
-    let started: (() => void) | undefined
-    const begun = new Promise<void>((resolve) => {
-      started = resolve
-    })
-    const { registry, republisher } = setup(
-      (_entry, signal) =>
-        new Promise<number>((_resolve, reject) => {
-          started?.()
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-        }),
-    )
+    const { publish, begun } = hangingPublish()
+    const { registry, republisher } = setup(publish)
     await registry.add(hash(8))
     republisher.start()
     const run = republisher.runNow({ all: true }).catch((err: unknown) => err)
