@@ -82,7 +82,8 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
-      // we fail fast with NoKnownPeersError instead of waiting for a peer to appear
+      // with an empty table a query ends at once, asking nobody, instead of waiting for a
+      // peer to appear; ShardRouting fails its operations with NoKnownPeersError then
       allowQueryWithZeroPeers: true,
       // NSN networks include LANs and loopback test networks: keep every address
       peerInfoMapper: passthroughMapper,
