@@ -44,6 +44,7 @@ export {
   CorruptShardRecordError,
   InvalidOptionError,
   InvalidShardHashError,
+  NSN_ERROR,
   RegistryNotLoadedError,
   ShardRegistryError,
   type ShardRegistryErrorCode,

@@ -7,6 +7,7 @@ import {
   InvalidOptionError,
   InvalidShardHashError,
   minute,
+  NSN_ERROR,
   type ProvidedShardEntry,
   ShardRegistry,
   type ShardRegistryInit,
@@ -403,6 +404,9 @@ describe('validation', () => {
       expect(error.message).toMatch(input)
       expect(error.message).toMatch(/exactly 32 bytes/)
       expect(error.toObject()).toEqual({ name: error.name, code: error.code, message: error.message })
+      // the NSN error brand, which @nsn/core's isNsnError recognises
+      expect(error[NSN_ERROR]).toBe(true)
+      expect(NSN_ERROR).toBe(Symbol.for('@nsn/error'))
     }
     expect(() => registry.has(h)).toThrow(InvalidShardHashError)
     expect(() => registry.get(h)).toThrow(InvalidShardHashError)

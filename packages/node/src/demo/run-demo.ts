@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseShardKey, type ShardKey } from '@nsn/core'
+import { InvalidOptionError, parseShardKey, type ShardKey } from '@nsn/core'
+import { DemoNetworkError } from '../errors.js'
 import { createNsnNode, type NsnNode } from '../node.js'
 import { formatMs, percentile, table } from './stats.js'
 
@@ -47,12 +48,6 @@ export interface DemoOutput {
   write(chunk: string): unknown
 }
 
-/** Typed error of a demo that could not form its network. */
-export class DemoNetworkError extends Error {
-  override readonly name = 'DemoNetworkError'
-  readonly code = 'ERR_DEMO_NETWORK'
-}
-
 const QUIET = {
   logLevel: 'error' as const,
   metrics: null,
@@ -75,7 +70,12 @@ async function until(predicate: () => boolean, timeoutMs: number, onTick: () => 
   return true
 }
 
-/** Runs the demo and returns what it measured; progress goes to `out`. */
+/**
+ * Runs the demo and returns what it measured; progress goes to `out`.
+ *
+ * @throws {InvalidOptionError} for fewer than 4 nodes or no shard
+ * @throws {DemoNetworkError} when the network does not form within `formTimeout`
+ */
 export async function runDemo(
   options: DemoOptions = {},
   out: DemoOutput = process.stdout,
@@ -83,8 +83,12 @@ export async function runDemo(
   const count = options.nodes ?? 12
   const shardCount = options.shards ?? 24
   const formTimeout = options.formTimeout ?? 30_000
-  if (!Number.isInteger(count) || count < 4) throw new RangeError('demo needs at least 4 nodes')
-  if (!Number.isInteger(shardCount) || shardCount < 1) throw new RangeError('demo needs at least 1 shard')
+  if (!Number.isInteger(count) || count < 4) {
+    throw new InvalidOptionError('nodes', `the demo needs an integer >= 4, got ${String(count)}`)
+  }
+  if (!Number.isInteger(shardCount) || shardCount < 1) {
+    throw new InvalidOptionError('shards', `the demo needs an integer >= 1, got ${String(shardCount)}`)
+  }
   const began = performance.now()
   const root = await mkdtemp(join(tmpdir(), 'nsn-demo-'))
   const nodes: NsnNode[] = []
