@@ -25,6 +25,7 @@ export type { KadHooks, KadRoutingTable } from './kad-internals.js'
 export * from './observer.js'
 export * from './provided-shards.js'
 export type { RefreshResult } from './refresher.js'
+export { type RepublishTiming, republishTiming } from './republish-timing.js'
 export type { RepublishRun } from './republisher.js'
 export {
   type BootstrapResult,

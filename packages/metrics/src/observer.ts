@@ -4,8 +4,7 @@
  * @packageDocumentation
  */
 
-import type { DhtObserver } from '@nsn/core'
-import { second } from './constants.js'
+import { type DhtObserver, second } from '@nsn/core'
 import type { NsnMetrics } from './metrics.js'
 
 /** A finite, non-negative number, or undefined: prom-client throws on negative counter increments. */

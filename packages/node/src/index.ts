@@ -63,12 +63,5 @@ export {
   toLibp2pLogger,
 } from './logger.js'
 export { createNodeMetrics, NodeMetrics, type NodeMetricsOptions } from './metrics.js'
-export {
-  createNsnNode,
-  NsnNode,
-  type NsnNodeAddresses,
-  type NsnNodeInit,
-  type RepublishTiming,
-  republishTiming,
-} from './node.js'
+export { createNsnNode, NsnNode, type NsnNodeAddresses, type NsnNodeInit } from './node.js'
 export { VERSION } from './version.js'

@@ -23,18 +23,15 @@ import {
   NotStartedError,
   type NsnKadDHTInit,
   nsnKadDHT,
-  PROVIDER_CLEANUP_INTERVAL,
   type ProvidedShardEntry,
   type ProvideResult,
-  REPUBLISH_JITTER,
-  REPUBLISH_MARGIN,
   type RefreshResult,
+  republishTiming,
   type ShardPeer,
   ShardRouting,
   type ShardRoutingLibp2p,
-  second,
 } from '@nsn/core'
-import { ShardRegistry } from '@nsn/shard-registry'
+import { DEFAULT_PREFIX, ShardRegistry } from '@nsn/shard-registry'
 import { LevelDatastore } from 'datastore-level'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { type ApiServer, startApiServer } from './api/server.js'
@@ -43,7 +40,7 @@ import { Bootstrapper } from './bootstrapper.js'
 import { formatHostPort } from './config/fields.js'
 import { type ConfigValues, resolveConfig } from './config/load.js'
 import type { HostPort, NsnNodeConfig } from './config/types.js'
-import { API_DRAIN_TIMEOUT, DATASTORE_DIR, REGISTRY_PREFIX } from './constants.js'
+import { API_DRAIN_TIMEOUT, DATASTORE_DIR } from './constants.js'
 import { DataDirError } from './errors.js'
 import { ensureDataDir, loadOrCreateIdentity } from './identity.js'
 import { createLogger, type Logger, toLibp2pLogger } from './logger.js'
@@ -84,32 +81,6 @@ export interface NsnNodeAddresses {
   api: string
   /** The metrics server's `host:port`, or null without one. */
   metrics: string | null
-}
-
-/** Republish timing derived from the provider-record TTL (see {@link republishTiming}). */
-export interface RepublishTiming {
-  republishInterval: number
-  republishJitter: number
-  providerCleanupInterval: number
-}
-
-/**
- * Republish timing for a provider-record TTL: republish at TTL minus a margin (1 h, or
- * a twelfth of the TTL when that is shorter), minus a random jitter (up to 10 min, or a
- * tenth of the interval); receivers purge expired records every 10 min (or a quarter of
- * the TTL). With the 12 h default: every 11 h minus up to 10 min.
- */
-export function republishTiming(providerTtl: number): RepublishTiming {
-  const margin = Math.min(REPUBLISH_MARGIN, Math.floor(providerTtl / 12))
-  const republishInterval = providerTtl - margin
-  return {
-    republishInterval,
-    republishJitter: Math.min(REPUBLISH_JITTER, Math.floor(republishInterval / 10)),
-    providerCleanupInterval: Math.min(
-      PROVIDER_CLEANUP_INTERVAL,
-      Math.max(second, Math.floor(providerTtl / 4)),
-    ),
-  }
 }
 
 interface Running {
@@ -274,7 +245,7 @@ export class NsnNode implements ApiBackend {
       const registry = new ShardRegistry({
         capacity: config.maxShards,
         datastore,
-        prefix: REGISTRY_PREFIX,
+        prefix: DEFAULT_PREFIX,
         republishInterval: timing.republishInterval,
         republishJitter: timing.republishJitter,
       })

@@ -33,12 +33,7 @@ export {
   DEFAULT_PREFIX,
   DEFAULT_REPUBLISH_INTERVAL,
   DEFAULT_REPUBLISH_JITTER,
-  hour,
-  minute,
-  PROVIDER_RECORD_TTL,
-  REPUBLISH_MARGIN,
   SHARD_HASH_LENGTH,
-  second,
 } from './constants.js'
 export {
   CorruptShardRecordError,

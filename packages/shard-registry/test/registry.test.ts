@@ -3,10 +3,8 @@ import {
   DEFAULT_CAPACITY,
   DEFAULT_REPUBLISH_INTERVAL,
   DEFAULT_REPUBLISH_JITTER,
-  hour,
   InvalidOptionError,
   InvalidShardHashError,
-  minute,
   NSN_ERROR,
   type ProvidedShardEntry,
   ShardRegistry,
@@ -14,6 +12,9 @@ import {
   type ShardRemovedEvent,
 } from '../src/index.js'
 import { FakeClock, hashOf, hexOf } from './helpers.js'
+
+const minute = 60_000
+const hour = 60 * minute
 
 function setup(init: ShardRegistryInit = {}) {
   const clock = new FakeClock()

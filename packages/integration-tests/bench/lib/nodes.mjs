@@ -19,7 +19,7 @@ import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { nsnKadDHT, ShardRouting } from '@nsn/core'
+import { nsnKadDHT, republishTiming, ShardRouting } from '@nsn/core'
 import { LOOPBACK_CONNECTION_MANAGER } from '@nsn/core/testing'
 import { ShardRegistry } from '@nsn/shard-registry'
 import { createLibp2p } from 'libp2p'
@@ -158,8 +158,10 @@ export async function createBenchNode(
 ) {
   if (!IMPLEMENTATIONS.includes(impl)) throw new Error(`unknown implementation ${impl}`)
   const nsn = impl !== 'plain'
+  // the republish timing of an assembled node, for the TTL this node's DHT uses
+  const timing = republishTiming(dhtInit.providerRecordTtl)
   const dhtService = nsn
-    ? nsnKadDHT(dhtInit)
+    ? nsnKadDHT({ providerCleanupInterval: timing.providerCleanupInterval, ...dhtInit })
     : kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit })
   const libp2p = await createLibp2p(hostOptions(privateKey, dhtService, datastore))
   const dht = libp2p.services.dht
@@ -183,7 +185,14 @@ export async function createBenchNode(
   tapEvents(node, dht, 'findProviders')
   tapEvents(node, dht, 'provide')
   if (nsn) {
-    node.registry = registry === false || impl === 'nsn-noreg' ? undefined : (registry ?? new ShardRegistry())
+    node.registry =
+      registry === false || impl === 'nsn-noreg'
+        ? undefined
+        : (registry ??
+          new ShardRegistry({
+            republishInterval: timing.republishInterval,
+            republishJitter: timing.republishJitter,
+          }))
     node.routing = new ShardRouting(libp2p, { ...routingInit, registry: node.registry })
     await node.routing.start()
   }
