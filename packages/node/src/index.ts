@@ -62,6 +62,6 @@ export {
   silentLogger,
   toLibp2pLogger,
 } from './logger.js'
-export { createNodeMetrics, NodeMetrics, type NodeMetricsOptions } from './metrics.js'
+export { NodeMetrics, type NodeMetricsOptions } from './metrics.js'
 export { createNsnNode, NsnNode, type NsnNodeAddresses, type NsnNodeInit } from './node.js'
 export { VERSION } from './version.js'
