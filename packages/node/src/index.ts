@@ -23,7 +23,12 @@
  */
 
 export * from './api/index.js'
-export { Bootstrapper, type BootstrapperOptions, type BootstrapTarget } from './bootstrapper.js'
+export {
+  type BootstrapOutcome,
+  Bootstrapper,
+  type BootstrapperOptions,
+  type BootstrapTarget,
+} from './bootstrapper.js'
 export {
   type Cli,
   EXIT_CODES,

@@ -171,7 +171,8 @@ describe('HTTP API errors of an isolated or stuck node', () => {
   async function stuckNode(init: NsnNodeInit): Promise<NsnNode> {
     const silent = await createSilentPeer()
     silents.push(silent)
-    const n = await node({ bootstrap: [silent.addr.toString()], ...init })
+    // its first bootstrap hangs on the silent peer until the deadline: do not wait for it
+    const n = await node({ bootstrap: [silent.addr.toString()], waitForBootstrap: false, ...init })
     nodes.push(n)
     await waitUntil(() => n.routing.routingTableSize() === 1, { what: 'the silent peer in the table' })
     return n
