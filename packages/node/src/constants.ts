@@ -58,3 +58,12 @@ export const MAX_FIND_PROVIDERS_LIMIT = 1000
 
 /** Smallest provider-record TTL the config accepts. */
 export const MIN_PROVIDER_TTL = 1 * second
+
+/** Nodes of the local demo network (`nsn-node demo`, `pnpm start`), and the bounds `--nodes` accepts. */
+export const DEMO_NODES = { default: 12, min: 4, max: 100 } as const
+
+/** Shards the demo publishes and finds, and the bounds `--shards` accepts. */
+export const DEMO_SHARDS = { default: 24, min: 1, max: 1000 } as const
+
+/** How long the demo network may take to form before the demo gives up. */
+export const DEMO_FORM_TIMEOUT = 30 * second
