@@ -42,10 +42,14 @@ export const PROVIDER_RECORD_TTL = 12 * hour
  * whatever time a republish took. Republishing at TTL minus this margin (minus a
  * random jitter of up to {@link REPUBLISH_JITTER}) keeps a fresh copy on the network
  * at all times, and the jitter spreads a node's republishes instead of bursting them.
+ * `republishTiming(providerTtl)` applies it (a shorter TTL gets a proportionally shorter margin).
  */
 export const REPUBLISH_MARGIN = 1 * hour
 
-/** Upper bound of the random amount subtracted from each shard's republish time. */
+/**
+ * Upper bound of the random amount subtracted from each shard's republish time (see
+ * `republishTiming`).
+ */
 export const REPUBLISH_JITTER = 10 * minute
 
 /** How often the republish scheduler wakes up at most, even when nothing is due. */
@@ -62,15 +66,6 @@ export const FIND_PROVIDERS_LIMIT = 20
 
 /** How many routing-table peers are pinged at once when a refresh checks liveness. */
 export const REFRESH_PING_CONCURRENCY = 10
-
-/** Where the daemon's Prometheus endpoint listens. */
-export const METRICS_LISTEN = '127.0.0.1:9100'
-
-/** Where the daemon's HTTP API listens: never a public interface by default. */
-export const API_LISTEN = '127.0.0.1:5080'
-
-/** Where the daemon's libp2p host listens. */
-export const P2P_LISTEN = '/ip4/0.0.0.0/tcp/9000'
 
 /** Length in bytes of a shard hash. */
 export const SHARD_HASH_LENGTH = 32

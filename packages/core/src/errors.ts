@@ -1,12 +1,26 @@
 /**
- * Typed errors of @nsn/core. Each has a stable `name` and `code`; callers (the HTTP
- * API, the CLI) map them by `code`, never by message.
+ * Typed errors of @nsn/core, and the error convention of every NSN package. Each error
+ * has a stable `name` and `code`; callers (the HTTP API, the CLI) map them by `code`,
+ * never by message or class name.
+ *
+ * The convention is carried by a brand, {@link NSN_ERROR} (`Symbol.for('@nsn/error')`),
+ * not by a class: {@link NsnError} sets it, and so does `@nsn/shard-registry`'s base
+ * error, which must not depend on core. {@link isNsnError} recognises any branded error,
+ * whichever package (or copy of a package) threw it; an error that merely has a `code`
+ * property is not an NSN error.
  *
  * @packageDocumentation
  */
 
-/** Stable codes of every NSN error. */
-export type NsnErrorCode =
+/**
+ * The brand of every NSN error: a property keyed by this registered symbol whose value is
+ * `true`. `Symbol.for` gives the same symbol in every package and every copy of a
+ * package, so the brand needs no shared dependency.
+ */
+export const NSN_ERROR: unique symbol = Symbol.for('@nsn/error')
+
+/** Codes of @nsn/core's own errors. */
+export type CoreErrorCode =
   | 'ERR_INVALID_SHARD_KEY'
   | 'ERR_INVALID_OPTION'
   | 'ERR_QUERY_TIMEOUT'
@@ -18,18 +32,65 @@ export type NsnErrorCode =
   | 'ERR_UNSUPPORTED_KAD_DHT'
   | 'ERR_SHARD_EVICTED'
 
-/** Base class of every NSN error. */
-export abstract class NsnError extends Error {
-  abstract readonly code: NsnErrorCode
+/**
+ * The stable code of an NSN error. Open: core's codes are listed for completion, and
+ * every package adds its own (`ShardRegistryErrorCode`, `MetricsErrorCode`,
+ * `NsnNodeErrorCode`).
+ */
+export type NsnErrorCode = CoreErrorCode | (string & {})
+
+/** An NSN error as a plain object, for structured logs and JSON answers. */
+export interface NsnErrorObject<Code extends string = NsnErrorCode> {
+  name: string
+  code: Code
+  message: string
+}
+
+/** What every NSN error has, whichever package defined it (see {@link isNsnError}). */
+export interface NsnErrorLike<Code extends string = NsnErrorCode> extends Error {
+  readonly [NSN_ERROR]: true
+  readonly code: Code
+  toObject(): NsnErrorObject<Code>
+}
+
+/**
+ * Base class of every NSN error of core, `@nsn/metrics` and `@nsn/node`: an explicit
+ * `name`, a stable `code`, the data as fields, `toObject()`, and the {@link NSN_ERROR} brand.
+ */
+export abstract class NsnError<Code extends string = NsnErrorCode>
+  extends Error
+  implements NsnErrorLike<Code>
+{
+  abstract readonly code: Code
+
+  /** The brand {@link isNsnError} looks for. */
+  get [NSN_ERROR](): true {
+    return true
+  }
 
   /** A plain object for structured logs and JSON answers. */
-  toObject(): { name: string; code: NsnErrorCode; message: string } {
+  toObject(): NsnErrorObject<Code> {
     return { name: this.name, code: this.code, message: this.message }
   }
 }
 
+/**
+ * True when `err` is an NSN error (it carries the {@link NSN_ERROR} brand and a string
+ * `code`), of any NSN package, with the given code when one is given.
+ */
+export function isNsnError<Code extends string = NsnErrorCode>(
+  err: unknown,
+  code?: Code,
+): err is NsnErrorLike<Code> {
+  if (typeof err !== 'object' || err === null) return false
+  const branded = err as { [NSN_ERROR]?: unknown; code?: unknown }
+  return (
+    branded[NSN_ERROR] === true && typeof branded.code === 'string' && (code == null || branded.code === code)
+  )
+}
+
 /** A shard hash, key or CID that is malformed. Names the input and the rule it broke. */
-export class InvalidShardKeyError extends NsnError {
+export class InvalidShardKeyError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_INVALID_SHARD_KEY'
   override readonly name = 'InvalidShardKeyError'
   readonly code = InvalidShardKeyError.code
@@ -46,7 +107,7 @@ export class InvalidShardKeyError extends NsnError {
 }
 
 /** An option that is out of range or of the wrong type. */
-export class InvalidOptionError extends NsnError {
+export class InvalidOptionError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_INVALID_OPTION'
   override readonly name = 'InvalidOptionError'
   readonly code = InvalidOptionError.code
@@ -59,7 +120,7 @@ export class InvalidOptionError extends NsnError {
 }
 
 /** A DHT query ran into its deadline; its network requests were aborted. */
-export class QueryTimeoutError extends NsnError {
+export class QueryTimeoutError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_QUERY_TIMEOUT'
   override readonly name = 'QueryTimeoutError'
   readonly code = QueryTimeoutError.code
@@ -73,7 +134,7 @@ export class QueryTimeoutError extends NsnError {
 }
 
 /** The caller's signal aborted the query before its deadline. */
-export class QueryAbortedError extends NsnError {
+export class QueryAbortedError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_QUERY_ABORTED'
   override readonly name = 'QueryAbortedError'
   readonly code = QueryAbortedError.code
@@ -84,7 +145,7 @@ export class QueryAbortedError extends NsnError {
 }
 
 /** The routing table is empty: there is nobody to ask. */
-export class NoKnownPeersError extends NsnError {
+export class NoKnownPeersError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_NO_KNOWN_PEERS'
   override readonly name = 'NoKnownPeersError'
   readonly code = NoKnownPeersError.code
@@ -95,7 +156,7 @@ export class NoKnownPeersError extends NsnError {
 }
 
 /** Every peer the query contacted failed before the deadline. */
-export class NoPeerAnsweredError extends NsnError {
+export class NoPeerAnsweredError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_NO_PEER_ANSWERED'
   override readonly name = 'NoPeerAnsweredError'
   readonly code = NoPeerAnsweredError.code
@@ -109,7 +170,7 @@ export class NoPeerAnsweredError extends NsnError {
 }
 
 /** A peer lookup completed without finding the peer. */
-export class PeerNotFoundError extends NsnError {
+export class PeerNotFoundError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_PEER_NOT_FOUND'
   override readonly name = 'PeerNotFoundError'
   readonly code = PeerNotFoundError.code
@@ -120,7 +181,7 @@ export class PeerNotFoundError extends NsnError {
 }
 
 /** An operation was called before start or after stop. */
-export class NotStartedError extends NsnError {
+export class NotStartedError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_NOT_STARTED'
   override readonly name = 'NotStartedError'
   readonly code = NotStartedError.code
@@ -131,7 +192,7 @@ export class NotStartedError extends NsnError {
 }
 
 /** The installed @libp2p/kad-dht lacks an internal that NSN hooks into. */
-export class UnsupportedKadDhtError extends NsnError {
+export class UnsupportedKadDhtError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_UNSUPPORTED_KAD_DHT'
   override readonly name = 'UnsupportedKadDhtError'
   readonly code = UnsupportedKadDhtError.code
@@ -141,13 +202,8 @@ export class UnsupportedKadDhtError extends NsnError {
   }
 }
 
-/** True when `err` is an NSN error with the given code. */
-export function isNsnError(err: unknown, code?: NsnErrorCode): err is NsnError {
-  return err instanceof NsnError && (code == null || err.code === code)
-}
-
 /** A shard was evicted from the registry by concurrent provides before its own provide finished. */
-export class ShardEvictedError extends NsnError {
+export class ShardEvictedError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_SHARD_EVICTED'
   override readonly name = 'ShardEvictedError'
   readonly code = ShardEvictedError.code

@@ -43,6 +43,7 @@ export {
   type RefreshScheduleComponents,
   refreshRoutingTable,
 } from './refresher.js'
+export { type RepublishTiming, republishTiming } from './republish-timing.js'
 export { type PublishFn, Republisher, type RepublisherOptions, type RepublishRun } from './republisher.js'
 export {
   type BootstrapResult,

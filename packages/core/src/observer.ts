@@ -82,6 +82,4 @@ export interface DhtObserver {
   bootstrapSucceeded?(event: BootstrapEvent): void
   bootstrapFailed?(event: BootstrapEvent): void
   republishRunEnded?(event: RepublishRunEvent): void
-  /** The number of provider records this node stores for others changed. */
-  storedProviderRecordsChanged?(count: number): void
 }

@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import {
-  API_LISTEN,
   FIND_PROVIDERS_LIMIT,
   InvalidOptionError,
   K_BUCKET_SIZE,
-  METRICS_LISTEN,
   NSN_DHT_PROTOCOL,
-  P2P_LISTEN,
   PROVIDER_RECORD_TTL,
   QUERY_TIMEOUT,
   QueryAbortedError,
@@ -28,9 +25,6 @@ describe('NSN defaults', () => {
     expect(PROVIDER_RECORD_TTL).toBe(12 * 3_600_000)
     expect(REGISTRY_CAPACITY).toBe(10_000)
     expect(FIND_PROVIDERS_LIMIT).toBe(20)
-    expect(METRICS_LISTEN).toBe('127.0.0.1:9100')
-    expect(API_LISTEN).toBe('127.0.0.1:5080')
-    expect(P2P_LISTEN).toBe('/ip4/0.0.0.0/tcp/9000')
   })
 
   it('republish before the TTL lapses, jitter included', () => {

@@ -4,7 +4,8 @@
  * @packageDocumentation
  */
 
-import { type ConnectionDirection, second } from './constants.js'
+import { second } from '@nsn/core'
+import type { ConnectionDirection } from './constants.js'
 import type { NsnMetrics } from './metrics.js'
 
 /** The part of a libp2p `Connection` the metrics use. */

@@ -5,12 +5,12 @@
  * @packageDocumentation
  */
 
-/** One second in milliseconds. */
-export const second = 1000
-/** One minute in seconds (histogram buckets are in seconds). */
-const minuteS = 60
+import { hour, minute, second } from '@nsn/core'
+
+/** One minute in seconds (histogram buckets are in seconds; core's units are milliseconds). */
+const minuteS = minute / second
 /** One hour in seconds. */
-const hourS = 60 * minuteS
+const hourS = hour / second
 
 /** Prefix of every NSN metric name. */
 export const METRIC_PREFIX = 'nsn_p2p_'
@@ -68,10 +68,10 @@ export type ConnectionDirection = 'inbound' | 'outbound'
 /** Every {@link ConnectionDirection}, for label pre-initialisation. */
 export const CONNECTION_DIRECTIONS: readonly ConnectionDirection[] = ['inbound', 'outbound']
 
-/** Interface the metrics server listens on by default: loopback only (core's `METRICS_LISTEN`). */
+/** Interface the metrics server listens on by default: loopback only. */
 export const DEFAULT_METRICS_HOST = '127.0.0.1'
 
-/** Port the metrics server listens on by default (core's `METRICS_LISTEN`). */
+/** Port the metrics server listens on by default. */
 export const DEFAULT_METRICS_PORT = 9100
 
 /** Path the metrics handler answers on. */

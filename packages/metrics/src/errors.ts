@@ -1,9 +1,12 @@
 /**
- * Typed errors of @nsn/metrics, in the style of core's: a stable `name` and `code`, the
- * data as fields, and `toObject()` for structured logs.
+ * Typed errors of @nsn/metrics: they extend `@nsn/core`'s `NsnError` (a stable `name`
+ * and `code`, the data as fields, `toObject()` for structured logs, the NSN error brand
+ * that `isNsnError` recognises).
  *
  * @packageDocumentation
  */
+
+import { NsnError } from '@nsn/core'
 
 /** Stable codes of every @nsn/metrics error. */
 export type MetricsErrorCode =
@@ -12,14 +15,7 @@ export type MetricsErrorCode =
   | 'ERR_METRICS_INVALID_OPTION'
 
 /** Base class of every @nsn/metrics error. */
-export abstract class MetricsError extends Error {
-  abstract readonly code: MetricsErrorCode
-
-  /** A plain object for structured logs and JSON answers. */
-  toObject(): { name: string; code: MetricsErrorCode; message: string } {
-    return { name: this.name, code: this.code, message: this.message }
-  }
-}
+export abstract class MetricsError extends NsnError<MetricsErrorCode> {}
 
 /** The metrics server could not listen because another process holds the address. */
 export class MetricsAddressInUseError extends MetricsError {

@@ -4,8 +4,7 @@
  * @packageDocumentation
  */
 
-import type { DhtObserver } from '@nsn/core'
-import { second } from './constants.js'
+import { type DhtObserver, second } from '@nsn/core'
 import type { NsnMetrics } from './metrics.js'
 
 /** A finite, non-negative number, or undefined: prom-client throws on negative counter increments. */
@@ -28,7 +27,6 @@ function nonNegative(value: number): number | undefined {
  *   set the routing-table gauge to the size the event reports.
  * - `republishRunEnded`: increments `republish_runs_total`, observes the run's duration,
  *   and adds its shard counts to `republished_shards_total` and `republish_failures_total`.
- * - `storedProviderRecordsChanged`: sets `kademlia_provider_records_stored`.
  *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
@@ -83,12 +81,6 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
       const ko = nonNegative(failed)
       if (ko !== undefined) {
         republish.failures.inc(ko)
-      }
-    },
-    storedProviderRecordsChanged(count) {
-      const value = nonNegative(count)
-      if (value !== undefined) {
-        kademlia.providerRecordsStored.set(value)
       }
     },
   }

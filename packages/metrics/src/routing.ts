@@ -18,9 +18,9 @@ export interface ShardRoutingLike {
 /**
  * Makes `kademlia_routing_table_size` read `routing.routingTableSize()` and
  * `kademlia_provider_records_stored` count `routing.storedProviderRecords()` at every
- * scrape. The observer's `routingTableSizeChanged` and `storedProviderRecordsChanged`
- * events set the same gauges between scrapes; a scrape always ends with the value read
- * from `routing`. Counting stored records walks the DHT's provider keys once per scrape.
+ * scrape. The observer's `routingTableSizeChanged` event sets the routing-table gauge
+ * between scrapes; a scrape always ends with the value read from `routing`. Core emits no
+ * event for stored records: this is what feeds `kademlia_provider_records_stored`. Counting stored records walks the DHT's provider keys once per scrape.
  *
  * Returns a function that undoes it; calling it twice is harmless.
  */

@@ -1,51 +1,36 @@
-// The README's example, as a test: a node with libp2p's metrics, NSN's metrics and the server.
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
-import { prometheusMetrics } from '@libp2p/prometheus-metrics'
-import { tcp } from '@libp2p/tcp'
-import { nsnKadDHT, ShardRouting } from '@nsn/core'
-import { ShardRegistry } from '@nsn/shard-registry'
-import { createLibp2p } from 'libp2p'
-import { Registry } from 'prom-client'
-import { expect, it } from 'vitest'
-import {
-  connectionFailureMetrics,
-  createMetricsObserver,
-  createNsnMetrics,
-  startMetricsServer,
-  trackLibp2pConnections,
-  trackShardRegistry,
-  trackShardRouting,
-} from '../src/index.js'
+// The README's example, extracted from README.md and run: a node with libp2p's metrics,
+// NSN's metrics and the server. Adapted only where it must be: port 0 for the libp2p host
+// and the metrics server; its SIGINT shutdown handler is run by the test.
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, expect, it, vi } from 'vitest'
+import { adapt, readmeExamples, runExample } from '../../../scripts/readme-examples.mjs'
+
+const PKG = fileURLToPath(new URL('..', import.meta.url))
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
 
 it('the README example serves libp2p_, nsn_p2p_ and process metrics from one registry', async () => {
-  const register = new Registry()
-  const metrics = createNsnMetrics(register, { processMetrics: true })
-  const libp2p = await createLibp2p({
-    start: false,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    metrics: connectionFailureMetrics(metrics, {
-      forward: prometheusMetrics({ registry: register, collectDefaultMetrics: false }),
-    }),
-    services: { identify: identify(), ping: ping(), dht: nsnKadDHT() },
-  })
-  const untrackConnections = trackLibp2pConnections(libp2p, metrics)
-  await libp2p.start()
-
-  const registry = new ShardRegistry({ capacity: 10_000 })
-  const untrackRegistry = trackShardRegistry(registry, metrics)
-  const routing = new ShardRouting(libp2p, { registry, observer: createMetricsObserver(metrics) })
-  const untrackRouting = trackShardRouting(routing, metrics)
-  await routing.start()
-
-  const server = await startMetricsServer({ register, port: 0 })
+  const examples = await readmeExamples(join(PKG, 'README.md'))
+  expect(examples).toHaveLength(1)
+  const example = examples[0]!
+  const code = adapt(example.code, [
+    ["listen: ['/ip4/0.0.0.0/tcp/9000']", "listen: ['/ip4/127.0.0.1/tcp/0']"],
+    ['startMetricsServer({ register })', 'startMetricsServer({ register, port: 0 })'],
+  ])
+  const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
+  const before = new Set(process.listeners('SIGINT'))
+  await runExample(code, { dir: join(PKG, '.test-results', 'readme'), name: 'metrics', lang: example.lang })
+  const shutdown = process.listeners('SIGINT').filter((fn) => !before.has(fn))
+  expect(shutdown).toHaveLength(1)
+  const stop = shutdown[0] as (signal: NodeJS.Signals) => Promise<void>
+  process.removeListener('SIGINT', stop)
+  const url = String(log.mock.calls[0]?.[0]).replace(/^metrics on /, '')
   try {
-    const res = await fetch(server.url)
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+    const res = await fetch(url)
     expect(res.status).toBe(200)
     const body = await res.text()
     expect(body).toContain('nsn_p2p_kademlia_routing_table_size 0')
@@ -53,11 +38,7 @@ it('the README example serves libp2p_, nsn_p2p_ and process metrics from one reg
     expect(body).toMatch(/^libp2p_kad_dht_routing_table_size /m)
     expect(body).toMatch(/^process_cpu_user_seconds_total /m)
   } finally {
-    await server.close()
-    untrackRouting()
-    untrackRegistry()
-    untrackConnections()
-    await routing.stop()
-    await libp2p.stop()
+    await stop('SIGINT') // the example's own shutdown: server, trackers, routing, libp2p
   }
+  await expect(fetch(url)).rejects.toThrow() // the server is closed
 })

@@ -62,7 +62,7 @@ describe('createMetricsObserver', () => {
     expect(await value(register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(2)
   })
 
-  it('maps routing-table, stored-record and bootstrap events', async () => {
+  it('maps routing-table and bootstrap events', async () => {
     observer.routingTableSizeChanged?.(4)
     expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(4)
     observer.bootstrapSucceeded?.({ connected: 3, failed: 0, routingTableSize: 11 })
@@ -76,8 +76,6 @@ describe('createMetricsObserver', () => {
     expect(await value(register, 'nsn_p2p_kademlia_bootstrap_success_total')).toBe(2)
     expect(await value(register, 'nsn_p2p_kademlia_bootstrap_failure_total')).toBe(1)
     expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(12)
-    observer.storedProviderRecordsChanged?.(250)
-    expect(await value(register, 'nsn_p2p_kademlia_provider_records_stored')).toBe(250)
   })
 
   it('maps republish runs: runs, duration and shard counts', async () => {
@@ -97,7 +95,6 @@ describe('createMetricsObserver', () => {
       observer.queryEnded?.({ type: 'provide', result: 'ok', durationMs: -5 })
       observer.routingTableSizeChanged?.(-1)
       observer.republishRunEnded?.({ republished: -1, failed: Number.POSITIVE_INFINITY, durationMs: -1 })
-      observer.storedProviderRecordsChanged?.(Number.NaN)
     }).not.toThrow()
     expect(
       (

@@ -15,7 +15,7 @@ async function busyRegistry(): Promise<Registry> {
   observer.bootstrapSucceeded?.({ connected: 3, failed: 0, routingTableSize: 19 })
   observer.bootstrapFailed?.({ connected: 0, failed: 1, routingTableSize: 19 })
   observer.republishRunEnded?.({ republished: 4, failed: 1, durationMs: 900 })
-  observer.storedProviderRecordsChanged?.(31)
+  metrics.kademlia.providerRecordsStored.set(31) // trackShardRouting reads it at scrape time
   metrics.connections.established.inc({ direction: 'inbound' })
   metrics.connections.closed.inc({ direction: 'inbound' })
   metrics.connections.failed.inc({ direction: 'outbound' })

@@ -2,13 +2,28 @@
  * Background bootstrap of the daemon: dials the configured peers after start; when that
  * fails and the routing table is still empty, retries with exponential backoff (1 s
  * doubling to 1 min) until a peer is known. A failed bootstrap never fails the start.
+ * {@link Bootstrapper.firstAttempt} tells how the first attempt ended, for callers that
+ * want to wait for it (`createNsnNode` does).
  *
  * @packageDocumentation
  */
 
-import type { BootstrapResult } from '@nsn/core'
+import { type BootstrapResult, NotStartedError } from '@nsn/core'
 import { BOOTSTRAP_RETRY_MAX, BOOTSTRAP_RETRY_MIN } from './constants.js'
 import type { Logger } from './logger.js'
+
+/**
+ * How the first bootstrap attempt after a start ended:
+ * - `bootstrapped`: it succeeded (`result` says how many peers were dialled and the
+ *   routing-table size);
+ * - `failed`: it failed (`error`); while the routing table is empty the bootstrapper
+ *   keeps retrying in the background;
+ * - `none`: no bootstrap peers are configured, there was nothing to attempt.
+ */
+export type BootstrapOutcome =
+  | { status: 'bootstrapped'; result: BootstrapResult }
+  | { status: 'failed'; error: Error; routingTableSize: number }
+  | { status: 'none' }
 
 /** What the bootstrapper drives. */
 export interface BootstrapTarget {
@@ -33,15 +48,34 @@ export class Bootstrapper {
   private attempt = 0
   private running?: Promise<void>
   private stopped = false
+  private readonly first: { promise: Promise<BootstrapOutcome>; resolve: (outcome: BootstrapOutcome) => void }
 
   constructor(target: BootstrapTarget, options: BootstrapperOptions) {
     this.target = target
     this.options = options
+    let resolve: (outcome: BootstrapOutcome) => void = () => undefined
+    const promise = new Promise<BootstrapOutcome>((r) => {
+      resolve = r
+    })
+    this.first = { promise, resolve }
+  }
+
+  /**
+   * Resolves, never rejects, once the first attempt has ended (see
+   * {@link BootstrapOutcome}); at once with `none` when there are no bootstrap peers.
+   * An attempt cut short by {@link Bootstrapper.stop} ends as `failed`.
+   */
+  get firstAttempt(): Promise<BootstrapOutcome> {
+    return this.first.promise
   }
 
   /** Runs the first attempt in the background. */
   start(): void {
-    if (this.options.addrs.length === 0 || this.stopped) return
+    if (this.options.addrs.length === 0) {
+      this.first.resolve({ status: 'none' })
+      return
+    }
+    if (this.stopped) return
     this.run()
   }
 
@@ -51,6 +85,11 @@ export class Bootstrapper {
     clearTimeout(this.timer)
     this.controller.abort()
     await this.running
+    this.first.resolve({
+      status: 'failed',
+      error: new NotStartedError('bootstrap'),
+      routingTableSize: this.target.routingTableSize(),
+    })
   }
 
   private run(): void {
@@ -59,11 +98,17 @@ export class Bootstrapper {
     this.running = this.target.bootstrap(addrs, { signal: this.controller.signal }).then(
       (result) => {
         log.info('bootstrapped', { ...result, durationMs: Math.round(result.durationMs) })
+        this.first.resolve({ status: 'bootstrapped', result })
         this.settle()
       },
       (err: unknown) => {
-        if (this.stopped) return
         const size = this.target.routingTableSize()
+        this.first.resolve({
+          status: 'failed',
+          error: err instanceof Error ? err : new Error(String(err)),
+          routingTableSize: size,
+        })
+        if (this.stopped) return
         if (size > 0) {
           log.warn('bootstrap failed, but the routing table has peers', { err, routingTableSize: size })
           this.settle()

@@ -1,6 +1,7 @@
 /**
  * Defaults of the assembled node that are not DHT defaults (those live in
- * `@nsn/core`'s constants). Durations are milliseconds, with their unit in the expression.
+ * `@nsn/core`'s constants): where the daemon listens, its data dir, its limits and
+ * timeouts. Durations are milliseconds, with their unit in the expression.
  *
  * @packageDocumentation
  */
@@ -8,6 +9,16 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { minute, second } from '@nsn/core'
+import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '@nsn/metrics'
+
+/** Where the daemon's libp2p host listens (`--listen`). */
+export const P2P_LISTEN = '/ip4/0.0.0.0/tcp/9000'
+
+/** Where the daemon's HTTP API listens (`--api`): never a public interface by default. */
+export const API_LISTEN = '127.0.0.1:5080'
+
+/** Where the daemon's Prometheus endpoint listens (`--metrics`): `@nsn/metrics`' own default, `127.0.0.1:9100`. */
+export const METRICS_LISTEN = `${DEFAULT_METRICS_HOST}:${DEFAULT_METRICS_PORT}`
 
 /** Where the daemon keeps its identity and datastore unless told otherwise: `~/.nsn`. */
 export const DEFAULT_DATA_DIR = join(homedir(), '.nsn')
@@ -17,9 +28,6 @@ export const IDENTITY_FILE = 'identity.key'
 
 /** Directory of the LevelDB datastore inside the data dir. */
 export const DATASTORE_DIR = 'datastore'
-
-/** Datastore key prefix of the shard registry (kad-dht uses `/dht`, libp2p's peer store `/peers`). */
-export const REGISTRY_PREFIX = '/nsn/shards'
 
 /**
  * libp2p's own default inbound connection threshold per remote address per second. Many
@@ -50,3 +58,12 @@ export const MAX_FIND_PROVIDERS_LIMIT = 1000
 
 /** Smallest provider-record TTL the config accepts. */
 export const MIN_PROVIDER_TTL = 1 * second
+
+/** Nodes of the local demo network (`nsn-node demo`, `pnpm start`), and the bounds `--nodes` accepts. */
+export const DEMO_NODES = { default: 12, min: 4, max: 100 } as const
+
+/** Shards the demo publishes and finds, and the bounds `--shards` accepts. */
+export const DEMO_SHARDS = { default: 24, min: 1, max: 1000 } as const
+
+/** How long the demo network may take to form before the demo gives up. */
+export const DEMO_FORM_TIMEOUT = 30 * second

@@ -1,10 +1,13 @@
 /**
- * Typed errors of @nsn/node, in the style of core's: a stable `name` and `code`, the
- * data as fields, and `toObject()` for structured logs and JSON answers. The HTTP API
- * and the CLI map errors by `code`, never by message.
+ * Typed errors of @nsn/node. They extend `@nsn/core`'s `NsnError`: a stable `name` and
+ * `code`, the data as fields, `toObject()` for structured logs and JSON answers, and the
+ * NSN error brand. The HTTP API and the CLI map errors by `code` (`isNsnError(err, code)`),
+ * never by message or class.
  *
  * @packageDocumentation
  */
+
+import { NsnError } from '@nsn/core'
 
 /** Stable codes of every @nsn/node error. */
 export type NsnNodeErrorCode =
@@ -22,17 +25,10 @@ export type NsnNodeErrorCode =
   | 'ERR_USAGE'
   | 'ERR_DAEMON_UNREACHABLE'
   | 'ERR_API_RESPONSE'
-  | 'ERR_NOT_IMPLEMENTED'
+  | 'ERR_DEMO_NETWORK'
 
-/** Base class of every @nsn/node error. */
-export abstract class NsnNodeError extends Error {
-  abstract readonly code: NsnNodeErrorCode
-
-  /** A plain object for structured logs and JSON answers. */
-  toObject(): { name: string; code: NsnNodeErrorCode; message: string } {
-    return { name: this.name, code: this.code, message: this.message }
-  }
-}
+/** Base class of every @nsn/node error: `@nsn/core`'s {@link NsnError} with the node's codes. */
+export abstract class NsnNodeError extends NsnError<NsnNodeErrorCode> {}
 
 /** Where a config value came from. */
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default' | 'option'
@@ -241,18 +237,9 @@ export class ApiResponseError extends NsnNodeError {
   }
 }
 
-/** A feature that is declared but not written yet. */
-export class NotImplementedError extends NsnNodeError {
-  static readonly code = 'ERR_NOT_IMPLEMENTED'
-  override readonly name = 'NotImplementedError'
-  readonly code = NotImplementedError.code
-
-  constructor(what: string) {
-    super(`${what} is not implemented yet`)
-  }
-}
-
-/** True when `err` is an @nsn/node error with the given code. */
-export function isNodeError(err: unknown, code?: NsnNodeErrorCode): err is NsnNodeError {
-  return err instanceof NsnNodeError && (code == null || err.code === code)
+/** The demo's local network did not form in time. */
+export class DemoNetworkError extends NsnNodeError {
+  static readonly code = 'ERR_DEMO_NETWORK'
+  override readonly name = 'DemoNetworkError'
+  readonly code = DemoNetworkError.code
 }

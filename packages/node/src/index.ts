@@ -23,7 +23,12 @@
  */
 
 export * from './api/index.js'
-export { Bootstrapper, type BootstrapperOptions, type BootstrapTarget } from './bootstrapper.js'
+export {
+  type BootstrapOutcome,
+  Bootstrapper,
+  type BootstrapperOptions,
+  type BootstrapTarget,
+} from './bootstrapper.js'
 export {
   type Cli,
   EXIT_CODES,
@@ -62,13 +67,6 @@ export {
   silentLogger,
   toLibp2pLogger,
 } from './logger.js'
-export { createNodeMetrics, NodeMetrics, type NodeMetricsOptions } from './metrics.js'
-export {
-  createNsnNode,
-  NsnNode,
-  type NsnNodeAddresses,
-  type NsnNodeInit,
-  type RepublishTiming,
-  republishTiming,
-} from './node.js'
+export { NodeMetrics, type NodeMetricsOptions } from './metrics.js'
+export { createNsnNode, NsnNode, type NsnNodeAddresses, type NsnNodeInit } from './node.js'
 export { VERSION } from './version.js'

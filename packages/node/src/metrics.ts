@@ -27,7 +27,7 @@ import { Registry } from 'prom-client'
 import type { HostPort } from './config/types.js'
 import type { Logger } from './logger.js'
 
-/** Options of {@link createNodeMetrics}. */
+/** Options of {@link NodeMetrics}. */
 export interface NodeMetricsOptions {
   /** Also collect process and Node.js metrics. Default true. */
   processMetrics?: boolean
@@ -93,9 +93,4 @@ export class NodeMetrics {
     this.server = undefined
     await server?.close()
   }
-}
-
-/** Creates a node's metrics. */
-export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics {
-  return new NodeMetrics(options)
 }

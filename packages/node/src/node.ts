@@ -8,7 +8,7 @@
  */
 
 import { join } from 'node:path'
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
 import {
   type BootstrapResult,
   type ClosestPeer,
@@ -17,28 +17,26 @@ import {
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
-  PROVIDER_CLEANUP_INTERVAL,
   type ProvidedShardEntry,
   type ProvideResult,
-  REPUBLISH_JITTER,
-  REPUBLISH_MARGIN,
   type RefreshResult,
+  republishTiming,
   type ShardPeer,
   ShardRouting,
   type ShardRoutingLibp2p,
-  second,
 } from '@nsn/core'
 import { createNsnHost } from '@nsn/core/host'
-import { ShardRegistry } from '@nsn/shard-registry'
+import { DEFAULT_PREFIX, ShardRegistry } from '@nsn/shard-registry'
 import { LevelDatastore } from 'datastore-level'
+import type { Datastore } from 'interface-datastore'
 import type { Libp2pOptions } from 'libp2p'
 import { type ApiServer, startApiServer } from './api/server.js'
 import type { ApiBackend, IdResponse, NsnNodeState } from './api/types.js'
-import { Bootstrapper } from './bootstrapper.js'
+import { type BootstrapOutcome, Bootstrapper } from './bootstrapper.js'
 import { formatHostPort } from './config/fields.js'
 import { type ConfigValues, resolveConfig } from './config/load.js'
 import type { HostPort, NsnNodeConfig } from './config/types.js'
-import { API_DRAIN_TIMEOUT, DATASTORE_DIR, REGISTRY_PREFIX } from './constants.js'
+import { API_DRAIN_TIMEOUT, DATASTORE_DIR } from './constants.js'
 import { DataDirError } from './errors.js'
 import { ensureDataDir, loadOrCreateIdentity } from './identity.js'
 import { createLogger, type Logger, toLibp2pLogger } from './logger.js'
@@ -62,6 +60,27 @@ export interface NsnNodeInit extends Partial<Omit<NsnNodeConfig, 'api' | 'metric
   /** Start at once (default true for {@link createNsnNode}). */
   start?: boolean
   /**
+   * {@link createNsnNode} only: after starting, wait for the first bootstrap attempt to
+   * end before resolving (see {@link NsnNode.bootstrapped}), so the node knows peers when
+   * its caller first uses it. Default true; it has no effect without bootstrap peers.
+   * `start()` itself never waits for peers.
+   */
+  waitForBootstrap?: boolean
+  /**
+   * The node's identity. Without it, the key in `<dataDir>/identity.key` is used, created
+   * on first start; with it, that file is neither read nor written.
+   */
+  privateKey?: PrivateKey
+  /**
+   * Where libp2p (peer store, kad-dht records) and the shard registry keep their data.
+   * Without it, the node opens a LevelDB datastore in `<dataDir>/datastore` and closes it
+   * on stop. With it, the caller owns it: the node neither opens nor closes it (open it
+   * before `start()` if it needs opening, close it after `stop()`), and it must not be
+   * shared with another running node. With both `privateKey` and `datastore`, the data
+   * dir is not used at all (not even created).
+   */
+  datastore?: Datastore
+  /**
    * Further kad-dht options (e.g. `prefixLength`, `lastPingThreshold`), applied over the
    * config; for tests and tuning.
    */
@@ -81,34 +100,9 @@ export interface NsnNodeAddresses {
   metrics: string | null
 }
 
-/** Republish timing derived from the provider-record TTL (see {@link republishTiming}). */
-export interface RepublishTiming {
-  republishInterval: number
-  republishJitter: number
-  providerCleanupInterval: number
-}
-
-/**
- * Republish timing for a provider-record TTL: republish at TTL minus a margin (1 h, or
- * a twelfth of the TTL when that is shorter), minus a random jitter (up to 10 min, or a
- * tenth of the interval); receivers purge expired records every 10 min (or a quarter of
- * the TTL). With the 12 h default: every 11 h minus up to 10 min.
- */
-export function republishTiming(providerTtl: number): RepublishTiming {
-  const margin = Math.min(REPUBLISH_MARGIN, Math.floor(providerTtl / 12))
-  const republishInterval = providerTtl - margin
-  return {
-    republishInterval,
-    republishJitter: Math.min(REPUBLISH_JITTER, Math.floor(republishInterval / 10)),
-    providerCleanupInterval: Math.min(
-      PROVIDER_CLEANUP_INTERVAL,
-      Math.max(second, Math.floor(providerTtl / 4)),
-    ),
-  }
-}
-
 interface Running {
-  datastore: LevelDatastore
+  /** Closes the datastore the node opened in the data dir; a no-op for the caller's (`init.datastore`). */
+  closeDatastore: () => Promise<void>
   registry: ShardRegistry
   libp2p: ShardRoutingLibp2p
   routing: ShardRouting
@@ -124,6 +118,9 @@ const PROGRAMMATIC = [
   'maxConcurrentQueries',
   'processMetrics',
   'start',
+  'waitForBootstrap',
+  'privateKey',
+  'datastore',
   'dht',
   'connectionGater',
 ] as const
@@ -227,7 +224,9 @@ export class NsnNode implements ApiBackend {
   /**
    * Starts the API (answering 503 until the node is up), opens the data dir, starts
    * libp2p, the routing schedules and the metrics server, logs `ready`, then bootstraps
-   * in the background. On failure everything started is stopped again.
+   * in the background: it resolves without waiting for peers ({@link NsnNode.bootstrapped}
+   * tells when the first bootstrap attempt ended). On failure everything started is
+   * stopped again.
    */
   async start(): Promise<void> {
     if (this._state === 'running') return
@@ -255,12 +254,22 @@ export class NsnNode implements ApiBackend {
       })
       undo.push(['api', () => api.close()])
 
-      await ensureDataDir(config.dataDir)
-      const identity = await loadOrCreateIdentity(config.dataDir, log)
-      const datastorePath = join(config.dataDir, DATASTORE_DIR)
-      const datastore = new LevelDatastore(datastorePath)
-      await openDatastore(datastore, config.dataDir)
-      undo.push(['datastore', () => datastore.close()])
+      // the data dir holds what the caller did not give: the identity, the datastore
+      const { privateKey: givenKey, datastore: givenDatastore } = this.init
+      if (givenKey == null || givenDatastore == null) await ensureDataDir(config.dataDir)
+      const identity =
+        givenKey == null ? await loadOrCreateIdentity(config.dataDir, log) : { privateKey: givenKey }
+      let datastore: Datastore
+      let closeDatastore = async (): Promise<void> => undefined
+      if (givenDatastore == null) {
+        const level = new LevelDatastore(join(config.dataDir, DATASTORE_DIR))
+        await openDatastore(level, config.dataDir)
+        closeDatastore = () => level.close()
+        undo.push(['datastore', closeDatastore])
+        datastore = level
+      } else {
+        datastore = givenDatastore
+      }
 
       const metrics = new NodeMetrics({ processMetrics: this.init.processMetrics })
       undo.push(['metrics', () => metrics.close()])
@@ -269,7 +278,7 @@ export class NsnNode implements ApiBackend {
       const registry = new ShardRegistry({
         capacity: config.maxShards,
         datastore,
-        prefix: REGISTRY_PREFIX,
+        prefix: DEFAULT_PREFIX,
         republishInterval: timing.republishInterval,
         republishJitter: timing.republishJitter,
       })
@@ -343,7 +352,16 @@ export class NsnNode implements ApiBackend {
           onSettled: () => this.republishRestored(),
         },
       )
-      this.parts = { datastore, registry, libp2p, routing, metrics, api, metricsAddress, bootstrapper }
+      this.parts = {
+        closeDatastore,
+        registry,
+        libp2p,
+        routing,
+        metrics,
+        api,
+        metricsAddress,
+        bootstrapper,
+      }
       this._state = 'running'
       log.info('ready', { ...this.addresses(), shards: registry.size, version: VERSION })
       bootstrapper.start()
@@ -361,9 +379,33 @@ export class NsnNode implements ApiBackend {
   }
 
   /**
+   * Resolves once the first bootstrap attempt after `start()` has ended, with how it
+   * ended: `bootstrapped` (with what it did), `failed` (with the error; while the routing
+   * table is empty the node keeps retrying in the background), or `none` when no
+   * bootstrap peers are configured. A stop during the attempt ends it as `failed`.
+   * {@link createNsnNode} awaits it unless `waitForBootstrap: false`; `start()` does not,
+   * so a daemon is up (and `/healthz` answers 200) before it knows peers.
+   *
+   * @throws {NotStartedError} (rejects) when the node is neither started nor starting
+   *
+   * @example
+   * ```ts
+   * const node = new NsnNode({ bootstrap: ['/dnsaddr/bootstrap.example.org'] })
+   * await node.start()
+   * const outcome = await node.bootstrapped()
+   * if (outcome.status === 'failed') console.warn('no peers yet:', outcome.error.message)
+   * ```
+   */
+  async bootstrapped(): Promise<BootstrapOutcome> {
+    if (this.starting != null) await this.starting
+    return this.running.bootstrapper.firstAttempt
+  }
+
+  /**
    * Stops gracefully: the API stops accepting requests (healthz 503), running queries
    * are aborted, in-flight requests answer, then libp2p stops and the datastore is
-   * closed (flushed), in that order. Idempotent.
+   * closed (flushed), in that order; a datastore the caller passed (`init.datastore`) is
+   * left open. Idempotent.
    */
   async stop(): Promise<void> {
     if (this.starting != null) await this.starting.catch(() => undefined)
@@ -387,7 +429,8 @@ export class NsnNode implements ApiBackend {
       ['api', () => parts.api.close()],
       ['metrics', () => parts.metrics.close()],
       ['libp2p', async () => parts.libp2p.stop()],
-      ['datastore', () => parts.datastore.close()],
+      // a datastore the caller passed is the caller's to close
+      ['datastore', () => parts.closeDatastore()],
     ]
     let failure: unknown
     for (const [name, step] of steps) {
@@ -489,7 +532,13 @@ export class NsnNode implements ApiBackend {
 }
 
 /**
- * Creates an NSN node and starts it (unless `start: false`).
+ * Creates an NSN node, starts it (unless `start: false`) and, when bootstrap peers are
+ * configured, waits for its first bootstrap attempt to end (unless
+ * `waitForBootstrap: false`), so that the node it resolves with knows peers and can
+ * provide and look up at once. A failed bootstrap does not fail the creation: the node
+ * keeps retrying in the background, and its operations fail with `NoKnownPeersError`
+ * until a peer is known; `await node.bootstrapped()` tells how the attempt ended. The
+ * wait is bounded by the query deadline (`queryTimeout`, 10 s by default).
  *
  * @throws {ConfigError} for an invalid option, naming the field
  * @throws {ApiAddressInUseError} when the API's address is taken
@@ -504,6 +553,9 @@ export class NsnNode implements ApiBackend {
  */
 export async function createNsnNode(init: NsnNodeInit = {}): Promise<NsnNode> {
   const node = new NsnNode(init)
-  if (init.start !== false) await node.start()
+  if (init.start !== false) {
+    await node.start()
+    if (init.waitForBootstrap !== false) await node.bootstrapped()
+  }
   return node
 }

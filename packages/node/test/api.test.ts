@@ -1,6 +1,9 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
+import { NoKnownPeersError } from '@nsn/core'
 import { createSilentPeer, type SilentPeer } from '@nsn/core/testing'
+import { MetricsListenError } from '@nsn/metrics'
+import { InvalidShardHashError } from '@nsn/shard-registry'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   type ApiBackend,
@@ -9,6 +12,7 @@ import {
   type NsnNode,
   type NsnNodeInit,
   type NsnNodeState,
+  OverloadedError,
   silentLogger,
   startApiServer,
   toHttpError,
@@ -164,7 +168,8 @@ describe('HTTP API errors of an isolated or stuck node', () => {
   async function stuckNode(init: NsnNodeInit): Promise<NsnNode> {
     const silent = await createSilentPeer()
     silents.push(silent)
-    const n = await node({ bootstrap: [silent.addr.toString()], ...init })
+    // its first bootstrap hangs on the silent peer until the deadline: do not wait for it
+    const n = await node({ bootstrap: [silent.addr.toString()], waitForBootstrap: false, ...init })
     nodes.push(n)
     await waitUntil(() => n.routing.routingTableSize() === 1, { what: 'the silent peer in the table' })
     return n
@@ -301,5 +306,26 @@ describe('API while starting or stopping, and the error mapping', () => {
       body: { error: { code: 'ERR_INTERNAL', message: 'internal error: boom' } },
     })
     expect(toHttpError(Object.assign(new Error('x'), { code: 'ERR_QUERY_TIMEOUT' })).status).toBe(500)
+  })
+
+  it('maps the errors of every NSN package by code, never by class', () => {
+    // @nsn/shard-registry does not depend on core: its errors carry the NSN brand only
+    expect(toHttpError(new InvalidShardHashError('string', 'must be exactly 32 bytes'))).toMatchObject({
+      status: 400,
+      code: 'ERR_INVALID_SHARD_HASH',
+      internal: false,
+    })
+    expect(toHttpError(new NoKnownPeersError())).toMatchObject({ status: 503, code: 'ERR_NO_KNOWN_PEERS' })
+    expect(toHttpError(new OverloadedError(64))).toMatchObject({
+      status: 429,
+      code: 'ERR_OVERLOADED',
+      headers: { 'retry-after': '1' },
+    })
+    // an NSN error whose code the API does not map is still an internal error
+    expect(toHttpError(new MetricsListenError('127.0.0.1', 1, new Error('EACCES')))).toMatchObject({
+      status: 500,
+      code: 'ERR_INTERNAL',
+      internal: true,
+    })
   })
 })

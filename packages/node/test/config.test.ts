@@ -2,10 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
-  API_LISTEN,
   LOCAL_PROFILE,
-  METRICS_LISTEN,
-  P2P_LISTEN,
   PROVIDER_RECORD_TTL,
   QUERY_TIMEOUT,
   REFRESH_INTERVAL,
@@ -13,13 +10,15 @@ import {
 } from '@nsn/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
+  API_LISTEN,
   CONFIG_FIELDS,
   ConfigError,
   DEFAULT_DATA_DIR,
   defaultConfig,
   loadConfig,
+  METRICS_LISTEN,
+  P2P_LISTEN,
   parseConfigFile,
-  republishTiming,
   resolveConfig,
 } from '../src/index.js'
 import { PKG, TempDirs } from './helpers.js'
@@ -43,9 +42,14 @@ async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
 }
 
 describe('config', () => {
-  it('defaults come from @nsn/core constants', async () => {
+  it("defaults come from @nsn/core's DHT constants and the node's listen constants", async () => {
     const config = await loadConfig()
     expect(config).toEqual(defaultConfig())
+    expect([P2P_LISTEN, API_LISTEN, METRICS_LISTEN]).toEqual([
+      '/ip4/0.0.0.0/tcp/9000',
+      '127.0.0.1:5080',
+      '127.0.0.1:9100',
+    ])
     expect(config.listen).toEqual([P2P_LISTEN])
     expect(config.bootstrap).toEqual([])
     expect(`${config.api.host}:${config.api.port}`).toBe(API_LISTEN)
@@ -212,18 +216,6 @@ describe('config', () => {
     await expect(loadConfig({ env: { NSN_PROFILE: 'lan' } })).rejects.toThrow(
       'invalid config: profile: must be one of default, local, got "lan" (from NSN_PROFILE)',
     )
-  })
-
-  it('republish timing keeps a margin before the TTL', () => {
-    expect(republishTiming(PROVIDER_RECORD_TTL)).toEqual({
-      republishInterval: 11 * 3600_000,
-      republishJitter: 10 * 60_000,
-      providerCleanupInterval: 10 * 60_000,
-    })
-    const short = republishTiming(60_000)
-    expect(short.republishInterval).toBe(55_000)
-    expect(short.republishJitter).toBeLessThan(short.republishInterval)
-    expect(short.providerCleanupInterval).toBe(15_000)
   })
 
   it('the README documents every flag, environment variable and config key with its default', async () => {

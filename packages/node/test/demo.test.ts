@@ -23,4 +23,16 @@ describe('the demo network', () => {
     expect(code).toBe(2)
     expect(err.join('')).toContain('invalid --nodes "2": must be an integer from 4 to 100')
   })
+
+  it('runDemo rejects bad counts with a typed InvalidOptionError before starting anything', async () => {
+    const out = { write: () => true }
+    await expect(runDemo({ nodes: 3 }, out)).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      option: 'nodes',
+    })
+    await expect(runDemo({ shards: 0 }, out)).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      option: 'shards',
+    })
+  })
 })

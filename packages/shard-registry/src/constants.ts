@@ -1,38 +1,27 @@
 /**
  * Defaults of the shard registry, each overridable through {@link ShardRegistryInit}.
- * Durations are milliseconds, written with their unit in the expression.
+ * Durations are milliseconds.
+ *
+ * The registry knows nothing of provider-record TTLs or of the network: its republish
+ * timing is an option its caller passes. An NSN node computes it with `@nsn/core`'s
+ * `republishTiming(providerTtl)`, the one place that derives it from the TTL; the
+ * defaults below are what that gives for the 12 h default TTL, for a registry used on
+ * its own (a test in `@nsn/core` keeps them in step).
  *
  * @packageDocumentation
  */
 
-/** One second in milliseconds. */
-export const second = 1000
-/** One minute in milliseconds. */
-export const minute = 60 * second
-/** One hour in milliseconds. */
-export const hour = 60 * minute
-
 /** How many shards a node provides at most; adding past it evicts the least recently used one. */
 export const DEFAULT_CAPACITY = 10_000
 
-/** How long peers keep the provider records we publish (kad-dht's provider TTL). */
-export const PROVIDER_RECORD_TTL = 12 * hour
-
-/** How long before a record lapses on its receivers we republish it. */
-export const REPUBLISH_MARGIN = 1 * hour
+/** Time from a publication to the next, in ms: 11 h (a 12 h provider-record TTL minus a 1 h margin). */
+export const DEFAULT_REPUBLISH_INTERVAL = 11 * 60 * 60 * 1000
 
 /**
- * Time from a publication to the next one: the provider TTL minus a margin, so a fresh
- * copy of the record is on the network before the previous one lapses (the original's
- * 12 h interval against a 12 h TTL raced).
+ * Upper bound of the random amount subtracted from each scheduled republish, in ms: 10 min,
+ * so shards published together are not all republished in the same instant.
  */
-export const DEFAULT_REPUBLISH_INTERVAL = PROVIDER_RECORD_TTL - REPUBLISH_MARGIN
-
-/**
- * Upper bound of the random amount subtracted from each scheduled republish, so shards
- * published together are not all republished in the same instant.
- */
-export const DEFAULT_REPUBLISH_JITTER = 10 * minute
+export const DEFAULT_REPUBLISH_JITTER = 10 * 60 * 1000
 
 /** Datastore key prefix under which the registry stores one record per shard. */
 export const DEFAULT_PREFIX = '/nsn/shards'

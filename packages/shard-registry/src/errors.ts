@@ -1,9 +1,20 @@
 /**
  * Typed errors of the shard registry. Each has a stable `name` and `code`; callers map
- * them by `code`, never by message.
+ * them by `code`, never by message or class name.
+ *
+ * They follow the error convention of every NSN package without depending on
+ * `@nsn/core` (this package knows nothing of libp2p): they carry the same brand, a
+ * property keyed by `Symbol.for('@nsn/error')` whose value is `true`, so core's
+ * `isNsnError(err, code)` recognises them, and the same `toObject()`.
  *
  * @packageDocumentation
  */
+
+/**
+ * The brand of every NSN error: the registered symbol `Symbol.for('@nsn/error')`, the
+ * same as `@nsn/core`'s `NSN_ERROR`.
+ */
+export const NSN_ERROR: unique symbol = Symbol.for('@nsn/error')
 
 /** Stable codes of every shard registry error. */
 export type ShardRegistryErrorCode =
@@ -12,9 +23,14 @@ export type ShardRegistryErrorCode =
   | 'ERR_CORRUPT_SHARD_RECORD'
   | 'ERR_REGISTRY_NOT_LOADED'
 
-/** Base class of every shard registry error. */
+/** Base class of every shard registry error; branded as an NSN error. */
 export abstract class ShardRegistryError extends Error {
   abstract readonly code: ShardRegistryErrorCode
+
+  /** The NSN error brand (`@nsn/core`'s `isNsnError` looks for it). */
+  get [NSN_ERROR](): true {
+    return true
+  }
 
   /** A plain object for structured logs and JSON answers. */
   toObject(): { name: string; code: ShardRegistryErrorCode; message: string } {

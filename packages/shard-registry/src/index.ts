@@ -33,17 +33,13 @@ export {
   DEFAULT_PREFIX,
   DEFAULT_REPUBLISH_INTERVAL,
   DEFAULT_REPUBLISH_JITTER,
-  hour,
-  minute,
-  PROVIDER_RECORD_TTL,
-  REPUBLISH_MARGIN,
   SHARD_HASH_LENGTH,
-  second,
 } from './constants.js'
 export {
   CorruptShardRecordError,
   InvalidOptionError,
   InvalidShardHashError,
+  NSN_ERROR,
   RegistryNotLoadedError,
   ShardRegistryError,
   type ShardRegistryErrorCode,

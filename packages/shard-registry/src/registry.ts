@@ -32,8 +32,10 @@ export interface ShardRegistryInit {
   /** Maximum number of shards; adding past it evicts the least recently used. Default 10,000. */
   capacity?: number
   /**
-   * Milliseconds from a publication to the next one (before jitter). Default 11 h: the
-   * 12 h provider-record TTL minus a 1 h margin.
+   * Milliseconds from a publication to the next one (before jitter). The caller derives
+   * it from the provider-record TTL its DHT uses (an NSN node passes `@nsn/core`'s
+   * `republishTiming(providerTtl).republishInterval`). Default 11 h, what that gives for
+   * the 12 h default TTL.
    */
   republishInterval?: number
   /**

@@ -3,16 +3,18 @@ import {
   DEFAULT_CAPACITY,
   DEFAULT_REPUBLISH_INTERVAL,
   DEFAULT_REPUBLISH_JITTER,
-  hour,
   InvalidOptionError,
   InvalidShardHashError,
-  minute,
+  NSN_ERROR,
   type ProvidedShardEntry,
   ShardRegistry,
   type ShardRegistryInit,
   type ShardRemovedEvent,
 } from '../src/index.js'
 import { FakeClock, hashOf, hexOf } from './helpers.js'
+
+const minute = 60_000
+const hour = 60 * minute
 
 function setup(init: ShardRegistryInit = {}) {
   const clock = new FakeClock()
@@ -403,6 +405,9 @@ describe('validation', () => {
       expect(error.message).toMatch(input)
       expect(error.message).toMatch(/exactly 32 bytes/)
       expect(error.toObject()).toEqual({ name: error.name, code: error.code, message: error.message })
+      // the NSN error brand, which @nsn/core's isNsnError recognises
+      expect(error[NSN_ERROR]).toBe(true)
+      expect(NSN_ERROR).toBe(Symbol.for('@nsn/error'))
     }
     expect(() => registry.has(h)).toThrow(InvalidShardHashError)
     expect(() => registry.get(h)).toThrow(InvalidShardHashError)

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { routingTableOf, ShardRouting } from '@nsn/core'
+import { republishTiming, routingTableOf, ShardRouting } from '@nsn/core'
 import { createNsnHost } from '@nsn/core/host'
 import { ShardRegistry } from '@nsn/shard-registry'
 import { rpcCountingMetrics } from './rpc-metrics.mjs'
@@ -122,6 +122,8 @@ export async function createBenchNode(
 ) {
   if (!IMPLEMENTATIONS.includes(impl)) throw new Error(`unknown implementation ${impl}`)
   const nsn = impl !== 'plain'
+  // the republish timing of an assembled node, for the TTL this node's DHT uses
+  const timing = republishTiming(dhtInit.providerRecordTtl)
   // the same host for both: only the DHT service is swapped
   const libp2p = await createNsnHost({
     profile: 'local',
@@ -130,7 +132,7 @@ export async function createBenchNode(
     // RPCs are counted through libp2p's public metrics component, for both alike
     ...(counter == null ? {} : { metrics: rpcCountingMetrics(counter) }),
     ...(nsn
-      ? { dht: dhtInit }
+      ? { dht: { providerCleanupInterval: timing.providerCleanupInterval, ...dhtInit } }
       : { dhtService: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit }) }),
   })
   const dht = libp2p.services.dht
@@ -154,7 +156,14 @@ export async function createBenchNode(
   tapEvents(node, dht, 'findProviders')
   tapEvents(node, dht, 'provide')
   if (nsn) {
-    node.registry = registry === false || impl === 'nsn-noreg' ? undefined : (registry ?? new ShardRegistry())
+    node.registry =
+      registry === false || impl === 'nsn-noreg'
+        ? undefined
+        : (registry ??
+          new ShardRegistry({
+            republishInterval: timing.republishInterval,
+            republishJitter: timing.republishJitter,
+          }))
     node.routing = new ShardRouting(libp2p, { ...routingInit, registry: node.registry })
     await node.routing.start()
   }

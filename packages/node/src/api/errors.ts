@@ -7,7 +7,6 @@
  */
 
 import { isNsnError } from '@nsn/core'
-import { NsnNodeError } from '../errors.js'
 
 /** An error as the API answers it. */
 export interface HttpError {
@@ -44,12 +43,13 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_QUERY_ABORTED: 503,
 }
 
-/** The stable code of a typed NSN error (core, registry or node); undefined for anything else. */
+/**
+ * The stable code of an NSN error of any package (core, shard registry, metrics, node:
+ * they carry the NSN error brand); undefined for anything else, including a foreign
+ * error that merely has a `code` property.
+ */
 function codeOf(err: unknown): string | undefined {
-  if (isNsnError(err) || err instanceof NsnNodeError) return err.code
-  // @nsn/shard-registry's errors (a hash that reached the registry unparsed)
-  if (err instanceof Error && err.name === 'InvalidShardHashError') return 'ERR_INVALID_SHARD_HASH'
-  return undefined
+  return isNsnError(err) ? err.code : undefined
 }
 
 /** The HTTP answer for `err`. While the node stops, aborted queries answer `ERR_STOPPING`. */

@@ -5,7 +5,6 @@
  */
 
 import { isNsnError } from '@nsn/core'
-import { isNodeError } from '../errors.js'
 
 /** Success. */
 export const EXIT_OK = 0
@@ -26,9 +25,19 @@ export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
 
 /** The exit code for an error a command threw. */
 export function exitCodeOf(err: unknown): number {
-  if (isNodeError(err, 'ERR_DAEMON_UNREACHABLE')) return EXIT_UNREACHABLE
-  if (isNodeError(err, 'ERR_USAGE') || isNodeError(err, 'ERR_INVALID_CONFIG')) return EXIT_USAGE
-  if (isNsnError(err, 'ERR_INVALID_SHARD_KEY') || isNsnError(err, 'ERR_INVALID_OPTION')) return EXIT_USAGE
-  if (isNodeError(err, 'ERR_API_RESPONSE') && (err as { status?: number }).status === 400) return EXIT_USAGE
-  return EXIT_FAILURE
+  if (!isNsnError(err)) return EXIT_FAILURE
+  switch (err.code) {
+    case 'ERR_DAEMON_UNREACHABLE':
+      return EXIT_UNREACHABLE
+    case 'ERR_USAGE':
+    case 'ERR_INVALID_CONFIG':
+    case 'ERR_INVALID_SHARD_KEY':
+    case 'ERR_INVALID_SHARD_HASH':
+    case 'ERR_INVALID_OPTION':
+      return EXIT_USAGE
+    case 'ERR_API_RESPONSE':
+      return (err as { status?: number }).status === 400 ? EXIT_USAGE : EXIT_FAILURE
+    default:
+      return EXIT_FAILURE
+  }
 }

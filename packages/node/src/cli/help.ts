@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+import { API_LISTEN } from '../constants.js'
 import { EXIT_CODES } from './exit-codes.js'
 import type { CliCommand, CliOption } from './types.js'
 
@@ -58,7 +59,7 @@ export function globalHelp(commands: readonly CliCommand[], version: string): st
     ...commands.map((c) => `  ${c.name.padEnd(16)} ${c.summary}`),
     '',
     `Run \`${BIN} <command> --help\` for a command's options.`,
-    `The client commands reach a running daemon through its HTTP API (--api, default 127.0.0.1:5080).`,
+    `The client commands reach a running daemon through its HTTP API (--api, default ${API_LISTEN}).`,
     '',
     exitCodes(),
   ]

@@ -7,8 +7,7 @@
  */
 
 import { parseArgs } from 'node:util'
-import { isNsnError } from '@nsn/core'
-import { ApiResponseError, isNodeError, UsageError } from '../errors.js'
+import { ApiResponseError, UsageError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { COMMANDS } from './cmds/index.js'
 import { EXIT_OK, EXIT_USAGE, exitCodeOf } from './exit-codes.js'
@@ -81,7 +80,6 @@ function parseCommandArgs(command: CliCommand, argv: readonly string[]): CliArgs
 
 function errorLine(err: unknown): string {
   if (err instanceof ApiResponseError) return `error: ${err.message} (${err.remoteCode})`
-  if (isNodeError(err) || isNsnError(err)) return `error: ${err.message}`
   if (err instanceof Error) return `error: ${err.message}`
   return `error: ${String(err)}`
 }

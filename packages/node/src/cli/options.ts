@@ -4,9 +4,9 @@
  * @packageDocumentation
  */
 
-import { API_LISTEN } from '@nsn/core'
 import { NsnApiClient } from '../api/client.js'
 import { parseHostPort } from '../config/fields.js'
+import { API_LISTEN } from '../constants.js'
 import type { CliArgs, CliIo, CliOptions } from './types.js'
 
 /** `--api` and `--json`. */

@@ -11,13 +11,10 @@ import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  API_LISTEN,
   hour,
   K_BUCKET_SIZE,
   LOCAL_PROFILE,
-  METRICS_LISTEN,
   minute,
-  P2P_LISTEN,
   PROVIDER_RECORD_TTL,
   QUERY_TIMEOUT,
   REFRESH_INTERVAL,
@@ -25,10 +22,13 @@ import {
   second,
 } from '@nsn/core'
 import {
+  API_LISTEN,
   CONNECTION_MONITOR_INTERVAL,
   DEFAULT_DATA_DIR,
   INBOUND_CONNECTION_THRESHOLD,
+  METRICS_LISTEN,
   MIN_PROVIDER_TTL,
+  P2P_LISTEN,
 } from '../constants.js'
 import { ConfigError } from '../errors.js'
 import { isLogLevel, LOG_LEVELS } from '../logger.js'

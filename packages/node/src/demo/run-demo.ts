@@ -13,15 +13,17 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseShardKey, type ShardKey } from '@nsn/core'
+import { InvalidOptionError, parseShardKey, type ShardKey } from '@nsn/core'
+import { DEMO_FORM_TIMEOUT, DEMO_NODES, DEMO_SHARDS } from '../constants.js'
+import { DemoNetworkError } from '../errors.js'
 import { createNsnNode, type NsnNode } from '../node.js'
 import { formatMs, percentile, table } from './stats.js'
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
-  /** Nodes in the network. Default 12. */
+  /** Nodes in the network, at least 4. Default 12. */
   nodes?: number
-  /** Shards published (each found once from another node). Default 24. */
+  /** Shards published (each found once from another node), at least 1. Default 24. */
   shards?: number
   /** How long the network may take to form before the demo gives up, ms. Default 30 s. */
   formTimeout?: number
@@ -47,12 +49,6 @@ export interface DemoOutput {
   write(chunk: string): unknown
 }
 
-/** Typed error of a demo that could not form its network. */
-export class DemoNetworkError extends Error {
-  override readonly name = 'DemoNetworkError'
-  readonly code = 'ERR_DEMO_NETWORK'
-}
-
 const QUIET = {
   logLevel: 'error' as const,
   metrics: null,
@@ -72,16 +68,31 @@ async function until(predicate: () => boolean, timeoutMs: number, onTick: () => 
   return true
 }
 
-/** Runs the demo and returns what it measured; progress goes to `out`. */
+/**
+ * Runs the demo and returns what it measured; progress goes to `out`.
+ *
+ * @throws {InvalidOptionError} for fewer than 4 nodes or no shard
+ * @throws {DemoNetworkError} when the network does not form within `formTimeout`
+ */
 export async function runDemo(
   options: DemoOptions = {},
   out: DemoOutput = process.stdout,
 ): Promise<DemoReport> {
-  const count = options.nodes ?? 12
-  const shardCount = options.shards ?? 24
-  const formTimeout = options.formTimeout ?? 30_000
-  if (!Number.isInteger(count) || count < 4) throw new RangeError('demo needs at least 4 nodes')
-  if (!Number.isInteger(shardCount) || shardCount < 1) throw new RangeError('demo needs at least 1 shard')
+  const count = options.nodes ?? DEMO_NODES.default
+  const shardCount = options.shards ?? DEMO_SHARDS.default
+  const formTimeout = options.formTimeout ?? DEMO_FORM_TIMEOUT
+  if (!Number.isInteger(count) || count < DEMO_NODES.min) {
+    throw new InvalidOptionError(
+      'nodes',
+      `the demo needs an integer >= ${DEMO_NODES.min}, got ${String(count)}`,
+    )
+  }
+  if (!Number.isInteger(shardCount) || shardCount < DEMO_SHARDS.min) {
+    throw new InvalidOptionError(
+      'shards',
+      `the demo needs an integer >= ${DEMO_SHARDS.min}, got ${String(shardCount)}`,
+    )
+  }
   const began = performance.now()
   const root = await mkdtemp(join(tmpdir(), 'nsn-demo-'))
   const nodes: NsnNode[] = []

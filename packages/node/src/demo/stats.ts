@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 
+import { second } from '@nsn/core'
+
 /** The `p`-th percentile (0-100) of `values` by nearest rank; NaN when empty. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN
@@ -15,7 +17,7 @@ export function percentile(values: readonly number[], p: number): number {
 /** Formats milliseconds for a table: `12 ms`, `1.4 s`, or `-` when NaN. */
 export function formatMs(ms: number): string {
   if (Number.isNaN(ms)) return '-'
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`
+  return ms >= second ? `${(ms / second).toFixed(2)} s` : `${Math.round(ms)} ms`
 }
 
 /** Renders rows as an aligned text table, first row as the header. */
