@@ -5,7 +5,7 @@
 // Prints the heap series (after GC), its slope, bytes per entry, and the datastore's
 // key counts. Run: pnpm --filter @nsn/integration-tests bench:churn [-- --shards 1000000 --json]
 import { parseArgs } from 'node:util'
-import { NoKnownPeersError, parseShardKey } from '@nsn/core'
+import { hooksOf, NoKnownPeersError, parseShardKey } from '@nsn/core'
 import { createTestNode } from '@nsn/core/testing'
 import { ShardRegistry } from '@nsn/shard-registry'
 import { MemoryDatastore } from 'datastore-core'
@@ -76,7 +76,7 @@ for (let i = 1; i <= total; i++) {
 const elapsed = (performance.now() - started) / 1000
 await new Promise((resolve) => setImmediate(resolve))
 const registryKeys = await countKeys(datastore, '/nsn/shards')
-const providerKeys = await countKeys(datastore, '/dht/provider')
+const providerKeys = await countKeys(datastore, hooksOf(node.libp2p.services.dht).providerPrefix)
 const steady = samples.filter((s) => s.shards >= Math.min(total, capacity * 5))
 const perShard = slope(steady.map((s) => ({ x: s.shards, y: s.heapBytes })))
 const final = samples[samples.length - 1]

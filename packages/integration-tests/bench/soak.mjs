@@ -39,7 +39,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
-import { parseShardKey } from '@nsn/core'
+import { hooksOf, parseShardKey } from '@nsn/core'
 import {
   createMetricsObserver,
   createNsnMetrics,
@@ -238,7 +238,7 @@ async function sample() {
   samples.push({
     connections: subject.libp2p.getConnections().length,
     peerStore: (await subject.libp2p.peerStore.all()).length,
-    providerRecords: await countKeys('/dht/provider'),
+    providerRecords: await countKeys(hooksOf(subject.dht).providerPrefix),
     recordsOnPeers: stored.reduce((a, v) => a + v, 0),
     t: elapsed(),
     heapUsed: mem.heapUsed,
@@ -340,12 +340,12 @@ const runSec = elapsed()
 // ---- what it showed
 const datastoreKeys = {
   registry: await countKeys(registry.prefix),
-  kadDhtProviderRecords: await countKeys('/dht/provider'),
+  kadDhtProviderRecords: await countKeys(hooksOf(subject.dht).providerPrefix),
 }
 const selfRecords = await (async () => {
   let n = 0
   const self = `/${subject.peerId.toString()}`
-  for await (const key of datastore.queryKeys({ prefix: '/dht/provider' }))
+  for await (const key of datastore.queryKeys({ prefix: hooksOf(subject.dht).providerPrefix }))
     if (key.toString().endsWith(self)) n++
   return n
 })()
