@@ -11,6 +11,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { waitFor } from '@nsn/core/testing'
 
 /** This package's directory (from `src/` in tests and from `dist/` once built). */
 export const PKG = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -61,17 +62,15 @@ export class TempDirs {
   }
 }
 
-/** Resolves when `predicate` holds; throws (failing the test) past `timeoutMs`. */
-export async function waitUntil(
-  predicate: () => boolean | Promise<boolean>,
-  { timeoutMs = 10_000, what = 'condition', interval = 25 } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, interval))
-  }
-}
+/**
+ * The one bounded wait of the tests, `@nsn/core/testing`'s: it re-checks on events where
+ * they exist (a node's routing table, its connections) and polls otherwise (a daemon
+ * behind HTTP).
+ */
+export { type WaitEvents, type WaitForOptions, waitFor } from '@nsn/core/testing'
+
+/** @deprecated {@link waitFor} under its former name. */
+export const waitUntil: typeof waitFor = waitFor
 
 /** A JSON log line of a daemon. */
 export type LogRecord = Record<string, unknown> & { level: string; msg: string }
