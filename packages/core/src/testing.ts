@@ -211,7 +211,7 @@ export function waitFor(
     options.on == null ? [] : 'target' in options.on ? [options.on] : options.on
   const pollMs = options.pollMs ?? (sources.length === 0 ? WAIT_POLL_MS : undefined)
   const triggers = [
-    ...sources.flatMap((s) => s.events),
+    ...new Set(sources.flatMap((s) => s.events)),
     ...(pollMs == null ? [] : [`a poll every ${pollMs} ms`]),
   ]
   return new Promise<void>((resolve, reject) => {
