@@ -8,6 +8,10 @@ export default defineConfig({
     hookTimeout: 60_000,
     // the scenarios measure deadlines and latency bounds: one file at a time on 2 cores
     fileParallelism: false,
+    // no isolation: a worker runs its files one after another in one module graph, so
+    // libp2p is imported once, not once a file; no test relies on fresh module state
+    // (each starts and stops its own nodes)
+    isolate: false,
     reporters: ['default', 'json'],
     outputFile: { json: '.test-results/vitest.json' },
   },
