@@ -120,7 +120,12 @@ describe('metrics of a real 3-node network over TCP on 127.0.0.1', () => {
     ).toBe(1)
     expect(await total(a.register, 'nsn_p2p_kademlia_query_timeouts_total')).toBe(0)
     expect(await value(b.register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(0)
-    // c stores a's record and counts it at scrape time
+    // c stores a's record and counts it at scrape time; ADD_PROVIDER has no answer, so c
+    // stores it just after provide counted it as sent (a datastore write, no event: polled)
+    await waitFor(async () => (await c.node.routing.storedProviderRecords()) === 1, {
+      timeoutMs: 2_000,
+      what: "c to store a's record",
+    })
     expect(await value(c.register, 'nsn_p2p_kademlia_provider_records_stored')).toBe(
       await c.node.routing.storedProviderRecords(),
     )
