@@ -1,7 +1,7 @@
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseShardKey } from '../src/index.js'
-import { createTestNetwork, stopAll, type TestNode, waitFor } from '../src/testing.js'
+import { createTestNetwork, routingTableEvents, stopAll, type TestNode, waitFor } from '../src/testing.js'
 
 const SHARD = parseShardKey('0x' + 'ab'.repeat(32))
 
@@ -23,6 +23,7 @@ describe('three real nodes over TCP on 127.0.0.1', () => {
     await b.routing.bootstrap([a.addr])
     await c.routing.bootstrap([a.addr])
     await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
+      on: nodes.map((n) => routingTableEvents(n.libp2p)),
       what: 'full routing tables',
     })
     return nodes

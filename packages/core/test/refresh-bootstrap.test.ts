@@ -1,7 +1,16 @@
+import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type BootstrapEvent, NoPeerAnsweredError, type QueryEndedEvent } from '../src/index.js'
-import { createTestNetwork, createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
+import {
+  createTestNetwork,
+  createTestNode,
+  expectNever,
+  routingTableEvents,
+  stopAll,
+  type TestNode,
+  waitFor,
+} from '../src/testing.js'
 
 describe('bootstrap and refresh on real nodes', () => {
   let nodes: TestNode[] = []
@@ -42,11 +51,32 @@ describe('bootstrap and refresh on real nodes', () => {
   })
 
   it('refresh drops peers that went away and finds new ones', async () => {
-    nodes = await createTestNetwork(6, { routing: { refreshInterval: 0 } })
-    const [seed, watcher, ...rest] = nodes as [TestNode, TestNode, ...TestNode[]]
+    // the joiners must be found by the watcher's refresh, not by dialling the watcher
+    // themselves (their bootstrap lookups meet it through the seed) nor by the watcher's
+    // own kad-dht self-query: it refuses their inbound connections (its outbound dials to
+    // them go through) and its self-query is kept out of the way
+    const joinerIds = new Set<string>()
+    const refuseJoiners = (peer: PeerId): boolean => joinerIds.has(peer.toString())
+    const watcher = await createTestNode({
+      dht: { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
+      routing: { refreshInterval: 0 },
+      connectionGater: { denyInboundEncryptedConnection: refuseJoiners },
+    })
+    nodes = [watcher]
+    nodes.push(...(await createTestNetwork(5, { routing: { refreshInterval: 0 } })))
+    const [, seed, ...rest] = nodes as [TestNode, TestNode, ...TestNode[]]
+    const joiners = rest.slice(2)
+    for (const node of joiners) joinerIds.add(node.libp2p.peerId.toString())
+    const idOf = (node: TestNode) => node.libp2p.peerId.toString()
+    const inTable = async (node: TestNode) =>
+      (await node.routing.routingTablePeers()).map((p) => p.peerId.toString())
+
     await watcher.routing.bootstrap([seed.addr])
     for (const node of rest.slice(0, 2)) await node.routing.bootstrap([seed.addr])
-    await waitFor(() => watcher.routing.routingTableSize() >= 3, { what: 'watcher to know 3 peers' })
+    await waitFor(() => watcher.routing.routingTableSize() >= 3, {
+      on: routingTableEvents(watcher.libp2p),
+      what: 'watcher to know 3 peers',
+    })
 
     // two peers leave for good; the watcher hangs up so they are not detected by a closing connection
     const gone = rest.slice(0, 2)
@@ -54,36 +84,68 @@ describe('bootstrap and refresh on real nodes', () => {
       await watcher.libp2p.hangUp(node.libp2p.peerId)
       await node.stop()
     }
-    const goneIds = new Set(gone.map((n) => n.libp2p.peerId.toString()))
-    const inTable = async () => (await watcher.routing.routingTablePeers()).map((p) => p.peerId.toString())
-    expect((await inTable()).filter((id) => goneIds.has(id))).toHaveLength(2)
+    const goneIds = new Set(gone.map(idOf))
+    expect((await inTable(watcher)).filter((id) => goneIds.has(id))).toHaveLength(2)
 
-    // new peers join through the seed, unknown to the watcher
-    for (const node of rest.slice(2)) await node.routing.bootstrap([seed.addr])
+    // new peers join through the seed, unknown to the watcher. The seed admits a new
+    // contact into its table only after pinging it, which may finish after the joiner's
+    // bootstrap returned: the watcher's refresh can only learn of them once it did
+    for (const node of joiners) await node.routing.bootstrap([seed.addr])
+    const holdsJoiners = async (node: TestNode) => {
+      const table = await inTable(node)
+      return joiners.every((j) => table.includes(idOf(j)))
+    }
+    await waitFor(() => holdsJoiners(seed), {
+      on: routingTableEvents(seed.libp2p),
+      what: 'the seed to admit both joiners',
+    })
+    expect((await inTable(watcher)).filter((id) => joinerIds.has(id))).toEqual([])
 
     const result = await watcher.routing.refresh()
-    const after = await inTable()
-    expect(after.filter((id) => goneIds.has(id))).toEqual([])
+    expect((await inTable(watcher)).filter((id) => goneIds.has(id))).toEqual([])
     expect(result.removed).toBe(2)
-    for (const node of rest.slice(2)) expect(after).toContain(node.libp2p.peerId.toString())
+    // the refresh's lookups met the joiners; kad-dht admits a contact a lookup met only
+    // after pinging it, which may end just after the refresh returned
+    await waitFor(() => holdsJoiners(watcher), {
+      on: routingTableEvents(watcher.libp2p),
+      timeoutMs: 2_000,
+      what: "the joiners the refresh found to enter the watcher's table",
+    })
+    const after = await inTable(watcher)
+    expect(after.filter((id) => goneIds.has(id))).toEqual([])
+    for (const node of joiners) expect(after).toContain(idOf(node))
     nodes = nodes.filter((n) => !gone.includes(n))
   })
 
   it('runs refresh on its schedule and stops it cleanly', async () => {
+    const INTERVAL = 50
     const refreshes: QueryEndedEvent[] = []
+    const refreshed = new EventTarget()
     const a = await createTestNode({ routing: { refreshInterval: 0 } })
     const b = await createTestNode({
       routing: {
-        refreshInterval: 50,
-        observer: { queryEnded: (e) => e.type === 'refresh' && refreshes.push(e) },
+        refreshInterval: INTERVAL,
+        observer: {
+          queryEnded: (e) => {
+            if (e.type !== 'refresh') return
+            refreshes.push(e)
+            refreshed.dispatchEvent(new Event('refresh'))
+          },
+        },
       },
     })
     nodes = [a, b]
     await b.routing.bootstrap([a.addr])
-    await waitFor(() => refreshes.length >= 3, { what: 'three scheduled refreshes' })
+    const onRefresh = { target: refreshed, events: ['refresh'] }
+    await waitFor(() => refreshes.length >= 3, { on: onRefresh, what: 'three scheduled refreshes' })
     await b.routing.stop()
     const count = refreshes.length
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    // stopped: no refresh in four intervals
+    await expectNever(() => refreshes.length > count, {
+      forMs: 4 * INTERVAL,
+      on: onRefresh,
+      what: 'a refresh after stop()',
+    })
     expect(refreshes.length).toBe(count)
     expect(refreshes.every((r) => r.result === 'ok')).toBe(true)
   })

@@ -1,7 +1,7 @@
 import { ShardRegistry } from '@nsn/shard-registry'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type ProviderRecordPublishedEvent, parseShardKey, type ShardKey } from '../src/index.js'
-import { createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
+import { createTestNode, routingTableEvents, stopAll, type TestNode, waitFor } from '../src/testing.js'
 
 type Published = ProviderRecordPublishedEvent & { at: number }
 
@@ -19,23 +19,36 @@ describe('the registry wired into ShardRouting, on real nodes', () => {
     nodes = []
   })
 
+  /** Each record the provider publishes, as an event too (`published`). */
+  const publications = new EventTarget()
+  const onPublished = { target: publications, events: ['published'] }
+
   async function network(registry: ShardRegistry, published: Published[], dht = {}) {
-    const provider = await createTestNode({
-      dht,
-      routing: {
-        registry,
-        observer: { providerRecordPublished: (e) => published.push({ ...e, at: Date.now() }) },
-        republishCheckInterval: 100,
-        republishRetryDelay: 200,
-      },
-    })
-    const others = [await createTestNode({ dht }), await createTestNode({ dht })]
+    const [provider, ...others] = await Promise.all([
+      createTestNode({
+        dht,
+        routing: {
+          registry,
+          observer: {
+            providerRecordPublished: (e) => {
+              published.push({ ...e, at: Date.now() })
+              publications.dispatchEvent(new Event('published'))
+            },
+          },
+          republishCheckInterval: 100,
+          republishRetryDelay: 200,
+        },
+      }),
+      createTestNode({ dht }),
+      createTestNode({ dht }),
+    ])
     nodes = [provider, ...others]
-    for (const other of others) await other.routing.bootstrap([provider.addr])
+    await Promise.all(others.map((other) => other.routing.bootstrap([provider.addr])))
     await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
+      on: nodes.map((n) => routingTableEvents(n.libp2p)),
       what: 'full routing tables',
     })
-    return { provider, others }
+    return { provider: provider as TestNode, others }
   }
 
   it('evicting or stopping a shard withdraws its self-record and stops its republishing', async () => {
@@ -50,7 +63,11 @@ describe('the registry wired into ShardRouting, on real nodes', () => {
     await provider.routing.provide(shard(3)) // evicts shard 1, the least recently used
     expect(registry.has(shard(1).bytes)).toBe(false)
     const evictedAt = Date.now()
-    await expect.poll(() => provider.routing.hasSelfRecord(shard(1))).toBe(false)
+    // the withdrawal runs in the background of the eviction (a datastore delete, no event)
+    await waitFor(async () => !(await provider.routing.hasSelfRecord(shard(1))), {
+      what: "the evicted shard's self-record to go",
+    })
+    expect(await provider.routing.hasSelfRecord(shard(1))).toBe(false)
     expect(await provider.routing.hasSelfRecord(shard(3))).toBe(true)
 
     expect(await provider.routing.stopProviding(shard(2))).toBe(true)
@@ -60,6 +77,7 @@ describe('the registry wired into ShardRouting, on real nodes', () => {
 
     // shard 3 keeps being republished; shards 1 and 2 never are
     await waitFor(() => published.filter((e) => e.republish && e.shard === shard(3).hex).length >= 2, {
+      on: onPublished,
       what: 'two republishes of shard 3',
     })
     const after = (e: Published, shardKey: ShardKey, at: number) =>
@@ -83,18 +101,26 @@ describe('the registry wired into ShardRouting, on real nodes', () => {
     await provider.routing.provide(stopped)
     const remote = others[0] as TestNode
     // ADD_PROVIDER has no answer: the remote stores the records just after they were sent
-    await expect.poll(() => recordTime(remote, provider, kept), { timeout: 2_000 }).toBeDefined()
-    await expect.poll(() => recordTime(remote, provider, stopped), { timeout: 2_000 }).toBeDefined()
+    // (a datastore write, no event)
+    await waitFor(
+      async () =>
+        (await recordTime(remote, provider, kept)) != null &&
+        (await recordTime(remote, provider, stopped)) != null,
+      { timeoutMs: 2_000, what: 'the remote to store both records' },
+    )
     const first = await recordTime(remote, provider, kept)
+    const stoppedStoredAt = await recordTime(remote, provider, stopped)
     await provider.routing.stopProviding(stopped)
     const stoppedAt = Date.now()
 
-    // past the first TTL, the remote holds a newer record of the kept shard and none of the stopped one
-    await waitFor(() => Date.now() > (first as number) + ttl + 400, {
-      timeoutMs: 5_000,
-      what: 'the first TTL to pass',
-    })
-    await expect.poll(() => recordTime(remote, provider, stopped), { timeout: 3_000 }).toBeUndefined()
+    // past the first TTL, the remote holds a newer record of the kept shard and none of
+    // the stopped one, whose record lapsed once its TTL was up, not before
+    await waitFor(
+      async () =>
+        Date.now() > (first as number) + ttl && (await recordTime(remote, provider, stopped)) == null,
+      { timeoutMs: ttl + 2_000, what: "the first TTL to pass and the stopped shard's record to lapse" },
+    )
+    expect(Date.now()).toBeGreaterThanOrEqual((stoppedStoredAt as number) + ttl)
     const fresh = await recordTime(remote, provider, kept)
     expect(fresh).toBeDefined()
     expect(fresh as number).toBeGreaterThan(first as number)

@@ -1,9 +1,16 @@
-import { createSilentPeer, type SilentPeer } from '@nsn/core/testing'
+import { QUERY_TIMEOUT } from '@nsn/core'
+import { createSilentPeer, routingTableEvents, type SilentPeer } from '@nsn/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { api, Network, waitUntil } from '../src/harness/index.js'
+import { api, Network, waitFor } from '../src/harness/index.js'
 
 const HASH = 'd4'.repeat(32)
 const TIMEOUTS = 'nsn_p2p_kademlia_query_timeouts_total'
+const DURATION = 'nsn_p2p_kademlia_query_duration_seconds'
+
+/**
+ * The one test that waits out the real 10 s default deadline, end to end: the other
+ * deadline tests (core, metrics, node) shrink it through `queryTimeout`.
+ */
 
 describe('the query deadline', () => {
   let network: Network | undefined
@@ -19,8 +26,13 @@ describe('the query deadline', () => {
     silent = await createSilentPeer()
     network = await Network.start(1)
     const node = network.nodes[0]!
+    expect(QUERY_TIMEOUT).toBe(10_000)
+    expect(node.node.routing.queryTimeout).toBe(QUERY_TIMEOUT) // the default, not shrunk
     await node.node.libp2p.dial(silent.addr)
-    await waitUntil(() => node.routingTableSize() === 1, { what: 'the silent peer in the routing table' })
+    await waitFor(() => node.routingTableSize() === 1, {
+      on: routingTableEvents(node.node.libp2p),
+      what: 'the silent peer in the routing table',
+    })
     const before = await node.metric(TIMEOUTS, { type: 'find_providers' })
 
     const started = performance.now()
@@ -32,11 +44,13 @@ describe('the query deadline', () => {
     expect(elapsed).toBeGreaterThanOrEqual(9_000)
     expect(elapsed).toBeLessThanOrEqual(11_000)
     expect((await node.metric(TIMEOUTS, { type: 'find_providers' })) - before).toBe(1)
-    expect(
-      await node.metric('nsn_p2p_kademlia_query_duration_seconds_count', {
-        type: 'find_providers',
-        result: 'timeout',
-      }),
-    ).toBe(1)
+    const series = { type: 'find_providers', result: 'timeout' }
+    expect(await node.metric(`${DURATION}_count`, series)).toBe(1)
+    // the histogram's buckets tell a timeout at the default deadline apart: past le="10", in le="12.5"
+    expect(await node.metric(`${DURATION}_bucket`, { ...series, le: '10' })).toBe(0)
+    expect(await node.metric(`${DURATION}_bucket`, { ...series, le: '12.5' })).toBe(1)
+    const sum = await node.metric(`${DURATION}_sum`, series)
+    expect(sum).toBeGreaterThan(10)
+    expect(Math.abs(sum - 10)).toBeLessThan(1)
   }, 30_000)
 })

@@ -1,6 +1,6 @@
 import { parseShardKey } from '@nsn/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Network, waitUntil } from '../src/harness/index.js'
+import { Network, waitFor } from '../src/harness/index.js'
 
 const KEPT = parseShardKey('a1'.repeat(32))
 const STOPPED = parseShardKey('b2'.repeat(32))
@@ -20,7 +20,7 @@ describe('record expiry and republish (TTL shrunk to 3 s by config)', () => {
     await provider.node.provide(KEPT.hex)
     await provider.node.provide(STOPPED.hex)
     // ADD_PROVIDER has no answer: the holder stores the record just after it was sent
-    await waitUntil(
+    await waitFor(
       async () =>
         (await holder.node.routing.storedProviderRecord(STOPPED, provider.peerId)) != null &&
         (await holder.node.routing.storedProviderRecord(KEPT, provider.peerId)) != null,
@@ -32,10 +32,11 @@ describe('record expiry and republish (TTL shrunk to 3 s by config)', () => {
 
     // for two and a half TTLs, the holder always has a live record of the kept shard,
     // renewed before it lapses; the stopped shard's record disappears once its TTL is up
+    // (the holder's datastore has no event: it is sampled every 100 ms, by waitFor's poll)
     const until = Date.now() + 2.5 * TTL
     const renewals = new Set<number>()
     let stoppedGoneAt: number | undefined
-    while (Date.now() < until) {
+    const sample = async (): Promise<boolean> => {
       const kept = await holder.node.routing.storedProviderRecord(KEPT, provider.peerId)
       expect(kept, 'the holder keeps a record of the still-provided shard').toBeDefined()
       expect(Date.now()).toBeLessThan(kept!.expiresAt)
@@ -46,8 +47,9 @@ describe('record expiry and republish (TTL shrunk to 3 s by config)', () => {
       ) {
         stoppedGoneAt = Date.now()
       }
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      return Date.now() >= until
     }
+    await waitFor(sample, { pollMs: 100, timeoutMs: 2.5 * TTL + 2_000, what: 'two and a half TTLs' })
     expect(renewals.size).toBeGreaterThanOrEqual(3)
     expect(stoppedGoneAt).toBeDefined()
     // not before its TTL, and at most one cleanup interval (TTL / 4 here) after it
@@ -55,7 +57,7 @@ describe('record expiry and republish (TTL shrunk to 3 s by config)', () => {
     expect(stoppedGoneAt! - stoppedRecord!.storedAt).toBeLessThan(TTL + TTL / 4 + 500)
     // the provider itself holds no record of the stopped shard any more
     expect(await provider.node.routing.hasSelfRecord(STOPPED)).toBe(false)
-    await waitUntil(async () => (await provider.metric('nsn_p2p_republish_runs_total')) > 0, {
+    await waitFor(async () => (await provider.metric('nsn_p2p_republish_runs_total')) > 0, {
       what: 'republish runs counted',
     })
   })

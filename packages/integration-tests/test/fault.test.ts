@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
 import { isNsnError, parseShardKey, type ShardKey } from '@nsn/core'
+import { seededRandom, testSeed } from '@nsn/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type HarnessNode, Network, timed } from '../src/harness/index.js'
 
@@ -14,20 +14,21 @@ describe('faults: a third of a 30-node network stops', () => {
   })
 
   it('keeps finding shards published before, and ends every lookup that cannot succeed by the deadline, typed', async () => {
-    network = await Network.start(30, { node: { queryTimeout: QUERY_TIMEOUT } })
+    // every random choice (bootstrap peers, shards, who provides and who looks up) from one seed
+    const random = seededRandom(testSeed())
+    network = await Network.start(30, { node: { queryTimeout: QUERY_TIMEOUT }, random })
     await network.waitForTables(10, { timeoutMs: 60_000 })
     const doomed = network.nodes.slice(20)
     const survivors = network.nodes.slice(0, 20)
     const pick = (nodes: HarnessNode[], not?: HarnessNode) => {
-      const pool = nodes.filter((n) => n !== not)
-      return pool[Math.floor(Math.random() * pool.length)] as HarnessNode
+      return random.pick(nodes.filter((n) => n !== not))
     }
 
     // shards published before the fault, by survivors and by nodes that will stop
     const published: Array<{ key: ShardKey; by: HarnessNode }> = []
     for (let i = 0; i < 12; i++) {
       const by = i < 8 ? pick(survivors) : pick(doomed)
-      const key = parseShardKey(randomBytes(32))
+      const key = parseShardKey(random.bytes(32))
       await by.node.provide(key.hex)
       published.push({ key, by })
     }
@@ -50,7 +51,7 @@ describe('faults: a third of a 30-node network stops', () => {
     // deadline, with an answer (records outlive their provider until their TTL) or typed
     for (const key of [
       ...published.filter((p) => doomed.includes(p.by)).map((p) => p.key),
-      parseShardKey(randomBytes(32)),
+      parseShardKey(random.bytes(32)),
     ]) {
       const lookup = await timed(() => pick(survivors).node.findProviders(key.hex))
       expect(lookup.ms).toBeLessThan(QUERY_TIMEOUT + 1_000)

@@ -1,5 +1,6 @@
+import { routingTableEvents } from '@nsn/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Network, waitUntil } from '../src/harness/index.js'
+import { Network, waitFor } from '../src/harness/index.js'
 
 describe('k-bucket replacement', () => {
   let network: Network | undefined
@@ -19,12 +20,14 @@ describe('k-bucket replacement', () => {
     const steady = await network.add({ bootstrap: [watcher] })
     const table = async () => (await watcher.node.peers()).map((p) => p.peerId.toString()).sort()
     const ids = (...nodes: Array<typeof watcher>) => nodes.map((n) => n.peerId.toString()).sort()
-    await waitUntil(async () => (await table()).length === 2, { what: 'a full bucket' })
+    const onTable = routingTableEvents(watcher.node.libp2p)
+    await waitFor(async () => (await table()).length === 2, { on: onTable, what: 'a full bucket' })
     expect(await table()).toEqual(ids(stale, steady))
 
     await stale.stop()
     const fresh = await network.add({ bootstrap: [watcher] })
-    await waitUntil(async () => JSON.stringify(await table()) === JSON.stringify(ids(steady, fresh)), {
+    await waitFor(async () => JSON.stringify(await table()) === JSON.stringify(ids(steady, fresh)), {
+      on: onTable,
       timeoutMs: 15_000,
       what: 'the stale peer replaced by the fresh one',
     })

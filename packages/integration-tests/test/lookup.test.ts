@@ -1,6 +1,6 @@
 import { parseShardKey } from '@nsn/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { api, Daemon, LOOPBACK_FLAGS, Network, TempDirs, waitUntil } from '../src/harness/index.js'
+import { api, Daemon, LOOPBACK_FLAGS, Network, TempDirs, waitFor } from '../src/harness/index.js'
 
 const SHARD = parseShardKey('3e'.repeat(32))
 
@@ -28,11 +28,10 @@ describe('provider lookup', () => {
       network.nodes[0]!.addrs[0]!,
     ])
     const ready = await daemon.ready()
-    await waitUntil(
+    // the daemon is a child process: polled over HTTP
+    await waitFor(
       async () => ((await api(ready.api, 'GET', '/v1/peers')).body as { peers: unknown[] }).peers.length > 0,
-      {
-        what: 'the daemon to join the network',
-      },
+      { what: 'the daemon to join the network' },
     )
     const put = await api(ready.api, 'PUT', `/v1/shards/${SHARD.hex}`)
     expect(put.status).toBe(200)

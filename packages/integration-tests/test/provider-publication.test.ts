@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseShardKey } from '@nsn/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Network, waitUntil } from '../src/harness/index.js'
+import { Network, waitFor } from '../src/harness/index.js'
 
 const SHARD = parseShardKey('7c'.repeat(32))
 const PUBLISHED = 'nsn_p2p_kademlia_provider_records_published_total'
@@ -31,7 +31,8 @@ describe('provider publication', () => {
     const ours = provider!.addrs.map(transport).sort()
     for (const holder of others) {
       // ADD_PROVIDER has no answer: the holder stores the record just after it was sent
-      await waitUntil(
+      // (a datastore write, no event: polled)
+      await waitFor(
         async () => (await holder.node.routing.storedProviderRecord(SHARD, provider!.peerId)) != null,
         {
           timeoutMs: 2_000,

@@ -7,6 +7,7 @@ import type { Libp2p } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
+import { connectionEvents, waitFor } from '@nsn/core/testing'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -71,14 +72,6 @@ async function startNode(options: NodeOptions = {}): Promise<Node> {
   nodes.push(node)
   await libp2p.start()
   return node
-}
-
-async function eventually(predicate: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on. */
@@ -147,11 +140,13 @@ describe('trackLibp2pConnections on real libp2p nodes', () => {
     const addr = b.libp2p.getMultiaddrs()[0]
     if (addr == null) throw new Error('no listen address')
 
+    const dialAt = Date.now()
     const connection = await a.libp2p.dial(addr)
-    await eventually(
-      async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1,
-      'b sees the connection',
-    )
+    const openAt = Date.now()
+    await waitFor(async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1, {
+      on: connectionEvents(b.libp2p),
+      what: 'b sees the connection',
+    })
     expect(await value(a.register, 'nsn_p2p_active_connections')).toBe(1)
     expect(await value(a.register, 'nsn_p2p_connected_peers')).toBe(1)
     expect(await value(b.register, 'nsn_p2p_connected_peers')).toBe(1)
@@ -163,12 +158,14 @@ describe('trackLibp2pConnections on real libp2p nodes', () => {
     expect(await total(a.register, 'nsn_p2p_connections_closed_total')).toBe(0)
     expect((await histogram(a.register, 'nsn_p2p_connection_duration_seconds')).count).toBe(0)
 
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // the connection opened between dialAt and openAt, and closes between hangUpAt and closedAt
+    const hangUpAt = Date.now()
     await a.libp2p.hangUp(b.libp2p.peerId)
-    await eventually(
-      async () => (await value(b.register, 'nsn_p2p_active_connections')) === 0,
-      'b sees the close',
-    )
+    const closedAt = Date.now()
+    await waitFor(async () => (await value(b.register, 'nsn_p2p_active_connections')) === 0, {
+      on: connectionEvents(b.libp2p),
+      what: 'b sees the close',
+    })
     expect(connection.status).toBe('closed')
     expect(await value(a.register, 'nsn_p2p_active_connections')).toBe(0)
     expect(await value(a.register, 'nsn_p2p_connected_peers')).toBe(0)
@@ -176,7 +173,8 @@ describe('trackLibp2pConnections on real libp2p nodes', () => {
     expect(await value(b.register, 'nsn_p2p_connections_closed_total', { direction: 'inbound' })).toBe(1)
     const duration = await histogram(a.register, 'nsn_p2p_connection_duration_seconds')
     expect(duration.count).toBe(1)
-    expect(duration.sum).toBeGreaterThanOrEqual(0.05)
+    expect(duration.sum).toBeGreaterThanOrEqual((hangUpAt - openAt) / 1000)
+    expect(duration.sum).toBeLessThanOrEqual((closedAt - dialAt) / 1000)
     expect(duration.sum).toBeLessThan(5)
     expect((await histogram(b.register, 'nsn_p2p_connection_duration_seconds')).count).toBe(1)
     expect(await total(a.register, 'nsn_p2p_connections_failed_total')).toBe(0)
@@ -202,10 +200,11 @@ describe('trackLibp2pConnections on real libp2p nodes', () => {
     const socket = tcpConnect(Number(port), host!)
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
     socket.end('this is not multistream-select\n')
-    await eventually(
+    // counted when libp2p's upgrader rejects (no event tells of it): polled
+    await waitFor(
       async () =>
         (await value(b.register, 'nsn_p2p_connections_failed_total', { direction: 'inbound' })) === 1,
-      'the failed inbound upgrade',
+      { what: 'the failed inbound upgrade' },
     )
     socket.destroy()
     expect(await value(b.register, 'nsn_p2p_connections_failed_total', { direction: 'outbound' })).toBe(0)
@@ -249,10 +248,10 @@ describe('failed connections, counted through libp2p’s metrics component', () 
     socket.end('this is not multistream-select\n')
     await new Promise((resolve) => socket.once('close', resolve))
     await a.libp2p.dial(b.libp2p.getMultiaddrs()[0]!)
-    await eventually(
-      async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1,
-      'b sees the connection',
-    )
+    await waitFor(async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1, {
+      on: connectionEvents(b.libp2p),
+      what: 'b sees the connection',
+    })
     expect(await total(a.register, 'nsn_p2p_connections_established_total')).toBe(1)
     expect(await total(a.register, 'nsn_p2p_connections_failed_total')).toBe(0)
     expect(await total(b.register, 'nsn_p2p_connections_failed_total')).toBe(0)
@@ -307,10 +306,10 @@ describe('failed connections, counted through libp2p’s metrics component', () 
     const a = await startNode()
     const b = await startNode({ maxIncomingPendingConnections: 0 }) // refuses every inbound connection
     await expect(a.libp2p.dial(b.libp2p.getMultiaddrs()[0]!)).rejects.toThrow()
-    await eventually(
+    await waitFor(
       async () =>
         (await value(b.register, 'nsn_p2p_connections_failed_total', { direction: 'inbound' })) === 1,
-      'b refuses the connection',
+      { what: 'b refuses the connection' },
     )
     expect(await value(a.register, 'nsn_p2p_connections_failed_total', { direction: 'outbound' })).toBe(1)
     expect(await value(a.register, 'nsn_p2p_connections_failed_total', { direction: 'inbound' })).toBe(0)
@@ -322,15 +321,15 @@ describe('failed connections, counted through libp2p’s metrics component', () 
     const a = await startNode()
     const b = await startNode()
     const connection = await a.libp2p.dial(b.libp2p.getMultiaddrs()[0]!)
-    await eventually(
-      async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1,
-      'b sees the connection',
-    )
+    await waitFor(async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1, {
+      on: connectionEvents(b.libp2p),
+      what: 'b sees the connection',
+    })
     connection.abort(new Error('aborted by the test'))
-    await eventually(
-      async () => (await value(b.register, 'nsn_p2p_active_connections')) === 0,
-      'b sees the close',
-    )
+    await waitFor(async () => (await value(b.register, 'nsn_p2p_active_connections')) === 0, {
+      on: connectionEvents(b.libp2p),
+      what: 'b sees the close',
+    })
     expect(await value(a.register, 'nsn_p2p_connections_closed_total', { direction: 'outbound' })).toBe(1)
     expect(await total(a.register, 'nsn_p2p_connections_failed_total')).toBe(0)
     expect(await total(b.register, 'nsn_p2p_connections_failed_total')).toBe(0)
@@ -344,10 +343,10 @@ describe('libp2p’s own metrics in the node’s registry', () => {
     const a = await startNode({ libp2pMetrics: true })
     const b = await startNode({ libp2pMetrics: true })
     await a.libp2p.dial(b.libp2p.getMultiaddrs()[0]!)
-    await eventually(
-      async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1,
-      'the connection',
-    )
+    await waitFor(async () => (await value(b.register, 'nsn_p2p_active_connections')) === 1, {
+      on: connectionEvents(b.libp2p),
+      what: 'the connection',
+    })
 
     for (const node of [a, b]) {
       const names = node.register.getMetricsAsArray().map((m) => m.name)

@@ -160,7 +160,7 @@ describe('createNsnMetrics', () => {
     size = 9
     expect(await value(register, 'nsn_p2p_shard_registry_size')).toBe(5)
     const removeAsync = metrics.kademlia.providerRecordsStored.addCollect(async (gauge) => {
-      await new Promise((resolve) => setTimeout(resolve, 5))
+      await new Promise(setImmediate) // a collect that settles on a later turn of the event loop
       gauge.set(42)
     })
     const removeRejecting = metrics.kademlia.providerRecordsStored.addCollect(async () => {

@@ -11,6 +11,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { WaitTimeoutError, waitFor } from '@nsn/core/testing'
 
 /** This package's directory (from `src/` in tests and from `dist/` once built). */
 export const PKG = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -55,17 +56,15 @@ export class TempDirs {
   }
 }
 
-/** Resolves when `predicate` holds; throws (failing the test) past `timeoutMs`. */
-export async function waitUntil(
-  predicate: () => boolean | Promise<boolean>,
-  { timeoutMs = 10_000, what = 'condition', interval = 25 } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, interval))
-  }
-}
+/**
+ * The one bounded wait of the tests, `@nsn/core/testing`'s: it re-checks on events where
+ * they exist (a node's routing table, its connections) and polls otherwise (a daemon
+ * behind HTTP).
+ */
+export { type WaitEvents, type WaitForOptions, waitFor } from '@nsn/core/testing'
+
+/** @deprecated {@link waitFor} under its former name. */
+export const waitUntil: typeof waitFor = waitFor
 
 /** A JSON log line of a daemon. */
 export type LogRecord = Record<string, unknown> & { level: string; msg: string }
@@ -92,7 +91,8 @@ export class Daemon {
   readonly otherLines: string[] = []
   readonly exited: Promise<Exit>
   private exit?: Exit
-  private readonly listeners = new Set<() => void>()
+  /** Dispatches `log` on each chunk of stderr and `exit` when the process ends. */
+  private readonly events = new EventTarget()
 
   constructor(args: string[], env: Record<string, string> = {}) {
     this.child = spawn(process.execPath, [BIN, 'start', ...args], {
@@ -114,51 +114,46 @@ export class Daemon {
         }
         newline = buffer.indexOf('\n')
       }
-      for (const listener of this.listeners) listener()
+      this.events.dispatchEvent(new Event('log'))
     })
     this.child.stdout?.resume()
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exit = { code, signal }
-        for (const listener of this.listeners) listener()
+        this.events.dispatchEvent(new Event('exit'))
         resolve(this.exit)
       })
     })
   }
 
-  /** Resolves with the first log record matching `predicate` (past or future). */
-  waitForLog(
+  /**
+   * Resolves with the first log record matching `predicate` (past or future), re-checked
+   * on each line the daemon writes; fails when the daemon exits first or past `timeoutMs`,
+   * with its stderr.
+   */
+  async waitForLog(
     predicate: (record: LogRecord) => boolean,
     { timeoutMs = 15_000, what = 'a log line' } = {},
   ): Promise<LogRecord> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = this.logs.find(predicate)
-        if (found != null) {
-          done()
-          resolve(found)
-        } else if (this.exit != null) {
-          done()
-          reject(
-            new Error(
+    let found: LogRecord | undefined
+    try {
+      await waitFor(
+        () => {
+          found = this.logs.find(predicate)
+          if (found == null && this.exit != null) {
+            throw new Error(
               `daemon exited (${JSON.stringify(this.exit)}) before ${what}; stderr:\n${this.stderrText()}`,
-            ),
-          )
-        }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(
-          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stderr:\n${this.stderrText()}`),
-        )
-      }, timeoutMs)
-      const done = (): void => {
-        clearTimeout(timer)
-        this.listeners.delete(check)
-      }
-      this.listeners.add(check)
-      check()
-    })
+            )
+          }
+          return found != null
+        },
+        { on: { target: this.events, events: ['log', 'exit'] }, timeoutMs, what },
+      )
+    } catch (err) {
+      if (err instanceof WaitTimeoutError) throw new Error(`${err.message}; stderr:\n${this.stderrText()}`)
+      throw err
+    }
+    return found as LogRecord
   }
 
   /** Resolves with the `ready` line. */

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
 import { NoKnownPeersError } from '@nsn/core'
-import { createSilentPeer, type SilentPeer } from '@nsn/core/testing'
+import { createSilentPeer, routingTableEvents, type SilentPeer, silentPeerEvents } from '@nsn/core/testing'
 import { MetricsListenError } from '@nsn/metrics'
 import { InvalidShardHashError } from '@nsn/shard-registry'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -17,7 +17,7 @@ import {
   startApiServer,
   toHttpError,
 } from '../src/index.js'
-import { api, hash, TempDirs, waitUntil } from './helpers.js'
+import { api, hash, TempDirs, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 
@@ -49,7 +49,8 @@ describe('HTTP API on a three-node network', () => {
     b = await node({ bootstrap: [seed] })
     c = await node({ bootstrap: [seed] })
     nodes.push(b, c)
-    await waitUntil(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
+    await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
+      on: nodes.map((n) => routingTableEvents(n.libp2p)),
       what: 'full routing tables',
     })
   })
@@ -171,7 +172,10 @@ describe('HTTP API errors of an isolated or stuck node', () => {
     // its first bootstrap hangs on the silent peer until the deadline: do not wait for it
     const n = await node({ bootstrap: [silent.addr.toString()], waitForBootstrap: false, ...init })
     nodes.push(n)
-    await waitUntil(() => n.routing.routingTableSize() === 1, { what: 'the silent peer in the table' })
+    await waitFor(() => n.routing.routingTableSize() === 1, {
+      on: routingTableEvents(n.libp2p),
+      what: 'the silent peer in the table',
+    })
     return n
   }
 
@@ -210,7 +214,7 @@ describe('HTTP API errors of an isolated or stuck node', () => {
       )?.value ?? 0
     // the first lookup holds the only slot until it is aborted
     let second: Awaited<ReturnType<typeof api>> | undefined
-    await waitUntil(
+    await waitFor(
       async () => {
         second = await api(addr(n), 'GET', `/v1/shards/${hash('04')}/providers`)
         return second.status === 429
@@ -222,7 +226,7 @@ describe('HTTP API errors of an isolated or stuck node', () => {
     controller.abort()
     expect(await first).toBeInstanceOf(Error)
     // the disconnect aborted the query long before its 20 s deadline
-    await waitUntil(async () => (await aborted()) === 1, {
+    await waitFor(async () => (await aborted()) === 1, {
       timeoutMs: 5_000,
       what: 'the aborted lookup to end',
     })
@@ -232,7 +236,10 @@ describe('HTTP API errors of an isolated or stuck node', () => {
     const n = await stuckNode({ queryTimeout: 20_000 })
     const address = addr(n)
     const lookup = api(address, 'GET', `/v1/shards/${hash('05')}/providers`)
-    await waitUntil(() => silents[0]!.streams.length >= 2, { what: 'the lookup to reach the silent peer' })
+    await waitFor(() => silents[0]!.streams.length >= 2, {
+      on: silentPeerEvents(silents[0]!),
+      what: 'the lookup to reach the silent peer',
+    })
     const start = Date.now()
     await n.stop()
     expect(Date.now() - start).toBeLessThan(5_000)

@@ -11,18 +11,34 @@ import {
   getCli,
   runCli,
 } from '../src/index.js'
-import { closedPort, hash, TempDirs, waitUntil } from './helpers.js'
+import { closedPort, hash, TempDirs, type WaitEvents, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 afterAll(() => dirs.cleanup())
 
 /** In-process I/O that records what the CLI writes. */
-function io(extra: Partial<CliIo> = {}): CliIo & { out: () => string; err: () => string } {
+function io(
+  extra: Partial<CliIo> = {},
+): CliIo & { out: () => string; err: () => string; written: WaitEvents } {
   let stdout = ''
   let stderr = ''
+  const written = new EventTarget()
+  const write = (): void => {
+    written.dispatchEvent(new Event('write'))
+  }
   return {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
+    stdout: {
+      write: (s: string) => {
+        stdout += s
+        write()
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        stderr += s
+        write()
+      },
+    },
     env: {},
     cwd: process.cwd(),
     signals: new EventEmitter(),
@@ -32,6 +48,7 @@ function io(extra: Partial<CliIo> = {}): CliIo & { out: () => string; err: () =>
     ...extra,
     out: () => stdout,
     err: () => stderr,
+    written: { target: written, events: ['write'] },
   }
 }
 
@@ -140,7 +157,10 @@ describe('CLI start in-process, driven by signals', () => {
     const exits: number[] = []
     const daemon = io({ signals, exit: (code) => exits.push(code) })
     const exit = runCli(['start', ...DAEMON_FLAGS, '--data-dir', await dirs.make()], daemon)
-    await waitUntil(() => daemon.err().includes('"msg":"ready"'), { what: 'the ready line' })
+    await waitFor(() => daemon.err().includes('"msg":"ready"'), {
+      on: daemon.written,
+      what: 'the ready line',
+    })
     signals.emit('SIGTERM', 'SIGTERM')
     signals.emit('SIGINT', 'SIGINT')
     expect(exits).toEqual([130])
@@ -154,7 +174,7 @@ describe('CLI start in-process, driven by signals', () => {
     const dataDir = await dirs.make()
     const exit = runCli(['start', ...DAEMON_FLAGS, '--data-dir', dataDir], daemon)
     let ready: { api: string; peerId: string } | undefined
-    await waitUntil(
+    await waitFor(
       () => {
         const line = daemon
           .err()
@@ -163,7 +183,7 @@ describe('CLI start in-process, driven by signals', () => {
         if (line != null) ready = JSON.parse(line) as { api: string; peerId: string }
         return ready != null
       },
-      { what: 'the ready line' },
+      { on: daemon.written, what: 'the ready line' },
     )
     const api = ['--api', ready?.api as string]
 

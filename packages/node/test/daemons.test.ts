@@ -20,7 +20,7 @@ import {
   type Ready,
   runBin,
   TempDirs,
-  waitUntil,
+  waitFor,
 } from './helpers.js'
 
 const dirs = new TempDirs()
@@ -106,7 +106,7 @@ describe('three daemons', () => {
     const b = daemon(['--data-dir', await dirs.make(), '--bootstrap', seed])
     const c = daemon(['--data-dir', await dirs.make(), '--bootstrap', seed])
     const [readyB, readyC] = (await Promise.all([b.ready(), c.ready()])) as [Ready, Ready]
-    await waitUntil(
+    await waitFor(
       async () =>
         (await Promise.all([readyA, readyB, readyC].map((r) => peerCount(r.api)))).every((n) => n === 2),
       { what: 'every routing table to hold the two others', timeoutMs: 15_000 },

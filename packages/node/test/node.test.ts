@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type DNSResponse, dns, RecordType } from '@multiformats/dns'
+import { routingTableEvents } from '@nsn/core/testing'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   createLogger,
@@ -11,7 +12,7 @@ import {
   type NsnNodeInit,
   silentLogger,
 } from '../src/index.js'
-import { TempDirs, waitUntil } from './helpers.js'
+import { TempDirs, type WaitEvents, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 const nodes: NsnNode[] = []
@@ -35,12 +36,24 @@ async function node(init: NsnNodeInit = {}): Promise<NsnNode> {
 }
 
 /** Collects JSON log lines. */
-function jsonLog(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
+function jsonLog(): {
+  logger: ReturnType<typeof createLogger>
+  lines: Array<Record<string, unknown>>
+  logged: WaitEvents
+} {
   const lines: Array<Record<string, unknown>> = []
+  const logged = new EventTarget()
   const stream: LogStream = {
-    write: (chunk: string) => lines.push(JSON.parse(chunk) as Record<string, unknown>),
+    write: (chunk: string) => {
+      lines.push(JSON.parse(chunk) as Record<string, unknown>)
+      logged.dispatchEvent(new Event('line'))
+    },
   }
-  return { logger: createLogger({ level: 'info', json: true, stream }), lines }
+  return {
+    logger: createLogger({ level: 'info', json: true, stream }),
+    lines,
+    logged: { target: logged, events: ['line'] },
+  }
 }
 
 describe('NsnNode', () => {
@@ -77,19 +90,23 @@ describe('NsnNode', () => {
         },
       },
     })
-    const { logger, lines } = jsonLog()
+    const { logger, lines, logged } = jsonLog()
     const joiner = await node({ bootstrap: ['/dnsaddr/seed.nsn.test'], dns: resolver, logger })
-    await waitUntil(
+    await waitFor(
       () => lines.some((l) => l.msg === 'bootstrap failed; retrying while the routing table is empty'),
-      {
-        what: 'a failed first bootstrap',
-      },
+      { on: logged, what: 'a failed first bootstrap' },
     )
     expect(joiner.state).toBe('running') // a failed bootstrap does not fail the start
     expect(queries).toBeGreaterThan(0)
     answer = true
-    await waitUntil(() => joiner.routing.routingTableSize() === 1, { what: 'the seed in the routing table' })
-    await waitUntil(() => lines.some((l) => l.msg === 'bootstrapped'), { what: 'the bootstrapped line' })
+    await waitFor(() => joiner.routing.routingTableSize() === 1, {
+      on: routingTableEvents(joiner.libp2p),
+      what: 'the seed in the routing table',
+    })
+    await waitFor(() => lines.some((l) => l.msg === 'bootstrapped'), {
+      on: logged,
+      what: 'the bootstrapped line',
+    })
     expect(lines.find((l) => l.msg === 'bootstrapped')).toMatchObject({ module: 'bootstrap', connected: 1 })
   })
 })

@@ -2,9 +2,9 @@
  * SIGTERM while a lookup hangs on a peer that never answers: the daemon exits 0 within
  * 5 s, the client gets a clear answer, and the data dir is usable afterwards.
  */
-import { createSilentPeer, type SilentPeer } from '@nsn/core/testing'
+import { createSilentPeer, type SilentPeer, silentPeerEvents } from '@nsn/core/testing'
 import { afterAll, describe, expect, it } from 'vitest'
-import { api, Daemon, hash, LOOPBACK_FLAGS, runBin, TempDirs, waitUntil } from './helpers.js'
+import { api, Daemon, hash, LOOPBACK_FLAGS, runBin, TempDirs, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 const daemons: Daemon[] = []
@@ -31,7 +31,7 @@ describe('graceful stop', () => {
     const d = new Daemon([...args, '--bootstrap', silent.addr.toString()])
     daemons.push(d)
     const ready = await d.ready()
-    await waitUntil(
+    await waitFor(
       async () =>
         ((await api(ready.api, 'GET', '/v1/peers')).body as { peers: unknown[] }).peers.length === 1,
       {
@@ -45,7 +45,8 @@ describe('graceful stop', () => {
     await d.waitForLog((r) => r.msg === 'request received' && String(r.path).endsWith('/providers'), {
       what: 'the daemon to receive the lookup',
     })
-    await waitUntil(() => silent!.streams.length > streamsBefore, {
+    await waitFor(() => silent!.streams.length > streamsBefore, {
+      on: silentPeerEvents(silent),
       what: 'the lookup to reach the silent peer',
     })
     expect(await Promise.race([find.then(() => 'ended'), Promise.resolve('running')])).toBe('running')

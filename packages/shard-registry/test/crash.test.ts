@@ -4,26 +4,30 @@ import { fileURLToPath } from 'node:url'
 import { LevelDatastore } from 'datastore-level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ShardRegistry } from '../src/index.js'
-import { keysUnder, tempDir } from './helpers.js'
+import { keysUnder, seedMessage, tempDir, testSeed } from './helpers.js'
 
 const writer = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url))
 /** Lines to wait for before the kill. */
 const PRINTED = 200
 /** Overall bound of one writer run; exceeding it fails the test. */
 const RUN_TIMEOUT = 20_000
+/** The writers' shards come from this seed (printed when a test fails). */
+const SEED = testSeed()
 
 /**
  * Starts the writer on `dir`, waits until it printed `count` shard lines, kills it with
  * SIGKILL and resolves with the printed shards once it exited. Rejects if the writer
- * exits on its own or the count is not reached within {@link RUN_TIMEOUT}.
+ * exits on its own or the count is not reached within {@link RUN_TIMEOUT}. Each `run`
+ * of a test writes other shards.
  */
 function writeThenKill(
   dir: string,
   capacity: number,
   count: number,
   children: ChildProcess[],
+  run = 0,
 ): Promise<string[]> {
-  const child = spawn(process.execPath, [writer, dir, String(capacity)], {
+  const child = spawn(process.execPath, [writer, dir, String(capacity), `${SEED}:${run}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)
@@ -73,7 +77,10 @@ describe('crash safety (kill -9 mid-stream, real LevelDB)', () => {
   let children: ChildProcess[]
   let datastores: LevelDatastore[]
 
-  beforeEach(async () => {
+  beforeEach(async ({ onTestFailed }) => {
+    onTestFailed(() => {
+      console.error(seedMessage(SEED))
+    })
     ;({ dir, remove } = await tempDir('crash'))
     children = []
     datastores = []
@@ -117,7 +124,7 @@ describe('crash safety (kill -9 mid-stream, real LevelDB)', () => {
     const capacity = 50
     const first = await writeThenKill(dir, capacity, PRINTED, children)
     // a second run on the same directory: it loads, then carries on evicting
-    const second = await writeThenKill(dir, capacity, PRINTED, children)
+    const second = await writeThenKill(dir, capacity, PRINTED, children, 1)
     const { registry, datastore } = await reopen(capacity)
     expect(registry.size).toBe(capacity)
     expect((await keysUnder(datastore)).length).toBe(capacity)

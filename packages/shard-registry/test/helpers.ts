@@ -1,9 +1,32 @@
+import { randomInt } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryDatastore } from 'datastore-core'
 import type { Batch, Datastore } from 'interface-datastore'
 import type { ProvidedShardEntry } from '../src/index.js'
+
+/** The environment variable that replays a run's random test data. */
+const TEST_SEED_ENV = 'NSN_TEST_SEED'
+
+/**
+ * The seed of a test file's random data: `NSN_TEST_SEED` when set (to replay a failed
+ * run), else drawn. (As `@nsn/core/testing`'s, which this package cannot depend on.)
+ */
+export function testSeed(): number {
+  const fromEnv = process.env[TEST_SEED_ENV]
+  if (fromEnv == null || fromEnv === '') return randomInt(0x1_0000_0000)
+  const seed = Number(fromEnv)
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new Error(`${TEST_SEED_ENV} must be an integer in [0, 2^32), got "${fromEnv}"`)
+  }
+  return seed
+}
+
+/** The line a failed test prints so that its random data can be replayed. */
+export function seedMessage(seed: number): string {
+  return `random data of this test was seeded with ${seed}: replay it with ${TEST_SEED_ENV}=${seed}`
+}
 
 /** A deterministic 32-byte hash: a tag byte, then `n` big-endian in the last 4 bytes. */
 export function hashOf(n: number, tag = 0xab): Uint8Array {

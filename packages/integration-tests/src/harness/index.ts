@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-export { api, Daemon, LOOPBACK_FLAGS, type Ready, runBin, TempDirs, waitUntil } from '@nsn/node/testing'
+export { api, Daemon, LOOPBACK_FLAGS, type Ready, runBin, TempDirs, waitFor } from '@nsn/node/testing'
 export {
   type AddNodeOptions,
   HarnessNode,

@@ -12,8 +12,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
+import { routingTableEvents, type SeededRandom, seededRandom, testSeed } from '@nsn/core/testing'
 import { createNsnNode, type NsnNode, type NsnNodeInit } from '@nsn/node'
-import { waitUntil } from '@nsn/node/testing'
+import { waitFor } from '@nsn/node/testing'
 import type { Registry } from 'prom-client'
 
 /** Options of every node of a harness network (any `@nsn/node` option but its addresses). */
@@ -118,6 +119,11 @@ export interface NetworkOptions {
   node?: HarnessNodeOptions
   /** How many earlier nodes each node bootstraps from. Default 3. */
   seeds?: number
+  /**
+   * Where the random choice of bootstrap peers comes from. Default: seeded with
+   * `testSeed()` (`NSN_TEST_SEED` replays a run).
+   */
+  random?: SeededRandom
 }
 
 /** Options of {@link Network.add}. */
@@ -133,10 +139,12 @@ export class Network {
   readonly nodes: HarnessNode[] = []
   private readonly root: string
   private readonly options: NetworkOptions
+  private readonly random: SeededRandom
 
   private constructor(root: string, options: NetworkOptions) {
     this.root = root
     this.options = options
+    this.random = options.random ?? seededRandom(testSeed())
   }
 
   /** Starts `size` nodes, each bootstrapping from up to `seeds` earlier ones. */
@@ -159,7 +167,7 @@ export class Network {
   /** Starts one more node. */
   async add(options: AddNodeOptions = {}): Promise<HarnessNode> {
     const index = this.nodes.length
-    const seeds = options.bootstrap ?? pickRandom(this.live, this.options.seeds ?? 3)
+    const seeds = options.bootstrap ?? this.random.sample(this.live, this.options.seeds ?? 3)
     let isolated = false
     const gate = { isolated: () => isolated, set: (v: boolean) => (isolated = v) }
     const deny = (): boolean => isolated
@@ -189,9 +197,10 @@ export class Network {
   /** Resolves when every live node's routing table holds at least `min` peers; returns the ms it took. */
   async waitForTables(min: number, { timeoutMs = 30_000, nodes = this.live } = {}): Promise<number> {
     const start = performance.now()
-    await waitUntil(() => nodes.every((n) => n.routingTableSize() >= min), {
+    await waitFor(() => nodes.every((n) => n.routingTableSize() >= min), {
       timeoutMs,
-      what: `routing tables of ${min}+ (now ${nodes.map((n) => n.routingTableSize()).join(' ')})`,
+      on: nodes.map((n) => routingTableEvents(n.node.libp2p)),
+      what: () => `routing tables of ${min}+ (now ${nodes.map((n) => n.routingTableSize()).join(' ')})`,
     })
     return performance.now() - start
   }
@@ -203,13 +212,4 @@ export class Network {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed != null) throw failed.reason
   }
-}
-
-function pickRandom<T>(items: readonly T[], count: number): T[] {
-  const pool = [...items]
-  const picked: T[] = []
-  while (picked.length < count && pool.length > 0) {
-    picked.push(pool.splice(Math.floor(Math.random() * pool.length), 1)[0] as T)
-  }
-  return picked
 }

@@ -1,6 +1,7 @@
 /**
- * Timing helpers of the scenarios. (Bounded waits are `@nsn/node/testing`'s
- * `waitUntil`: it resolves when the condition holds and fails the test past its limit.)
+ * Timing helpers of the scenarios. (The bounded wait is `@nsn/core/testing`'s `waitFor`,
+ * re-exported: it re-checks on events where they exist, polls otherwise, and fails the
+ * test past its limit.)
  *
  * @packageDocumentation
  */
