@@ -96,9 +96,9 @@ export const INBOUND_MAX_ADDRESS_BYTES = 512
 /**
  * Largest inbound DHT message accepted, in bytes (plain kad-dht: 4 MiB, the whole message
  * read and decoded before any check). Inbound messages are requests, the largest
- * legitimate one an ADD_PROVIDER: type (2) + key (2 + 34) + one provider (4 + id 2 + 42
+ * legitimate one an ADD_PROVIDER: type (2) + key (2 + 34) + one provider (3 + id 2 + 44
  * + {@link INBOUND_MAX_ADDRESSES_PER_PEER} x (3 + {@link INBOUND_MAX_ADDRESS_BYTES}))
- * = 16,570 bytes, under this bound with a margin. A longer length prefix resets the
+ * = 16,567 bytes (`largestAddProvider`), under this bound with a margin. A longer length prefix resets the
  * stream before a byte of the body is read. (Answers, which can be larger, come in on
  * this node's own outbound streams, which kad-dht reads.)
  */

@@ -57,7 +57,7 @@ export type ResolvedInboundGuardOptions = Required<InboundGuardInit>
 /** Wire bytes of an ADD_PROVIDER carrying `addresses` addresses of `addressBytes` each. */
 export function largestAddProvider(addresses: number, addressBytes: number): number {
   const address = 1 + varintLength(addressBytes) + addressBytes
-  const id = 2 + 42 // the largest inline (identity-multihash) peer id
+  const id = 2 + (2 + 42) // the largest inline (identity-multihash) peer id, with its field header
   const provider = id + addresses * address
   return 2 + (2 + 34) + 1 + varintLength(provider) + provider
 }
