@@ -309,7 +309,7 @@ export class InboundRateLimiter {
 // ---- the stream reader
 
 /** The length prefix is no varint of at most the maximum size. */
-class FrameTooLargeError extends Error {
+export class FrameTooLargeError extends Error {
   override readonly name = 'FrameTooLargeError'
 }
 
@@ -318,13 +318,15 @@ class FrameTooLargeError extends Error {
  * before reading the body (and a prefix longer than `max`'s varint at its first
  * superfluous byte, so a megabyte of 0xff is refused after a few bytes).
  */
-class FrameReader {
+export class FrameReader {
   private readonly source: AsyncIterator<Uint8Array | { subarray(): Uint8Array }>
-  private buffer: Uint8Array = new Uint8Array(0)
+  /** Bytes received and not yet consumed, kept as received (joined once per frame). */
+  private chunks: Uint8Array[] = []
+  private buffered = 0
   private readonly maxLengthLength: number
 
   constructor(
-    stream: Stream,
+    stream: Pick<Stream, typeof Symbol.asyncIterator>,
     private readonly max: number,
   ) {
     this.source = stream[Symbol.asyncIterator]()
@@ -335,15 +337,43 @@ class FrameReader {
     const next = await this.source.next()
     if (next.done === true) return false
     const chunk = next.value instanceof Uint8Array ? next.value : next.value.subarray()
-    if (this.buffer.byteLength === 0) {
-      this.buffer = chunk
-    } else {
-      const joined = new Uint8Array(this.buffer.byteLength + chunk.byteLength)
-      joined.set(this.buffer)
-      joined.set(chunk, this.buffer.byteLength)
-      this.buffer = joined
-    }
+    this.chunks.push(chunk)
+    this.buffered += chunk.byteLength
     return true
+  }
+
+  private byteAt(index: number): number {
+    for (const chunk of this.chunks) {
+      if (index < chunk.byteLength) return chunk[index] as number
+      index -= chunk.byteLength
+    }
+    throw new RangeError('beyond the buffered bytes')
+  }
+
+  /** Removes `skip + length` bytes and returns the last `length` of them. */
+  private consume(skip: number, length: number): Uint8Array {
+    const out = new Uint8Array(length)
+    let offset = -skip
+    let dropped = 0
+    for (const chunk of this.chunks) {
+      if (offset + chunk.byteLength > 0 && offset < length) {
+        const from = Math.max(0, -offset)
+        const to = Math.min(chunk.byteLength, length - offset)
+        out.set(chunk.subarray(from, to), offset + from)
+      }
+      offset += chunk.byteLength
+      if (offset <= length) dropped++
+      else break
+    }
+    const rest = this.chunks.slice(dropped)
+    if (rest.length > 0) {
+      const first = rest[0] as Uint8Array
+      const usedOfFirst = first.byteLength - (offset - length)
+      rest[0] = first.subarray(usedOfFirst)
+    }
+    this.chunks = rest
+    this.buffered -= skip + length
+    return out
   }
 
   /** The next frame's body, or undefined when the remote closed its end between frames. */
@@ -351,7 +381,7 @@ class FrameReader {
     let length = 0
     let prefix = 0
     for (;;) {
-      if (prefix === this.buffer.byteLength) {
+      if (prefix === this.buffered) {
         if (!(await this.fill())) {
           if (prefix === 0) return undefined
           throw new Error('stream ended inside a length prefix')
@@ -359,18 +389,16 @@ class FrameReader {
         continue
       }
       if (prefix === this.maxLengthLength) throw new FrameTooLargeError('length prefix too long')
-      const byte = this.buffer[prefix] as number
+      const byte = this.byteAt(prefix)
       length += (byte & 0x7f) * 2 ** (7 * prefix)
       prefix++
       if ((byte & 0x80) === 0) break
     }
     if (length > this.max) throw new FrameTooLargeError(`${length} bytes > ${this.max}`)
-    while (this.buffer.byteLength < prefix + length) {
+    while (this.buffered < prefix + length) {
       if (!(await this.fill())) throw new Error(`stream ended inside a ${length}-byte message`)
     }
-    const body = this.buffer.slice(prefix, prefix + length)
-    this.buffer = this.buffer.subarray(prefix + length)
-    return body
+    return this.consume(prefix, length)
   }
 }
 

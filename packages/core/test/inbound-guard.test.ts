@@ -18,6 +18,8 @@ import {
 } from '../src/constants.js'
 import { nsnHostOptions } from '../src/host.js'
 import {
+  FrameReader,
+  FrameTooLargeError,
   InboundRateLimiter,
   largestAddProvider,
   resolveInboundGuardOptions,
@@ -161,6 +163,54 @@ describe('validateInbound', () => {
       providers: [{ id: sender.toMultihash().bytes, multiaddrs: [addr] }],
     })
     expect(decodeKadMessage(encodeKadMessage(provide))).toEqual(provide)
+  })
+})
+
+describe('FrameReader', () => {
+  function chunked(bytes: Uint8Array, sizes: number[]) {
+    const chunks: Uint8Array[] = []
+    let at = 0
+    for (let i = 0; at < bytes.byteLength; i++) {
+      const size = sizes[i % sizes.length] as number
+      chunks.push(bytes.subarray(at, at + size))
+      at += size
+    }
+    return {
+      async *[Symbol.asyncIterator]() {
+        yield* chunks
+      },
+    }
+  }
+
+  it('reads frames split across chunks and several frames in one chunk', async () => {
+    const bodies = [
+      new Uint8Array(300).fill(1),
+      new Uint8Array(0),
+      new Uint8Array(5).fill(3),
+      new Uint8Array(200).fill(4),
+    ]
+    const wire = new Uint8Array(bodies.reduce((n, b) => n + frame(b).byteLength, 0))
+    let at = 0
+    for (const b of bodies) {
+      wire.set(frame(b), at)
+      at += frame(b).byteLength
+    }
+    for (const sizes of [[1], [7, 3], [1000], [2, 301]]) {
+      const reader = new FrameReader(chunked(wire, sizes) as never, 1024)
+      const read: Uint8Array[] = []
+      for (let body = await reader.next(); body != null; body = await reader.next()) read.push(body)
+      expect(read).toEqual(bodies)
+    }
+  })
+
+  it('refuses a length over the maximum, or a longer prefix, before reading the body', async () => {
+    await expect(
+      new FrameReader(chunked(frame(new Uint8Array(1025)), [4]) as never, 1024).next(),
+    ).rejects.toBeInstanceOf(FrameTooLargeError)
+    const ff = new Uint8Array(1024 * 1024).fill(0xff)
+    await expect(new FrameReader(chunked(ff, [1]) as never, 1024).next()).rejects.toBeInstanceOf(
+      FrameTooLargeError,
+    )
   })
 })
 
