@@ -76,6 +76,64 @@ export const PROVIDER_CLEANUP_INTERVAL = 10 * minute
 /** How soon a failed republish is retried. */
 export const REPUBLISH_RETRY_DELAY = 1 * minute
 
+/** Unit: one kibibyte, in bytes. */
+export const KiB = 1024
+
+/**
+ * How many addresses an inbound message may carry for one peer (the provider of an
+ * ADD_PROVIDER). An honest node announces its listen addresses on each interface, its
+ * observed and relay addresses: a handful, rarely past 10. Plain kad-dht merges any
+ * number into the peer store (10,000 per message cost 8-18 s of CPU per later message).
+ */
+export const INBOUND_MAX_ADDRESSES_PER_PEER = 32
+
+/**
+ * Largest multiaddr accepted in an inbound message, in bytes: a `/dns4` name of the
+ * maximal 253 characters with `/tcp/443/tls/ws/p2p/<id>` takes about 300.
+ */
+export const INBOUND_MAX_ADDRESS_BYTES = 512
+
+/**
+ * Largest inbound DHT message accepted, in bytes (plain kad-dht: 4 MiB, the whole message
+ * read and decoded before any check). Inbound messages are requests, the largest
+ * legitimate one an ADD_PROVIDER: type (2) + key (2 + 34) + one provider (3 + id 2 + 44
+ * + {@link INBOUND_MAX_ADDRESSES_PER_PEER} x (3 + {@link INBOUND_MAX_ADDRESS_BYTES}))
+ * = 16,567 bytes (`largestAddProvider`), under this bound with a margin. A longer length prefix resets the
+ * stream before a byte of the body is read. (Answers, which can be larger, come in on
+ * this node's own outbound streams, which kad-dht reads.)
+ */
+export const INBOUND_MAX_MESSAGE_SIZE = 20 * KiB
+
+/**
+ * Requests per second one remote peer may send on average (token bucket refill). A
+ * lookup sends one request to each contacted peer; a node providing shards in bulk on a
+ * small network sends a few per shard to each peer. A flooding peer (259 req/s measured
+ * raising honest lookups' p99 from 151 to 462 ms) is cut to this rate.
+ */
+export const INBOUND_PEER_REQUESTS_PER_SECOND = 100
+
+/** Burst of one remote peer's requests above its rate (token bucket capacity). */
+export const INBOUND_PEER_REQUEST_BURST = 200
+
+/** Requests per second this node handles from all peers together, on average. */
+export const INBOUND_GLOBAL_REQUESTS_PER_SECOND = 1_000
+
+/** Burst of all peers' requests together above the global rate. */
+export const INBOUND_GLOBAL_REQUEST_BURST = 2_000
+
+/**
+ * How many remote peers' rate buckets (and warn-log times) are kept; the least recently
+ * seen one is forgotten past it, so the limiter's memory is bounded whatever the number
+ * of peer ids an attacker uses (the global limit still applies to them all).
+ */
+export const INBOUND_TRACKED_PEERS = 1_024
+
+/** DHT streams one connection may have open at once (kad-dht's `maxInboundStreams`). */
+export const INBOUND_STREAMS_PER_CONNECTION = 32
+
+/** A peer whose messages are rejected is logged (warn) at most this often. */
+export const INBOUND_WARN_INTERVAL = 1 * minute
+
 /**
  * The `local` host profile (`@nsn/core/host`), for networks on one machine: tests, the
  * demo, benchmarks. Every value is a deliberate change from libp2p's defaults:

@@ -31,6 +31,7 @@ export type CoreErrorCode =
   | 'ERR_NOT_STARTED'
   | 'ERR_UNSUPPORTED_KAD_DHT'
   | 'ERR_SHARD_EVICTED'
+  | 'ERR_INBOUND_REJECTED'
 
 /**
  * The stable code of an NSN error. Open: core's codes are listed for completion, and
@@ -210,5 +211,22 @@ export class ShardEvictedError extends NsnError<CoreErrorCode> {
 
   constructor(shard: string) {
     super(`shard ${shard} was evicted by concurrent provides before it was published (registry at capacity)`)
+  }
+}
+
+/**
+ * An inbound DHT message the inbound guard refused (the reason its stream was reset);
+ * `reason` is one of {@link InboundRejectReason}.
+ */
+export class InboundRejectedError extends NsnError<CoreErrorCode> {
+  static readonly code = 'ERR_INBOUND_REJECTED'
+  override readonly name = 'InboundRejectedError'
+  readonly code = InboundRejectedError.code
+
+  constructor(
+    readonly reason: string,
+    detail?: string,
+  ) {
+    super(`inbound DHT message rejected: ${reason}${detail == null ? '' : ` (${detail})`}`)
   }
 }

@@ -16,6 +16,19 @@ export * from './constants.js'
 export { type Deadline, startDeadline } from './deadline.js'
 export * from './errors.js'
 export {
+  InboundGuard,
+  type InboundGuardComponents,
+  type InboundGuardInit,
+  type InboundGuardReporter,
+  InboundRateLimiter,
+  largestAddProvider,
+  type ResolvedInboundGuardOptions,
+  resolveInboundGuardOptions,
+  TokenBucket,
+  type Verdict,
+  validateInbound,
+} from './inbound-guard.js'
+export {
   type NsnKadDHTInit,
   nsnKadDHT,
   type ResolvedKadDHTOptions,
@@ -31,6 +44,14 @@ export {
   providerRecordKey,
   routingTableOf,
 } from './kad-internals.js'
+export {
+  decodeKadMessage,
+  encodeKadMessage,
+  frame,
+  type KadMessage,
+  type KadPeerInfo,
+  UnknownMessageTypeError,
+} from './kad-message.js'
 export * from './observer.js'
 export { AnswerTally, type OperationContext, type RunOperationOptions, runOperation } from './operation.js'
 export { compareDistance, dhtKeyOf, kadId, uniqueAddrs, xorHex } from './peer-addresses.js'

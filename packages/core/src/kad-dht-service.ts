@@ -9,6 +9,7 @@
 import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import {
+  INBOUND_STREAMS_PER_CONNECTION,
   K_BUCKET_SIZE,
   NSN_DHT_PROTOCOL,
   PROVIDER_CLEANUP_INTERVAL,
@@ -17,6 +18,7 @@ import {
   SELF_QUERY_INTERVAL,
 } from './constants.js'
 import { InvalidOptionError } from './errors.js'
+import { type InboundGuardInit, resolveInboundGuardOptions } from './inbound-guard.js'
 import { installKadHooks } from './kad-internals.js'
 
 /** Options of {@link nsnKadDHT}: kad-dht's own, plus NSN's. */
@@ -39,6 +41,14 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * does not let callers change). Shrink it to let stale peers be replaced sooner.
    */
   lastPingThreshold?: number
+  /**
+   * The inbound guard in front of kad-dht's handlers (maximum message size, key and
+   * peer validation, per-peer and global rate limits; see `inbound-guard.ts`), every
+   * bound a named default. `false` turns it off and leaves kad-dht's own reader (for
+   * comparisons only: a public node needs it). The per-connection stream limit is
+   * kad-dht's own `maxInboundStreams`, default {@link INBOUND_STREAMS_PER_CONNECTION}.
+   */
+  inboundGuard?: InboundGuardInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -48,6 +58,7 @@ export interface ResolvedKadDHTOptions {
   providerRecordTtl: number
   datastorePrefix: string
   lastPingThreshold?: number
+  inboundGuard: InboundGuardInit | false
 }
 
 function positive(name: string, value: number): number {
@@ -63,7 +74,14 @@ function positive(name: string, value: number): number {
  * @throws {InvalidOptionError} for a non-positive timeout, TTL or bucket size
  */
 export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOptions {
-  const { queryTimeout, providerRecordTtl, providerCleanupInterval, lastPingThreshold, ...rest } = init
+  const {
+    queryTimeout,
+    providerRecordTtl,
+    providerCleanupInterval,
+    lastPingThreshold,
+    inboundGuard,
+    ...rest
+  } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
     throw new InvalidOptionError('lastPingThreshold', `must be >= 0 ms, got ${String(lastPingThreshold)}`)
   }
@@ -79,6 +97,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     providerRecordTtl: ttl,
     datastorePrefix,
     lastPingThreshold,
+    inboundGuard: inboundGuard === false ? false : resolveInboundGuardOptions(inboundGuard),
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -91,6 +110,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
       // is known; kad-dht's own self-query keeps the neighbourhood fresh after that
       querySelfInterval: SELF_QUERY_INTERVAL,
       initialQuerySelfInterval: rest.querySelfInterval ?? SELF_QUERY_INTERVAL,
+      maxInboundStreams: INBOUND_STREAMS_PER_CONNECTION,
       // a peer's RPC may use the whole deadline: the query deadline, not kad-dht's 5 s
       // adaptive per-request timeout, decides when a silent peer has failed (the alpha
       // parallel requests keep a query moving past slow peers meanwhile)
@@ -128,6 +148,9 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       providerRecordTtl: resolved.providerRecordTtl,
       datastorePrefix: resolved.datastorePrefix,
       lastPingThreshold: resolved.lastPingThreshold,
+      inboundGuard: resolved.inboundGuard,
+      incomingMessageTimeout: resolved.kad.incomingMessageTimeout,
+      logger: components.logger,
     })
     return dht
   }

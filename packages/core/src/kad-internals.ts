@@ -14,6 +14,8 @@
  * | `refreshRoutingTable` (the public method) | replaced: runs NSN's refresh, or fails with `NotStartedError` | after the loop above is turned off it would be a silent no-op |
  * | `routingTable` (`size`, `kb.toIterable()`, `remove`, `find`, `peer:add`/`peer:remove` events) | table size and peers, refresh, the routing-table gauge | the `KadDHT` interface exposes no routing table |
  * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
+ * | `rpc.onIncomingStream` | replaced, before kad-dht starts (its `start()` registers `rpc.onIncomingStream.bind(rpc)` with the registrar), by the inbound guard's reader: a small maximum message size checked on the length prefix, rate limits, validation of every message | kad-dht reads inbound messages with a fixed 4 MiB limit (and a length-prefix reader that loops over any number of 0xff bytes), decodes the whole message before any check, and has no hook or option between reading and handling; unregistering its handler and registering another after start would be undone by every `setMode('server')` |
+ * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
  *
  * Replaced by public options or components (no longer internals):
@@ -33,7 +35,7 @@
  * @packageDocumentation
  */
 
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Connection, PeerId, Stream } from '@libp2p/interface'
 import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
@@ -41,6 +43,8 @@ import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { startDeadline } from './deadline.js'
 import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
+import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
+import type { KadMessage } from './kad-message.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -64,6 +68,11 @@ interface RoutingTableRefreshLike {
     force: boolean,
     options?: AbortOptions,
   ): Promise<void>
+}
+
+interface RpcLike {
+  onIncomingStream(stream: Stream, connection: Connection): Promise<void>
+  handleMessage(peer: PeerId, msg: KadMessage): Promise<KadMessage | undefined>
 }
 
 interface ReproviderLike {
@@ -94,6 +103,13 @@ export interface KadHooks extends KadTableAccess {
    * it again, after which the call fails with {@link NotStartedError}.
    */
   attachRefresh(refresh: ((options?: AbortOptions) => Promise<unknown>) | undefined): void
+  /** The inbound guard in front of kad-dht's handlers, unless it was turned off. */
+  readonly inboundGuard?: InboundGuard
+  /**
+   * Makes the inbound guard report its rejections and handled requests to `reporter`
+   * (`ShardRouting` attaches its observer at start); `undefined` detaches it.
+   */
+  attachInboundReporter(reporter: InboundGuardReporter | undefined): void
 }
 
 const HOOKS = Symbol.for('@nsn/core/kad-hooks')
@@ -115,6 +131,12 @@ export interface KadHookOptions {
   providerRecordTtl: number
   datastorePrefix: string
   lastPingThreshold?: number
+  /** The inbound guard's options, or false to leave kad-dht's own reader in place. */
+  inboundGuard?: InboundGuardInit | false
+  /** How long an inbound stream may wait for its next message, in ms. */
+  incomingMessageTimeout?: number
+  /** kad-dht's component logger (the guard logs to `nsn:inbound-guard`). */
+  logger?: ComponentLogger
 }
 
 /**
@@ -150,6 +172,9 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   need(dht, 'reprovider.shouldReprovide')
   need(dht, 'refreshRoutingTable')
   const datastore = need<Datastore>(dht, 'providers.datastore')
+  const rpc = need<RpcLike>(dht, 'rpc')
+  need(dht, 'rpc.onIncomingStream')
+  need(dht, 'rpc.handleMessage')
 
   const run = queryManager.run.bind(queryManager)
   const { queryTimeout } = options
@@ -168,6 +193,20 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     const kb = need<{ lastPingThreshold: number }>(dht, 'routingTable.kb')
     need(dht, 'routingTable.kb.lastPingThreshold')
     kb.lastPingThreshold = options.lastPingThreshold
+  }
+
+  let reporter: InboundGuardReporter | undefined
+  let inboundGuard: InboundGuard | undefined
+  if (options.inboundGuard !== false) {
+    if (options.logger == null) throw new UnsupportedKadDhtError('the component logger')
+    const handleMessage = rpc.handleMessage.bind(rpc)
+    const guard = new InboundGuard(
+      { logger: options.logger, handleMessage, reporter: () => reporter },
+      options.inboundGuard,
+      options.incomingMessageTimeout,
+    )
+    rpc.onIncomingStream = (stream, connection) => guard.onIncomingStream(stream, connection)
+    inboundGuard = guard
   }
 
   reprovider.shouldReprovide = () => false
@@ -191,6 +230,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
       refresh._refreshCommonPrefixLength(cpl, new Date(0), true, abortOptions),
     attachRefresh(fn) {
       nsnRefresh = fn
+    },
+    inboundGuard,
+    attachInboundReporter(next) {
+      reporter = next
     },
   }
   Object.defineProperty(hooked, HOOKS, { value: hooks, enumerable: false })

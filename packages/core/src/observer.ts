@@ -73,6 +73,61 @@ export interface RepublishRunEvent {
   durationMs: number
 }
 
+/** An inbound DHT request type the guard lets through to kad-dht, as the `type` label. */
+export type InboundRequestType = 'ping' | 'find_node' | 'get_providers' | 'add_provider'
+
+/** Every {@link InboundRequestType}, for label pre-initialisation. */
+export const INBOUND_REQUEST_TYPES: readonly InboundRequestType[] = [
+  'ping',
+  'find_node',
+  'get_providers',
+  'add_provider',
+]
+
+/**
+ * Why the inbound guard rejected a message, as the `reason` label:
+ * - `too_large`: its length prefix exceeds the maximum message size (or is no varint);
+ * - `malformed`: not a protobuf Kademlia message, an unparseable or oversized address,
+ *   a record where none belongs, an ADD_PROVIDER without a provider;
+ * - `bad_key`: a key of the wrong length or codec for its type;
+ * - `too_many_peers`: closer peers in a request, or providers where none (or one) belongs;
+ * - `too_many_addresses`: more addresses for a peer than the bound;
+ * - `foreign_provider`: an ADD_PROVIDER naming another peer than its sender;
+ * - `rate_limited`: over the sender's or the global request rate;
+ * - `unsupported_type`: GET_VALUE, PUT_VALUE (NSN uses no records) or an unknown type.
+ */
+export type InboundRejectReason =
+  | 'too_large'
+  | 'malformed'
+  | 'bad_key'
+  | 'too_many_peers'
+  | 'too_many_addresses'
+  | 'foreign_provider'
+  | 'rate_limited'
+  | 'unsupported_type'
+
+/** Every {@link InboundRejectReason}, for label pre-initialisation. */
+export const INBOUND_REJECT_REASONS: readonly InboundRejectReason[] = [
+  'too_large',
+  'malformed',
+  'bad_key',
+  'too_many_peers',
+  'too_many_addresses',
+  'foreign_provider',
+  'rate_limited',
+  'unsupported_type',
+]
+
+export interface InboundRequestEvent {
+  type: InboundRequestType
+}
+
+export interface InboundRejectedEvent {
+  reason: InboundRejectReason
+  /** The sender, as a string peer id. */
+  peer: string
+}
+
 /** What core reports. Every method is optional. */
 export interface DhtObserver {
   queryStarted?(event: QueryStartedEvent): void
@@ -82,4 +137,8 @@ export interface DhtObserver {
   bootstrapSucceeded?(event: BootstrapEvent): void
   bootstrapFailed?(event: BootstrapEvent): void
   republishRunEnded?(event: RepublishRunEvent): void
+  /** An inbound DHT request passed the inbound guard and goes to kad-dht's handler. */
+  inboundRequestHandled?(event: InboundRequestEvent): void
+  /** The inbound guard rejected a message and reset its stream. */
+  inboundRejected?(event: InboundRejectedEvent): void
 }

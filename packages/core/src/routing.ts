@@ -248,6 +248,10 @@ export class ShardRouting {
     table.addEventListener('peer:remove', this.onTableChange)
     this.onTableChange()
     this.kad.attachRefresh((options) => this.refresh(options))
+    this.kad.attachInboundReporter({
+      handled: (type) => this.notify('inboundRequestHandled', { type }),
+      rejected: (reason, peer) => this.notify('inboundRejected', { reason, peer: peer.toString() }),
+    })
     if (this.wiring != null) {
       await this.wiring.start()
       this.republisher?.start()
@@ -261,6 +265,7 @@ export class ShardRouting {
     this.started = false
     this.refreshSchedule.stop()
     this.kad.attachRefresh(undefined)
+    this.kad.attachInboundReporter(undefined)
     this.shutdown.abort(new NotStartedError())
     const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-import { QUERY_RESULTS, QUERY_TYPES } from '@nsn/core'
+import { INBOUND_REJECT_REASONS, INBOUND_REQUEST_TYPES, QUERY_RESULTS, QUERY_TYPES } from '@nsn/core'
 import { Counter, collectDefaultMetrics, Histogram, type Registry } from 'prom-client'
 import {
   CONNECTION_DIRECTIONS,
@@ -127,6 +127,20 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         help: 'Bootstrap runs that failed',
         registers,
       }),
+      /** Inbound DHT requests the inbound guard let through to kad-dht, by message type. */
+      inboundRequests: new Counter<'type'>({
+        name: name('kademlia_inbound_requests_total'),
+        help: 'Inbound DHT requests handled (passed the inbound guard), by type (ping, find_node, get_providers, add_provider)',
+        labelNames: ['type'],
+        registers,
+      }),
+      /** Inbound DHT messages the inbound guard rejected (their stream reset), by reason. */
+      inboundRejected: new Counter<'reason'>({
+        name: name('kademlia_inbound_rejected_total'),
+        help: 'Inbound DHT messages rejected by the inbound guard (stream reset; nothing stored), by reason',
+        labelNames: ['reason'],
+        registers,
+      }),
       /** Provider records this node stores on behalf of other peers. */
       providerRecordsStored: createCollectableGauge({
         name: name('kademlia_provider_records_stored'),
@@ -235,6 +249,12 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
     for (const result of QUERY_RESULTS) {
       metrics.kademlia.queryDuration.zero({ type, result })
     }
+  }
+  for (const type of INBOUND_REQUEST_TYPES) {
+    metrics.kademlia.inboundRequests.inc({ type }, 0)
+  }
+  for (const reason of INBOUND_REJECT_REASONS) {
+    metrics.kademlia.inboundRejected.inc({ reason }, 0)
   }
   for (const direction of CONNECTION_DIRECTIONS) {
     metrics.connections.established.inc({ direction }, 0)

@@ -28,6 +28,9 @@ function nonNegative(value: number): number | undefined {
  * - `republishRunEnded`: increments `republish_runs_total`, observes the run's duration,
  *   and adds its shard counts to `republished_shards_total` and `republish_failures_total`.
  *
+ * - `inboundRequestHandled`: increments `kademlia_inbound_requests_total{type}`.
+ * - `inboundRejected`: increments `kademlia_inbound_rejected_total{reason}`.
+ *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
  */
@@ -67,6 +70,12 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
       if (value !== undefined) {
         kademlia.routingTableSize.set(value)
       }
+    },
+    inboundRequestHandled({ type }) {
+      kademlia.inboundRequests.inc({ type })
+    },
+    inboundRejected({ reason }) {
+      kademlia.inboundRejected.inc({ reason })
     },
     republishRunEnded({ republished, failed, durationMs }) {
       republish.runs.inc()

@@ -1,4 +1,4 @@
-import { QUERY_RESULTS, QUERY_TYPES } from '@nsn/core'
+import { INBOUND_REJECT_REASONS, INBOUND_REQUEST_TYPES, QUERY_RESULTS, QUERY_TYPES } from '@nsn/core'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import {
@@ -20,6 +20,8 @@ const SPEC: Record<string, string> = {
   nsn_p2p_kademlia_bootstrap_success_total: 'counter',
   nsn_p2p_kademlia_bootstrap_failure_total: 'counter',
   nsn_p2p_kademlia_provider_records_stored: 'gauge',
+  nsn_p2p_kademlia_inbound_requests_total: 'counter',
+  nsn_p2p_kademlia_inbound_rejected_total: 'counter',
   nsn_p2p_active_connections: 'gauge',
   nsn_p2p_connected_peers: 'gauge',
   nsn_p2p_connections_established_total: 'counter',
@@ -74,6 +76,12 @@ describe('createNsnMetrics', () => {
     }
     for (const reason of EVICTION_REASONS) {
       expect(await value(register, 'nsn_p2p_shard_registry_evictions_total', { reason })).toBe(0)
+    }
+    for (const reason of INBOUND_REJECT_REASONS) {
+      expect(await value(register, 'nsn_p2p_kademlia_inbound_rejected_total', { reason })).toBe(0)
+    }
+    for (const type of INBOUND_REQUEST_TYPES) {
+      expect(await value(register, 'nsn_p2p_kademlia_inbound_requests_total', { type })).toBe(0)
     }
     for (const direction of ['inbound', 'outbound']) {
       for (const name of ['established', 'closed', 'failed']) {

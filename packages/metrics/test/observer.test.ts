@@ -78,6 +78,19 @@ describe('createMetricsObserver', () => {
     expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(12)
   })
 
+  it('counts inbound requests by type and rejections by reason, every label pre-initialised', async () => {
+    expect(await value(register, 'nsn_p2p_kademlia_inbound_rejected_total', { reason: 'rate_limited' })).toBe(
+      0,
+    )
+    expect(await value(register, 'nsn_p2p_kademlia_inbound_requests_total', { type: 'ping' })).toBe(0)
+    observer.inboundRequestHandled?.({ type: 'find_node' })
+    observer.inboundRequestHandled?.({ type: 'find_node' })
+    observer.inboundRejected?.({ reason: 'too_large', peer: '12D3KooWexample' })
+    expect(await value(register, 'nsn_p2p_kademlia_inbound_requests_total', { type: 'find_node' })).toBe(2)
+    expect(await value(register, 'nsn_p2p_kademlia_inbound_rejected_total', { reason: 'too_large' })).toBe(1)
+    expect(await total(register, 'nsn_p2p_kademlia_inbound_rejected_total')).toBe(1)
+  })
+
   it('maps republish runs: runs, duration and shard counts', async () => {
     observer.republishRunEnded?.({ republished: 10, failed: 2, durationMs: 2_500 })
     observer.republishRunEnded?.({ republished: 0, failed: 0, durationMs: 1 })
