@@ -26,11 +26,31 @@ describe('k-bucket replacement', () => {
 
     await stale.stop()
     const fresh = await network.add({ bootstrap: [watcher] })
-    await waitFor(async () => JSON.stringify(await table()) === JSON.stringify(ids(steady, fresh)), {
-      on: onTable,
-      timeoutMs: 15_000,
-      what: 'the stale peer replaced by the fresh one',
-    })
+    let seen: string[] = []
+    const name = (id: string): string =>
+      ({
+        [stale.peerId.toString()]: 'stale',
+        [steady.peerId.toString()]: 'steady',
+        [fresh.peerId.toString()]: 'fresh',
+      })[id] ?? id
+    await waitFor(
+      async () => {
+        seen = await table()
+        return JSON.stringify(seen) === JSON.stringify(ids(steady, fresh))
+      },
+      {
+        on: onTable,
+        timeoutMs: 15_000,
+        // on failure, say what the table held and whether the watcher is still connected to whom
+        what: () =>
+          `the stale peer replaced by the fresh one (table: ${seen.map(name).join(', ') || 'empty'}; watcher connected to ${
+            watcher.node.libp2p
+              .getPeers()
+              .map((p) => name(p.toString()))
+              .join(', ') || 'nobody'
+          })`,
+      },
+    )
     expect(await table()).not.toContain(stale.peerId.toString())
   })
 })
