@@ -18,6 +18,10 @@
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
  *
+ * Read by a test only, to prove the point above: `@nsn/metrics`' libp2p test reads
+ * libp2p's `components.transportManager` and `components.upgrader` to assert that nothing
+ * of them is patched.
+ *
  * Replaced by public options or components (no longer internals):
  * - kad-dht's self-query schedule: `querySelfInterval` / `initialQuerySelfInterval`
  *   (NSN's bootstrap runs the first self-lookup itself, under its deadline).
