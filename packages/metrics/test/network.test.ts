@@ -1,4 +1,4 @@
-import { parseShardKey, QueryTimeoutError } from '@nsn/core'
+import { parseShardKey, QueryTimeoutError, routingTableOf } from '@nsn/core'
 import {
   connectionEvents,
   createSilentPeer,
@@ -75,7 +75,7 @@ afterEach(async () => {
 
 /** The DHT's own routing-table size, read from kad-dht (not through ShardRouting). */
 function kadTableSize(node: TestNode): number {
-  return (node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+  return routingTableOf(node.libp2p.services.dht).size
 }
 
 describe('metrics of a real 3-node network over TCP on 127.0.0.1', () => {
