@@ -56,6 +56,13 @@ export * from './observer.js'
 export { AnswerTally, type OperationContext, type RunOperationOptions, runOperation } from './operation.js'
 export { compareDistance, dhtKeyOf, kadId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
+export {
+  type ProviderAdmission,
+  type ProviderRefusal,
+  type ProviderStoreInit,
+  type ResolvedProviderStoreOptions,
+  resolveProviderStoreOptions,
+} from './provider-limits.js'
 export type { StoredProviderRecord } from './provider-store.js'
 export {
   type RefresherComponents,

@@ -20,6 +20,11 @@ import {
 import { InvalidOptionError } from './errors.js'
 import { type InboundGuardInit, resolveInboundGuardOptions } from './inbound-guard.js'
 import { installKadHooks } from './kad-internals.js'
+import {
+  type ProviderStoreInit,
+  type ResolvedProviderStoreOptions,
+  resolveProviderStoreOptions,
+} from './provider-limits.js'
 
 /** Options of {@link nsnKadDHT}: kad-dht's own, plus NSN's. */
 export interface NsnKadDHTInit extends KadDHTInit {
@@ -49,6 +54,13 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * kad-dht's own `maxInboundStreams`, default {@link INBOUND_STREAMS_PER_CONNECTION}.
    */
   inboundGuard?: InboundGuardInit | false
+  /**
+   * The bounded provider store (see `provider-limits.ts`): at most
+   * `maxProvidersPerKey` providers per key (existing records kept, newcomers refused),
+   * `maxRecordsPerPeer` records per providing peer and `maxRecords` in total, each a
+   * named default. `false` leaves kad-dht's unbounded store (for comparisons only).
+   */
+  providerStore?: ProviderStoreInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -59,6 +71,7 @@ export interface ResolvedKadDHTOptions {
   datastorePrefix: string
   lastPingThreshold?: number
   inboundGuard: InboundGuardInit | false
+  providerStore: ResolvedProviderStoreOptions | false
 }
 
 function positive(name: string, value: number): number {
@@ -80,6 +93,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     providerCleanupInterval,
     lastPingThreshold,
     inboundGuard,
+    providerStore,
     ...rest
   } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
@@ -98,6 +112,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     datastorePrefix,
     lastPingThreshold,
     inboundGuard: inboundGuard === false ? false : resolveInboundGuardOptions(inboundGuard),
+    providerStore: providerStore === false ? false : resolveProviderStoreOptions(providerStore),
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -151,6 +166,8 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       inboundGuard: resolved.inboundGuard,
       incomingMessageTimeout: resolved.kad.incomingMessageTimeout,
       logger: components.logger,
+      providerStore: resolved.providerStore,
+      peerId: components.peerId,
     })
     return dht
   }

@@ -16,6 +16,8 @@
  * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
  * | `rpc.onIncomingStream` | replaced, before kad-dht starts (its `start()` registers `rpc.onIncomingStream.bind(rpc)` with the registrar), by the inbound guard's reader: a small maximum message size checked on the length prefix, rate limits, validation of every message | kad-dht reads inbound messages with a fixed 4 MiB limit (and a length-prefix reader that loops over any number of 0xff bytes), decodes the whole message before any check, and has no hook or option between reading and handling; unregistering its handler and registering another after start would be undone by every `setMode('server')` |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
+ * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy | kad-dht stores any number of records from anyone, has no cap option, and writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool) |
+ * | `reprovider.datastore` | replaced by a view of the same datastore whose `delete` updates the provider store's counts | kad-dht's cleanup of expired records of others deletes through it, with no event or hook |
  * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
  *
  * Read by a test only, to prove the point above: `@nsn/metrics`' libp2p test reads
@@ -49,6 +51,7 @@ import { startDeadline } from './deadline.js'
 import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
 import type { KadMessage } from './kad-message.js'
+import { ProviderLimits, type ProviderStoreInit } from './provider-limits.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -81,6 +84,15 @@ interface RpcLike {
 
 interface ReproviderLike {
   shouldReprovide(isSelf: boolean, expires: number): boolean
+  datastore: Datastore
+}
+
+interface ProvidersLike {
+  addProvider(
+    cid: { multihash: { bytes: Uint8Array } },
+    provider: PeerId,
+    options?: AbortOptions,
+  ): Promise<void>
 }
 
 /** The table refresh of one DHT: what NSN's refresher needs. */
@@ -114,6 +126,11 @@ export interface KadHooks extends KadTableAccess {
    * (`ShardRouting` attaches its observer at start); `undefined` detaches it.
    */
   attachInboundReporter(reporter: InboundGuardReporter | undefined): void
+  /**
+   * The bounded provider store in front of kad-dht's records (its counts feed the stored
+   * records gauge), unless it was turned off.
+   */
+  readonly providerLimits?: ProviderLimits
 }
 
 const HOOKS = Symbol.for('@nsn/core/kad-hooks')
@@ -141,6 +158,10 @@ export interface KadHookOptions {
   incomingMessageTimeout?: number
   /** kad-dht's component logger (the guard logs to `nsn:inbound-guard`). */
   logger?: ComponentLogger
+  /** The bounds of the provider store, or false to leave kad-dht's unbounded store. */
+  providerStore?: ProviderStoreInit | false
+  /** This node's peer id: its own records are admitted and not counted. */
+  peerId?: PeerId
 }
 
 /**
@@ -179,6 +200,9 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   const rpc = need<RpcLike>(dht, 'rpc')
   need(dht, 'rpc.onIncomingStream')
   need(dht, 'rpc.handleMessage')
+  const providers = need<ProvidersLike>(dht, 'providers')
+  need(dht, 'providers.addProvider')
+  need(dht, 'reprovider.datastore')
 
   const run = queryManager.run.bind(queryManager)
   const { queryTimeout } = options
@@ -213,6 +237,29 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     inboundGuard = guard
   }
 
+  const providerPrefix = `${options.datastorePrefix}/provider`
+  let providerLimits: ProviderLimits | undefined
+  if (options.providerStore !== false) {
+    if (options.peerId == null) throw new UnsupportedKadDhtError('the peer id component')
+    const limits = new ProviderLimits(
+      {
+        datastore,
+        providerPrefix,
+        self: options.peerId.toString(),
+        providerRecordTtl: options.providerRecordTtl,
+      },
+      options.providerStore,
+    )
+    providers.addProvider = async (cid, provider, addOptions) => {
+      const admission = await limits.add(cid.multihash.bytes, provider.toString(), addOptions)
+      // ADD_PROVIDER has no answer: a refusal is only reported (and kad-dht goes on to
+      // merge the sender's addresses, which the inbound guard has bounded)
+      if (!admission.stored) reporter?.rejected(admission.reason, provider)
+    }
+    reprovider.datastore = limits.countedDatastore(reprovider.datastore)
+    providerLimits = limits
+  }
+
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
   let nsnRefresh: ((options?: AbortOptions) => Promise<unknown>) | undefined
@@ -228,7 +275,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     queryTimeout,
     providerRecordTtl: options.providerRecordTtl,
     datastore,
-    providerPrefix: `${options.datastorePrefix}/provider`,
+    providerPrefix,
     maxCommonPrefix: () => refresh._maxCommonPrefix(),
     refreshCommonPrefixLength: (cpl, abortOptions) =>
       refresh._refreshCommonPrefixLength(cpl, new Date(0), true, abortOptions),
@@ -239,6 +286,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     attachInboundReporter(next) {
       reporter = next
     },
+    providerLimits,
   }
   Object.defineProperty(hooked, HOOKS, { value: hooks, enumerable: false })
   return hooks
@@ -258,7 +306,11 @@ export function hooksOf(dht: KadDHT): KadHooks {
 // ---- kad-dht's provider-record format in its datastore
 
 /** kad-dht's datastore key of `provider`'s record for the key `multihash`. */
-export function providerRecordKey(providerPrefix: string, multihash: Uint8Array, provider: PeerId): Key {
+export function providerRecordKey(
+  providerPrefix: string,
+  multihash: Uint8Array,
+  provider: PeerId | string,
+): Key {
   return new Key(`${providerPrefix}/${uint8ArrayToString(multihash, 'base32')}/${provider}`)
 }
 

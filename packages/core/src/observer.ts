@@ -94,7 +94,11 @@ export const INBOUND_REQUEST_TYPES: readonly InboundRequestType[] = [
  * - `too_many_addresses`: more addresses for a peer than the bound;
  * - `foreign_provider`: an ADD_PROVIDER naming another peer than its sender;
  * - `rate_limited`: over the sender's or the global request rate;
- * - `unsupported_type`: GET_VALUE, PUT_VALUE (NSN uses no records) or an unknown type.
+ * - `unsupported_type`: GET_VALUE, PUT_VALUE (NSN uses no records) or an unknown type;
+ * - `provider_key_full`, `provider_peer_full`, `provider_store_full`: a valid ADD_PROVIDER
+ *   whose record the bounded provider store refused (the key has its maximum of
+ *   providers, the sender its maximum of records, the store its total); the protocol has
+ *   no answer for this, so nothing is sent and the stream stays open.
  */
 export type InboundRejectReason =
   | 'too_large'
@@ -105,6 +109,9 @@ export type InboundRejectReason =
   | 'foreign_provider'
   | 'rate_limited'
   | 'unsupported_type'
+  | 'provider_key_full'
+  | 'provider_peer_full'
+  | 'provider_store_full'
 
 /** Every {@link InboundRejectReason}, for label pre-initialisation. */
 export const INBOUND_REJECT_REASONS: readonly InboundRejectReason[] = [
@@ -116,6 +123,9 @@ export const INBOUND_REJECT_REASONS: readonly InboundRejectReason[] = [
   'foreign_provider',
   'rate_limited',
   'unsupported_type',
+  'provider_key_full',
+  'provider_peer_full',
+  'provider_store_full',
 ]
 
 export interface InboundRequestEvent {
@@ -139,6 +149,9 @@ export interface DhtObserver {
   republishRunEnded?(event: RepublishRunEvent): void
   /** An inbound DHT request passed the inbound guard and goes to kad-dht's handler. */
   inboundRequestHandled?(event: InboundRequestEvent): void
-  /** The inbound guard rejected a message and reset its stream. */
+  /**
+   * The inbound guard rejected a message and reset its stream, or the provider store
+   * refused an ADD_PROVIDER's record (`provider_*` reasons; the stream stays open).
+   */
   inboundRejected?(event: InboundRejectedEvent): void
 }

@@ -371,9 +371,16 @@ export class ShardRouting {
     return this.store.record(parseShardKey(shard), provider)
   }
 
-  /** How many provider records this node stores for other peers. */
+  /**
+   * How many provider records this node stores for other peers: the bounded provider
+   * store's maintained count (O(1) once its counts are built at first use), or a walk
+   * of the datastore when the store was turned off (`providerStore: false`).
+   */
   async storedProviderRecords(options: AbortOptions = {}): Promise<number> {
-    return this.store.countOthers(options)
+    const limits = this.kad.providerLimits
+    if (limits == null) return this.store.countOthers(options)
+    await limits.ready(options)
+    return limits.stored
   }
 
   /**

@@ -1,0 +1,235 @@
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { MessageType } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MemoryDatastore } from 'datastore-core'
+import { Key } from 'interface-datastore'
+import { createLibp2p } from 'libp2p'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_PROVIDERS_PER_KEY, NSN_DHT_PROTOCOL } from '../src/constants.js'
+import { InvalidOptionError } from '../src/errors.js'
+import { nsnHostOptions } from '../src/host.js'
+import { hooksOf } from '../src/index.js'
+import { decodeProviderRecordTime, providerRecordKey } from '../src/kad-internals.js'
+import { encodeKadMessage, frame } from '../src/kad-message.js'
+import type { InboundRejectedEvent } from '../src/observer.js'
+import {
+  encodeProviderRecordTime,
+  ProviderLimits,
+  resolveProviderStoreOptions,
+} from '../src/provider-limits.js'
+import { parseShardKey } from '../src/shard-key.js'
+import { createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
+
+const prefix = '/dht/provider'
+const ttl = 1000
+
+function mh(i: number): Uint8Array {
+  return parseShardKey(`0x${i.toString(16).padStart(64, '0')}`).multihash
+}
+
+function store(datastore = new MemoryDatastore(), clock = { now: 1_000_000 }, init = {}) {
+  const limits = new ProviderLimits(
+    { datastore, providerPrefix: prefix, self: 'self', providerRecordTtl: ttl, now: () => clock.now },
+    { maxProvidersPerKey: 3, maxRecordsPerPeer: 4, maxRecords: 6, ...init },
+  )
+  return { limits, datastore, clock }
+}
+
+async function keys(datastore: MemoryDatastore): Promise<number> {
+  let n = 0
+  for await (const _ of datastore.queryKeys({ prefix })) n++
+  return n
+}
+
+describe('ProviderLimits (in-memory datastore)', () => {
+  it('keeps the first providers of a full key, refuses newcomers, admits refreshes', async () => {
+    const { limits, datastore } = store()
+    for (const p of ['a', 'b', 'c']) expect(await limits.add(mh(1), p)).toMatchObject({ stored: true })
+    expect(await limits.add(mh(1), 'd')).toEqual({ stored: false, reason: 'provider_key_full' })
+    expect(await limits.add(mh(1), 'a')).toEqual({ stored: true, refreshed: true })
+    expect(limits.providersOf(mh(1))).toBe(3)
+    expect(await datastore.has(providerRecordKey(prefix, mh(1), 'd'))).toBe(false)
+    expect(limits.stored).toBe(3)
+  })
+
+  it('caps the records of one peer and the total', async () => {
+    const { limits } = store()
+    for (let i = 0; i < 4; i++) expect((await limits.add(mh(i), 'a')).stored).toBe(true)
+    expect(await limits.add(mh(9), 'a')).toEqual({ stored: false, reason: 'provider_peer_full' })
+    expect(limits.recordsOf('a')).toBe(4)
+    expect((await limits.add(mh(10), 'b')).stored).toBe(true)
+    expect((await limits.add(mh(11), 'b')).stored).toBe(true)
+    expect(await limits.add(mh(12), 'c')).toEqual({ stored: false, reason: 'provider_store_full' })
+    expect(limits.stored).toBe(6)
+  })
+
+  it('always admits and never counts this node’s own records', async () => {
+    const { limits, datastore } = store(undefined, undefined, { maxRecords: 1, maxProvidersPerKey: 1 })
+    expect((await limits.add(mh(1), 'a')).stored).toBe(true)
+    for (let i = 0; i < 5; i++) expect((await limits.add(mh(1 + i), 'self')).stored).toBe(true)
+    expect(limits.stored).toBe(1)
+    expect(await keys(datastore)).toBe(6)
+  })
+
+  it('rebuilds its counts from an existing datastore (a restart)', async () => {
+    const { limits, datastore } = store()
+    for (const p of ['a', 'b', 'c']) await limits.add(mh(1), p)
+    await limits.add(mh(2), 'a')
+    await limits.add(mh(3), 'self')
+    const restarted = store(datastore).limits
+    await restarted.ready()
+    expect(restarted.stored).toBe(4)
+    expect(restarted.recordsOf('a')).toBe(2)
+    expect(await restarted.add(mh(1), 'd')).toEqual({ stored: false, reason: 'provider_key_full' })
+  })
+
+  it('follows deletes of the cleanup, and drops expired records of a full key for a newcomer', async () => {
+    const { limits, datastore, clock } = store()
+    for (const p of ['a', 'b', 'c']) await limits.add(mh(1), p)
+    const cleanup = limits.countedDatastore(datastore)
+    await cleanup.delete(providerRecordKey(prefix, mh(1), 'a'))
+    await cleanup.delete(providerRecordKey(prefix, mh(1), 'a')) // already gone: counted once
+    expect(limits.stored).toBe(2)
+    expect(limits.recordsOf('a')).toBe(0)
+    await limits.add(mh(1), 'a')
+    clock.now += ttl + 1
+    expect(await limits.add(mh(1), 'd')).toEqual({ stored: true, refreshed: false })
+    expect(limits.providersOf(mh(1))).toBe(1)
+    expect(limits.stored).toBe(1)
+    expect(await keys(datastore)).toBe(1)
+  })
+
+  it('writes exactly sized values that hold no shared buffer', async () => {
+    const { limits, datastore, clock } = store()
+    await limits.add(mh(1), 'a')
+    const value = await datastore.get(providerRecordKey(prefix, mh(1), 'a'))
+    expect(value.buffer.byteLength).toBe(value.byteLength)
+    expect(decodeProviderRecordTime(value)).toBe(clock.now)
+    expect(decodeProviderRecordTime(encodeProviderRecordTime(2 ** 50 + 3))).toBe(2 ** 50 + 3)
+  })
+
+  it('writes in arrival order under concurrent adds, losing none it admits', async () => {
+    const { limits, datastore } = store(undefined, undefined, { maxRecordsPerPeer: 100, maxRecords: 100 })
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => limits.add(mh(i), 'a')))
+    expect(results.every((r) => r.stored)).toBe(true)
+    expect(await keys(datastore)).toBe(50)
+    expect(limits.stored).toBe(50)
+  })
+
+  it('rejects bounds that are not integers >= 1', () => {
+    expect(() => resolveProviderStoreOptions({ maxRecords: 0 })).toThrow(InvalidOptionError)
+    expect(() => resolveProviderStoreOptions({ maxProvidersPerKey: 1.5 })).toThrow(InvalidOptionError)
+    expect(resolveProviderStoreOptions().maxProvidersPerKey).toBe(MAX_PROVIDERS_PER_KEY)
+  })
+
+  it('ignores foreign keys under the prefix', async () => {
+    const datastore = new MemoryDatastore()
+    await datastore.put(new Key(`${prefix}/not-base32!/x`), new Uint8Array(1))
+    const { limits } = store(datastore)
+    await limits.ready()
+    expect(limits.stored).toBe(0)
+  })
+})
+
+// ---- real nodes over TCP: attackers send crafted ADD_PROVIDER frames
+
+async function attacker(): Promise<Libp2p> {
+  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
+  return createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
+}
+
+function addProvider(sender: PeerId, key: Uint8Array): Uint8Array {
+  return frame(
+    encodeKadMessage({
+      type: MessageType.ADD_PROVIDER,
+      key,
+      closer: [],
+      providers: [
+        { id: sender.toMultihash().bytes, multiaddrs: [multiaddr('/ip4/10.0.0.1/tcp/4001').bytes] },
+      ],
+    }),
+  )
+}
+
+/** Sends every ADD_PROVIDER back to back on one stream, then ends it. */
+async function sendAll(evil: Libp2p, to: TestNode, keys: Uint8Array[]): Promise<void> {
+  const stream = await evil.dialProtocol(to.addr, NSN_DHT_PROTOCOL)
+  for (const key of keys) {
+    if (!stream.send(addProvider(evil.peerId, key))) await stream.onDrain()
+  }
+  await stream.close()
+}
+
+async function recordsIn(node: TestNode): Promise<number> {
+  const kad = hooksOf(node.libp2p.services.dht)
+  let n = 0
+  for await (const _ of kad.datastore.queryKeys({ prefix: kad.providerPrefix })) n++
+  return n
+}
+
+const limitsOff = process.env.NSN_PROVIDER_LIMITS_OFF === '1' // to show the tests fail without them
+
+describe('the bounded provider store on real nodes', () => {
+  const nodes: Array<{ stop(): Promise<void> }> = []
+  afterEach(async () => {
+    await stopAll(nodes.splice(0))
+  })
+
+  async function victim(providerStore: { maxRecordsPerPeer?: number } = {}) {
+    const rejected: InboundRejectedEvent[] = []
+    const node = await createTestNode({
+      dht: {
+        providerStore: limitsOff ? false : providerStore,
+        inboundGuard: { peerRequestBurst: 1_000, peerRequestsPerSecond: 1_000 },
+      },
+      routing: { observer: { inboundRejected: (event) => rejected.push(event) } },
+    })
+    nodes.push(node)
+    return { node, rejected }
+  }
+
+  async function attackers(n: number): Promise<Libp2p[]> {
+    const started = await Promise.all(Array.from({ length: n }, attacker))
+    nodes.push(...started.map((evil) => ({ stop: async () => evil.stop() })))
+    return started
+  }
+
+  it('one peer sending more ADD_PROVIDER than its cap leaves exactly the cap, and the gauge says so', async () => {
+    const cap = 30
+    const { node, rejected } = await victim({ maxRecordsPerPeer: cap })
+    const [evil] = await attackers(1)
+    if (evil == null) throw new Error('no attacker')
+    await sendAll(
+      evil,
+      node,
+      Array.from({ length: cap + 20 }, (_, i) => mh(i + 1)),
+    )
+    await waitFor(async () => rejected.length + (await recordsIn(node)) >= cap + 20, {
+      what: `${cap + 20} ADD_PROVIDER handled (stored or refused)`,
+    })
+    expect(await recordsIn(node)).toBe(cap)
+    expect(await node.routing.storedProviderRecords()).toBe(cap)
+    expect(rejected).toHaveLength(20)
+    expect(new Set(rejected.map((e) => e.reason))).toEqual(new Set(['provider_peer_full']))
+    expect(rejected[0]?.peer).toBe(evil.peerId.toString())
+    // each stored value is its own exactly sized array, not a slice of the shared pool
+    const kad = hooksOf(node.libp2p.services.dht)
+    const value = await kad.datastore.get(providerRecordKey(kad.providerPrefix, mh(1), evil.peerId))
+    expect(value.buffer.byteLength).toBe(value.byteLength)
+  })
+
+  it('25 peers providing one key leave 20', async () => {
+    const { node, rejected } = await victim()
+    const evil = await attackers(25)
+    const key = mh(7)
+    await Promise.all(evil.map((e) => sendAll(e, node, [key])))
+    await waitFor(async () => rejected.length + (await recordsIn(node)) >= 25, {
+      what: '25 ADD_PROVIDER handled (stored or refused)',
+    })
+    expect(await recordsIn(node)).toBe(MAX_PROVIDERS_PER_KEY)
+    expect(await node.routing.storedProviderRecords()).toBe(MAX_PROVIDERS_PER_KEY)
+    expect(rejected.map((e) => e.reason)).toEqual(Array(5).fill('provider_key_full'))
+  })
+})
