@@ -20,7 +20,7 @@ export interface ShardRoutingLike {
  * `kademlia_provider_records_stored` count `routing.storedProviderRecords()` at every
  * scrape. The observer's `routingTableSizeChanged` event sets the routing-table gauge
  * between scrapes; a scrape always ends with the value read from `routing`. Core emits no
- * event for stored records: this is what feeds `kademlia_provider_records_stored`. Counting stored records walks the DHT's provider keys once per scrape.
+ * event for stored records: this is what feeds `kademlia_provider_records_stored`. `ShardRouting` answers from the bounded provider store's maintained count, O(1) per scrape (a walk of the DHT's provider keys only with `providerStore: false`).
  *
  * Returns a function that undoes it; calling it twice is harmless.
  */
