@@ -54,7 +54,7 @@ export {
 } from './kad-message.js'
 export * from './observer.js'
 export { AnswerTally, type OperationContext, type RunOperationOptions, runOperation } from './operation.js'
-export { compareDistance, dhtKeyOf, kadId, uniqueAddrs, xorHex } from './peer-addresses.js'
+export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
 export {
   type ProviderAdmission,

@@ -1,4 +1,4 @@
-import { parseShardKey } from '@nsn/core'
+import { parsePeerId, parseShardKey } from '@nsn/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { api, Daemon, LOOPBACK_FLAGS, Network, TempDirs, waitFor } from '../src/harness/index.js'
 
@@ -17,7 +17,8 @@ describe('provider lookup', () => {
   })
 
   it('returns the provider (a separate daemon process), dialable, in under 2 s', async () => {
-    network = await Network.start(5)
+    const net = await Network.start(5)
+    network = net
     await network.waitForTables(4)
     // the provider is its own process: its addresses must work across the process boundary
     daemon = new Daemon([
@@ -35,7 +36,16 @@ describe('provider lookup', () => {
     )
     const put = await api(ready.api, 'PUT', `/v1/shards/${SHARD.hex}`)
     expect(put.status).toBe(200)
-    expect((put.body as { sentTo: number }).sentTo).toBeGreaterThan(0)
+    const { sentTo } = put.body as { sentTo: number }
+    expect(sentTo).toBeGreaterThan(0)
+    // ADD_PROVIDER has no reply: wait until every node it was sent to stored the record (the
+    // daemon knows only this network's nodes), so the lookup below measures the lookup
+    const daemonId = parsePeerId(ready.peerId)
+    const holders = async () =>
+      (
+        await Promise.all(net.nodes.map((n) => n.node.routing.storedProviderRecord(SHARD.hex, daemonId)))
+      ).filter((record) => record != null).length
+    await waitFor(async () => (await holders()) >= sentTo, { what: 'the record stored where it was sent' })
 
     const seeker = network.nodes[3]!
     const started = performance.now()
