@@ -8,6 +8,7 @@
 
 import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { type AnswerGuardInit, resolveAnswerGuardOptions } from './answer-guard.js'
 import {
   INBOUND_STREAMS_PER_CONNECTION,
   K_BUCKET_SIZE,
@@ -49,6 +50,13 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * kad-dht's own `maxInboundStreams`, default {@link INBOUND_STREAMS_PER_CONNECTION}.
    */
   inboundGuard?: InboundGuardInit | false
+  /**
+   * The answer guard on this node's own requests (maximum answer size, at most k closer
+   * peers and `maxProviders` providers, bounded valid addresses per peer, valid peer ids;
+   * see `answer-guard.ts`), every bound a named default. `false` turns it off and leaves
+   * kad-dht's own answer reader (for comparisons only).
+   */
+  answerGuard?: AnswerGuardInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -59,6 +67,7 @@ export interface ResolvedKadDHTOptions {
   datastorePrefix: string
   lastPingThreshold?: number
   inboundGuard: InboundGuardInit | false
+  answerGuard: AnswerGuardInit | false
 }
 
 function positive(name: string, value: number): number {
@@ -80,6 +89,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     providerCleanupInterval,
     lastPingThreshold,
     inboundGuard,
+    answerGuard,
     ...rest
   } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
@@ -98,6 +108,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     datastorePrefix,
     lastPingThreshold,
     inboundGuard: inboundGuard === false ? false : resolveInboundGuardOptions(inboundGuard),
+    answerGuard: answerGuard === false ? false : resolveAnswerGuardOptions(answerGuard, k),
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -149,6 +160,8 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       datastorePrefix: resolved.datastorePrefix,
       lastPingThreshold: resolved.lastPingThreshold,
       inboundGuard: resolved.inboundGuard,
+      answerGuard: resolved.answerGuard,
+      kBucketSize: resolved.kad.kBucketSize,
       incomingMessageTimeout: resolved.kad.incomingMessageTimeout,
       logger: components.logger,
     })
