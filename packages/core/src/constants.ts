@@ -150,6 +150,34 @@ export const INBOUND_GLOBAL_REQUEST_BURST = 2_000
  */
 export const INBOUND_TRACKED_PEERS = 1_024
 
+/**
+ * Providers one answer of another peer may bring (GET_PROVIDERS); the rest are dropped.
+ * NSN stores and serves at most this many providers per shard, as rust-libp2p's
+ * `MemoryStore` (20 per key); plain kad-dht put 20 fake providers of one malicious
+ * answer into a lookup result.
+ */
+export const ANSWER_MAX_PROVIDERS = 20
+
+/**
+ * Addresses kept per peer of an answer (closer peers and providers); the rest are
+ * dropped before they reach the peer store. The same bound as an inbound message's.
+ */
+export const ANSWER_MAX_ADDRESSES_PER_PEER = INBOUND_MAX_ADDRESSES_PER_PEER
+
+/** Largest address kept from an answer, in bytes; longer ones are dropped. As inbound. */
+export const ANSWER_MAX_ADDRESS_BYTES = INBOUND_MAX_ADDRESS_BYTES
+
+/**
+ * Largest answer this node reads from another peer, in bytes, for k = 20: the largest
+ * legitimate answer, {@link K_BUCKET_SIZE} closer peers + {@link ANSWER_MAX_PROVIDERS}
+ * providers, each with a 44-byte peer id and {@link ANSWER_MAX_ADDRESSES_PER_PEER}
+ * addresses of {@link ANSWER_MAX_ADDRESS_BYTES} (`largestAnswer` in `answer-guard.ts`):
+ * (20 + 20) x (4 + 46 + 32 x (3 + 512)) + 48 = 661,248 bytes, about 646 KiB, against
+ * kad-dht's 4 MiB. `nsnKadDHT` computes it from the configured k and bounds; a longer
+ * length prefix fails the request before a byte of the body is read.
+ */
+export const ANSWER_MAX_SIZE = (20 + 20) * (4 + 46 + 32 * (3 + 512)) + 48
+
 /** DHT streams one connection may have open at once (kad-dht's `maxInboundStreams`). */
 export const INBOUND_STREAMS_PER_CONNECTION = 32
 

@@ -32,6 +32,7 @@ export type CoreErrorCode =
   | 'ERR_UNSUPPORTED_KAD_DHT'
   | 'ERR_SHARD_EVICTED'
   | 'ERR_INBOUND_REJECTED'
+  | 'ERR_ANSWER_REJECTED'
 
 /**
  * The stable code of an NSN error. Open: core's codes are listed for completion, and
@@ -228,5 +229,23 @@ export class InboundRejectedError extends NsnError<CoreErrorCode> {
     detail?: string,
   ) {
     super(`inbound DHT message rejected: ${reason}${detail == null ? '' : ` (${detail})`}`)
+  }
+}
+
+/**
+ * An answer of another peer that the answer guard refused: too large or malformed. The
+ * one request fails (its stream reset) and the query moves on to other peers; `reason`
+ * is one of {@link AnswerRejectReason}.
+ */
+export class AnswerRejectedError extends NsnError<CoreErrorCode> {
+  static readonly code = 'ERR_ANSWER_REJECTED'
+  override readonly name = 'AnswerRejectedError'
+  readonly code = AnswerRejectedError.code
+
+  constructor(
+    readonly reason: string,
+    detail?: string,
+  ) {
+    super(`DHT answer rejected: ${reason}${detail == null ? '' : ` (${detail})`}`)
   }
 }

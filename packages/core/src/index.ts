@@ -12,6 +12,18 @@
  * @packageDocumentation
  */
 
+export {
+  type AnswerDrops,
+  AnswerGuard,
+  type AnswerGuardComponents,
+  type AnswerGuardInit,
+  type AnswerGuardReporter,
+  largestAnswer,
+  type ResolvedAnswerGuardOptions,
+  resolveAnswerGuardOptions,
+  type SanitisedAnswer,
+  sanitiseAnswer,
+} from './answer-guard.js'
 export * from './constants.js'
 export { type Deadline, startDeadline } from './deadline.js'
 export * from './errors.js'

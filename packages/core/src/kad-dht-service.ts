@@ -8,6 +8,7 @@
 
 import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { type AnswerGuardInit, resolveAnswerGuardOptions } from './answer-guard.js'
 import {
   INBOUND_STREAMS_PER_CONNECTION,
   K_BUCKET_SIZE,
@@ -61,6 +62,13 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * named default. `false` leaves kad-dht's unbounded store (for comparisons only).
    */
   providerStore?: ProviderStoreInit | false
+  /**
+   * The answer guard on this node's own requests (maximum answer size, at most k closer
+   * peers and `maxProviders` providers, bounded valid addresses per peer, valid peer ids;
+   * see `answer-guard.ts`), every bound a named default. `false` turns it off and leaves
+   * kad-dht's own answer reader (for comparisons only).
+   */
+  answerGuard?: AnswerGuardInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -72,6 +80,7 @@ export interface ResolvedKadDHTOptions {
   lastPingThreshold?: number
   inboundGuard: InboundGuardInit | false
   providerStore: ResolvedProviderStoreOptions | false
+  answerGuard: AnswerGuardInit | false
 }
 
 function positive(name: string, value: number): number {
@@ -94,6 +103,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     lastPingThreshold,
     inboundGuard,
     providerStore,
+    answerGuard,
     ...rest
   } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
@@ -113,6 +123,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     lastPingThreshold,
     inboundGuard: inboundGuard === false ? false : resolveInboundGuardOptions(inboundGuard),
     providerStore: providerStore === false ? false : resolveProviderStoreOptions(providerStore),
+    answerGuard: answerGuard === false ? false : resolveAnswerGuardOptions(answerGuard, k),
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -164,6 +175,8 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       datastorePrefix: resolved.datastorePrefix,
       lastPingThreshold: resolved.lastPingThreshold,
       inboundGuard: resolved.inboundGuard,
+      answerGuard: resolved.answerGuard,
+      kBucketSize: resolved.kad.kBucketSize,
       incomingMessageTimeout: resolved.kad.incomingMessageTimeout,
       logger: components.logger,
       providerStore: resolved.providerStore,

@@ -15,6 +15,8 @@
  * | `routingTable` (`size`, `kb.toIterable()`, `remove`, `find`, `peer:add`/`peer:remove` events) | table size and peers, refresh, the routing-table gauge | the `KadDHT` interface exposes no routing table |
  * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
  * | `rpc.onIncomingStream` | replaced, before kad-dht starts (its `start()` registers `rpc.onIncomingStream.bind(rpc)` with the registrar), by the inbound guard's reader: a small maximum message size checked on the length prefix, rate limits, validation of every message | kad-dht reads inbound messages with a fixed 4 MiB limit (and a length-prefix reader that loops over any number of 0xff bytes), decodes the whole message before any check, and has no hook or option between reading and handling; unregistering its handler and registering another after start would be undone by every `setMode('server')` |
+ * | `network._writeReadMessage` | replaced by the answer guard's reader of answers to this node's own requests: a maximum answer size checked on the length prefix, the codec of the inbound guard, and the answer caps (k closer peers, bounded providers, bounded valid addresses per peer, valid peer ids) applied before kad-dht or the peer store sees a peer | kad-dht reads answers with a fixed 4 MiB limit (and the length-prefix reader that loops over any number of 0xff bytes) and hands every closer peer and provider, with every address, to the peer store (its `peer` event, which libp2p merges) and to the query result; `sendRequest` has no hook between reading and using the answer |
+ * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy | kad-dht stores any number of records from anyone, has no cap option, and writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool) |
  * | `reprovider.datastore` | replaced by a view of the same datastore whose `delete` updates the provider store's counts | kad-dht's cleanup of expired records of others deletes through it, with no event or hook |
@@ -41,12 +43,13 @@
  * @packageDocumentation
  */
 
-import type { AbortOptions, ComponentLogger, Connection, PeerId, Stream } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Connection, PeerId, PeerInfo, Stream } from '@libp2p/interface'
 import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { AnswerGuard, type AnswerGuardInit, type AnswerGuardReporter } from './answer-guard.js'
 import { startDeadline } from './deadline.js'
 import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
@@ -80,6 +83,11 @@ interface RoutingTableRefreshLike {
 interface RpcLike {
   onIncomingStream(stream: Stream, connection: Connection): Promise<void>
   handleMessage(peer: PeerId, msg: KadMessage): Promise<KadMessage | undefined>
+}
+
+interface NetworkLike {
+  _writeReadMessage(stream: Stream, msg: Partial<KadMessage>, options: AbortOptions): Promise<KadMessage>
+  safeDispatchEvent(type: 'peer', detail: { detail: PeerInfo }): boolean
 }
 
 interface ReproviderLike {
@@ -131,6 +139,13 @@ export interface KadHooks extends KadTableAccess {
    * records gauge), unless it was turned off.
    */
   readonly providerLimits?: ProviderLimits
+  /** The answer guard on this node's own requests, unless it was turned off. */
+  readonly answerGuard?: AnswerGuard
+  /**
+   * Makes the answer guard report rejected answers and dropped peers and addresses to
+   * `reporter` (`ShardRouting` attaches its observer at start); `undefined` detaches it.
+   */
+  attachAnswerReporter(reporter: AnswerGuardReporter | undefined): void
 }
 
 const HOOKS = Symbol.for('@nsn/core/kad-hooks')
@@ -154,6 +169,10 @@ export interface KadHookOptions {
   lastPingThreshold?: number
   /** The inbound guard's options, or false to leave kad-dht's own reader in place. */
   inboundGuard?: InboundGuardInit | false
+  /** The answer guard's options, or false to leave kad-dht's own answer reader in place. */
+  answerGuard?: AnswerGuardInit | false
+  /** The DHT's k (the answer guard's default bound on closer peers). */
+  kBucketSize?: number
   /** How long an inbound stream may wait for its next message, in ms. */
   incomingMessageTimeout?: number
   /** kad-dht's component logger (the guard logs to `nsn:inbound-guard`). */
@@ -203,6 +222,11 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   const providers = need<ProvidersLike>(dht, 'providers')
   need(dht, 'providers.addProvider')
   need(dht, 'reprovider.datastore')
+  const network = options.answerGuard === false ? undefined : need<NetworkLike>(dht, 'network')
+  if (network != null) {
+    need(dht, 'network._writeReadMessage')
+    need(dht, 'network.safeDispatchEvent')
+  }
 
   const run = queryManager.run.bind(queryManager)
   const { queryTimeout } = options
@@ -260,6 +284,21 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     providerLimits = limits
   }
 
+  let answerReporter: AnswerGuardReporter | undefined
+  let answerGuard: AnswerGuard | undefined
+  if (network != null && options.answerGuard !== false) {
+    const guard = new AnswerGuard(
+      {
+        dispatchPeer: (peer) => network.safeDispatchEvent('peer', { detail: peer }),
+        reporter: () => answerReporter,
+      },
+      options.answerGuard,
+      options.kBucketSize,
+    )
+    network._writeReadMessage = (stream, msg, abortOptions) => guard.writeRead(stream, msg, abortOptions)
+    answerGuard = guard
+  }
+
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
   let nsnRefresh: ((options?: AbortOptions) => Promise<unknown>) | undefined
@@ -287,6 +326,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
       reporter = next
     },
     providerLimits,
+    answerGuard,
+    attachAnswerReporter(next) {
+      answerReporter = next
+    },
   }
   Object.defineProperty(hooked, HOOKS, { value: hooks, enumerable: false })
   return hooks

@@ -138,6 +138,55 @@ export interface InboundRejectedEvent {
   peer: string
 }
 
+/**
+ * Why the answer guard rejected a whole answer to one of this node's requests (the
+ * request fails, the query moves on), as the `reason` label:
+ * - `too_large`: its length prefix exceeds the maximum answer size (or is no varint);
+ * - `malformed`: not a protobuf Kademlia message, or the stream ended inside it.
+ */
+export type AnswerRejectReason = 'too_large' | 'malformed'
+
+/** Every {@link AnswerRejectReason}, for label pre-initialisation. */
+export const ANSWER_REJECT_REASONS: readonly AnswerRejectReason[] = ['too_large', 'malformed']
+
+/**
+ * What the answer guard dropped from an accepted answer, as the `reason` label (the
+ * count is of peers for the first four, of addresses for the last two):
+ * - `too_many_closer_peers`: closer peers beyond k;
+ * - `too_many_providers`: providers beyond the bound;
+ * - `bad_peer_id`: a closer peer or provider whose id is no valid peer id;
+ * - `provider_without_address`: a provider none of whose addresses is valid;
+ * - `too_many_addresses`: addresses of one peer beyond the bound;
+ * - `bad_address`: an unparseable address, or one longer than the bound.
+ */
+export type AnswerDropReason =
+  | 'too_many_closer_peers'
+  | 'too_many_providers'
+  | 'bad_peer_id'
+  | 'provider_without_address'
+  | 'too_many_addresses'
+  | 'bad_address'
+
+/** Every {@link AnswerDropReason}, for label pre-initialisation. */
+export const ANSWER_DROP_REASONS: readonly AnswerDropReason[] = [
+  'too_many_closer_peers',
+  'too_many_providers',
+  'bad_peer_id',
+  'provider_without_address',
+  'too_many_addresses',
+  'bad_address',
+]
+
+export interface AnswerRejectedEvent {
+  reason: AnswerRejectReason
+}
+
+export interface AnswerTrimmedEvent {
+  reason: AnswerDropReason
+  /** How many peers or addresses were dropped for this reason from one answer (> 0). */
+  dropped: number
+}
+
 /** What core reports. Every method is optional. */
 export interface DhtObserver {
   queryStarted?(event: QueryStartedEvent): void
@@ -154,4 +203,8 @@ export interface DhtObserver {
    * refused an ADD_PROVIDER's record (`provider_*` reasons; the stream stays open).
    */
   inboundRejected?(event: InboundRejectedEvent): void
+  /** The answer guard rejected another peer's answer to this node: that request failed. */
+  answerRejected?(event: AnswerRejectedEvent): void
+  /** The answer guard dropped peers or addresses from another peer's answer. */
+  answerTrimmed?(event: AnswerTrimmedEvent): void
 }

@@ -252,6 +252,10 @@ export class ShardRouting {
       handled: (type) => this.notify('inboundRequestHandled', { type }),
       rejected: (reason, peer) => this.notify('inboundRejected', { reason, peer: peer.toString() }),
     })
+    this.kad.attachAnswerReporter({
+      rejected: (reason) => this.notify('answerRejected', { reason }),
+      trimmed: (reason, dropped) => this.notify('answerTrimmed', { reason, dropped }),
+    })
     if (this.wiring != null) {
       await this.wiring.start()
       this.republisher?.start()
@@ -266,6 +270,7 @@ export class ShardRouting {
     this.refreshSchedule.stop()
     this.kad.attachRefresh(undefined)
     this.kad.attachInboundReporter(undefined)
+    this.kad.attachAnswerReporter(undefined)
     this.shutdown.abort(new NotStartedError())
     const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)

@@ -78,6 +78,28 @@ describe('installKadHooks', () => {
     ).toThrow(UnsupportedKadDhtError)
     expect(() => routingTableOf({} as never)).toThrow(/routingTable is missing/)
   })
+
+  it("fails naming kad-dht's answer reader when the answer guard cannot replace it", () => {
+    const fn = () => undefined
+    const stub = () => ({
+      queryManager: { run: fn },
+      routingTable: { kb: { toIterable: () => [] } },
+      routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
+      reprovider: { shouldReprovide: fn },
+      refreshRoutingTable: fn,
+      providers: { datastore: {} },
+      rpc: { onIncomingStream: fn, handleMessage: fn },
+      network: { safeDispatchEvent: fn },
+    })
+    const options = {
+      queryTimeout: 1,
+      providerRecordTtl: 1,
+      datastorePrefix: '/dht',
+      inboundGuard: false,
+    } as const
+    expect(() => installKadHooks(stub() as never, options)).toThrow(/network\._writeReadMessage is missing/)
+    expect(installKadHooks(stub() as never, { ...options, answerGuard: false }).answerGuard).toBeUndefined()
+  })
 })
 
 describe('dht.refreshRoutingTable()', () => {

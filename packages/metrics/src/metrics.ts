@@ -5,7 +5,14 @@
  * @packageDocumentation
  */
 
-import { INBOUND_REJECT_REASONS, INBOUND_REQUEST_TYPES, QUERY_RESULTS, QUERY_TYPES } from '@nsn/core'
+import {
+  ANSWER_DROP_REASONS,
+  ANSWER_REJECT_REASONS,
+  INBOUND_REJECT_REASONS,
+  INBOUND_REQUEST_TYPES,
+  QUERY_RESULTS,
+  QUERY_TYPES,
+} from '@nsn/core'
 import { Counter, collectDefaultMetrics, Histogram, type Registry } from 'prom-client'
 import {
   CONNECTION_DIRECTIONS,
@@ -141,6 +148,20 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         labelNames: ['reason'],
         registers,
       }),
+      /** Answers to this node's own DHT requests that the answer guard rejected (the request failed), by reason. */
+      answersRejected: new Counter<'reason'>({
+        name: name('kademlia_answers_rejected_total'),
+        help: "Answers of other peers to this node's DHT requests rejected by the answer guard (the request failed, the query moved on), by reason (too_large, malformed)",
+        labelNames: ['reason'],
+        registers,
+      }),
+      /** Peers or addresses the answer guard dropped from accepted answers, by reason. */
+      answerEntriesDropped: new Counter<'reason'>({
+        name: name('kademlia_answer_entries_dropped_total'),
+        help: 'Peers (too_many_closer_peers, too_many_providers, bad_peer_id, provider_without_address) or addresses (too_many_addresses, bad_address) dropped from answers by the answer guard before the peer store or a result, by reason',
+        labelNames: ['reason'],
+        registers,
+      }),
       /** Provider records this node stores on behalf of other peers. */
       providerRecordsStored: createCollectableGauge({
         name: name('kademlia_provider_records_stored'),
@@ -255,6 +276,12 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
   }
   for (const reason of INBOUND_REJECT_REASONS) {
     metrics.kademlia.inboundRejected.inc({ reason }, 0)
+  }
+  for (const reason of ANSWER_REJECT_REASONS) {
+    metrics.kademlia.answersRejected.inc({ reason }, 0)
+  }
+  for (const reason of ANSWER_DROP_REASONS) {
+    metrics.kademlia.answerEntriesDropped.inc({ reason }, 0)
   }
   for (const direction of CONNECTION_DIRECTIONS) {
     metrics.connections.established.inc({ direction }, 0)

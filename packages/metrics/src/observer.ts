@@ -30,6 +30,8 @@ function nonNegative(value: number): number | undefined {
  *
  * - `inboundRequestHandled`: increments `kademlia_inbound_requests_total{type}`.
  * - `inboundRejected`: increments `kademlia_inbound_rejected_total{reason}`.
+ * - `answerRejected`: increments `kademlia_answers_rejected_total{reason}`.
+ * - `answerTrimmed`: adds `dropped` to `kademlia_answer_entries_dropped_total{reason}`.
  *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
@@ -76,6 +78,13 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
     },
     inboundRejected({ reason }) {
       kademlia.inboundRejected.inc({ reason })
+    },
+    answerRejected({ reason }) {
+      kademlia.answersRejected.inc({ reason })
+    },
+    answerTrimmed({ reason, dropped }) {
+      const value = nonNegative(dropped)
+      if (value !== undefined) kademlia.answerEntriesDropped.inc({ reason }, value)
     },
     republishRunEnded({ republished, failed, durationMs }) {
       republish.runs.inc()

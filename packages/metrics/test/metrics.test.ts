@@ -1,4 +1,11 @@
-import { INBOUND_REJECT_REASONS, INBOUND_REQUEST_TYPES, QUERY_RESULTS, QUERY_TYPES } from '@nsn/core'
+import {
+  ANSWER_DROP_REASONS,
+  ANSWER_REJECT_REASONS,
+  INBOUND_REJECT_REASONS,
+  INBOUND_REQUEST_TYPES,
+  QUERY_RESULTS,
+  QUERY_TYPES,
+} from '@nsn/core'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import {
@@ -22,6 +29,8 @@ const SPEC: Record<string, string> = {
   nsn_p2p_kademlia_provider_records_stored: 'gauge',
   nsn_p2p_kademlia_inbound_requests_total: 'counter',
   nsn_p2p_kademlia_inbound_rejected_total: 'counter',
+  nsn_p2p_kademlia_answers_rejected_total: 'counter',
+  nsn_p2p_kademlia_answer_entries_dropped_total: 'counter',
   nsn_p2p_active_connections: 'gauge',
   nsn_p2p_connected_peers: 'gauge',
   nsn_p2p_connections_established_total: 'counter',
@@ -82,6 +91,12 @@ describe('createNsnMetrics', () => {
     }
     for (const type of INBOUND_REQUEST_TYPES) {
       expect(await value(register, 'nsn_p2p_kademlia_inbound_requests_total', { type })).toBe(0)
+    }
+    for (const reason of ANSWER_REJECT_REASONS) {
+      expect(await value(register, 'nsn_p2p_kademlia_answers_rejected_total', { reason })).toBe(0)
+    }
+    for (const reason of ANSWER_DROP_REASONS) {
+      expect(await value(register, 'nsn_p2p_kademlia_answer_entries_dropped_total', { reason })).toBe(0)
     }
     for (const direction of ['inbound', 'outbound']) {
       for (const name of ['established', 'closed', 'failed']) {

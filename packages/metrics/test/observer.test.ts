@@ -91,6 +91,23 @@ describe('createMetricsObserver', () => {
     expect(await total(register, 'nsn_p2p_kademlia_inbound_rejected_total')).toBe(1)
   })
 
+  it('counts rejected answers and the peers or addresses dropped from answers, by reason', async () => {
+    observer.answerRejected?.({ reason: 'too_large' })
+    observer.answerTrimmed?.({ reason: 'too_many_closer_peers', dropped: 4_980 })
+    observer.answerTrimmed?.({ reason: 'bad_address', dropped: 2 })
+    observer.answerTrimmed?.({ reason: 'bad_address', dropped: Number.NaN })
+    expect(await value(register, 'nsn_p2p_kademlia_answers_rejected_total', { reason: 'too_large' })).toBe(1)
+    expect(await value(register, 'nsn_p2p_kademlia_answers_rejected_total', { reason: 'malformed' })).toBe(0)
+    expect(
+      await value(register, 'nsn_p2p_kademlia_answer_entries_dropped_total', {
+        reason: 'too_many_closer_peers',
+      }),
+    ).toBe(4_980)
+    expect(
+      await value(register, 'nsn_p2p_kademlia_answer_entries_dropped_total', { reason: 'bad_address' }),
+    ).toBe(2)
+  })
+
   it('maps republish runs: runs, duration and shard counts', async () => {
     observer.republishRunEnded?.({ republished: 10, failed: 2, durationMs: 2_500 })
     observer.republishRunEnded?.({ republished: 0, failed: 0, durationMs: 1 })
