@@ -85,9 +85,9 @@ describe('installKadHooks', () => {
       queryManager: { run: fn },
       routingTable: { kb: { toIterable: () => [] } },
       routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
-      reprovider: { shouldReprovide: fn },
+      reprovider: { shouldReprovide: fn, datastore: {} },
       refreshRoutingTable: fn,
-      providers: { datastore: {} },
+      providers: { datastore: {}, addProvider: fn },
       rpc: { onIncomingStream: fn, handleMessage: fn },
       network: { safeDispatchEvent: fn },
     })
@@ -96,6 +96,7 @@ describe('installKadHooks', () => {
       providerRecordTtl: 1,
       datastorePrefix: '/dht',
       inboundGuard: false,
+      providerStore: false,
     } as const
     expect(() => installKadHooks(stub() as never, options)).toThrow(/network\._writeReadMessage is missing/)
     expect(installKadHooks(stub() as never, { ...options, answerGuard: false }).answerGuard).toBeUndefined()
