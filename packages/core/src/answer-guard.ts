@@ -25,7 +25,7 @@ import {
   ANSWER_MAX_PROVIDERS,
   K_BUCKET_SIZE,
 } from './constants.js'
-import { AnswerRejectedError, InvalidOptionError } from './errors.js'
+import { AnswerRejectedError } from './errors.js'
 import { FrameReader, FrameTooLargeError } from './inbound-guard.js'
 import {
   decodeKadMessage,
@@ -36,6 +36,7 @@ import {
   varintLength,
 } from './kad-message.js'
 import type { AnswerDropReason, AnswerRejectReason } from './observer.js'
+import { positiveNumber } from './option-checks.js'
 
 /** Options of the answer guard (`nsnKadDHT({ answerGuard })`); every one has a default. */
 export interface AnswerGuardInit {
@@ -86,15 +87,8 @@ export function resolveAnswerGuardOptions(
   init: AnswerGuardInit = {},
   k = K_BUCKET_SIZE,
 ): ResolvedAnswerGuardOptions {
-  const count = (name: keyof AnswerGuardInit, value: number): number => {
-    if (!Number.isFinite(value) || value <= 0) {
-      throw new InvalidOptionError(
-        `answerGuard.${name}`,
-        `must be a positive finite number, got ${String(value)}`,
-      )
-    }
-    return value
-  }
+  const count = (name: keyof AnswerGuardInit, value: number): number =>
+    positiveNumber(`answerGuard.${name}`, value)
   const maxCloserPeers = count('maxCloserPeers', init.maxCloserPeers ?? k)
   const maxProviders = count('maxProviders', init.maxProviders ?? ANSWER_MAX_PROVIDERS)
   const maxAddressesPerPeer = count(

@@ -26,9 +26,10 @@ import {
   INBOUND_WARN_INTERVAL,
   second,
 } from './constants.js'
-import { InboundRejectedError, InvalidOptionError } from './errors.js'
+import { InboundRejectedError } from './errors.js'
 import { decodeKadMessage, encodeKadMessage, frame, type KadMessage, varintLength } from './kad-message.js'
 import type { InboundRejectReason, InboundRequestType } from './observer.js'
+import { positiveNumber } from './option-checks.js'
 
 /** Options of the inbound guard (`nsnKadDHT({ inboundGuard })`); every one has a default. */
 export interface InboundGuardInit {
@@ -68,15 +69,8 @@ export function largestAddProvider(addresses: number, addressBytes: number): num
  * @throws {InvalidOptionError} for a bound that is not a positive number
  */
 export function resolveInboundGuardOptions(init: InboundGuardInit = {}): ResolvedInboundGuardOptions {
-  const count = (name: keyof InboundGuardInit, value: number): number => {
-    if (!Number.isFinite(value) || value <= 0) {
-      throw new InvalidOptionError(
-        `inboundGuard.${name}`,
-        `must be a positive finite number, got ${String(value)}`,
-      )
-    }
-    return value
-  }
+  const count = (name: keyof InboundGuardInit, value: number): number =>
+    positiveNumber(`inboundGuard.${name}`, value)
   const maxAddressesPerPeer = count(
     'maxAddressesPerPeer',
     init.maxAddressesPerPeer ?? INBOUND_MAX_ADDRESSES_PER_PEER,

@@ -21,6 +21,7 @@ import {
 import { InvalidOptionError } from './errors.js'
 import { type InboundGuardInit, resolveInboundGuardOptions } from './inbound-guard.js'
 import { installKadHooks } from './kad-internals.js'
+import { positiveInteger, positiveNumber } from './option-checks.js'
 import {
   type ProviderStoreInit,
   type ResolvedProviderStoreOptions,
@@ -83,12 +84,7 @@ export interface ResolvedKadDHTOptions {
   answerGuard: AnswerGuardInit | false
 }
 
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(name, `must be a positive finite number of ms, got ${String(value)}`)
-  }
-  return value
-}
+const positive = (name: string, value: number): number => positiveNumber(name, value, ' of ms')
 
 /**
  * Merges NSN defaults with `init`.
@@ -112,9 +108,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
   const timeout = positive('queryTimeout', queryTimeout ?? QUERY_TIMEOUT)
   const ttl = positive('providerRecordTtl', providerRecordTtl ?? PROVIDER_RECORD_TTL)
   const cleanup = positive('providerCleanupInterval', providerCleanupInterval ?? PROVIDER_CLEANUP_INTERVAL)
-  const k = rest.kBucketSize ?? K_BUCKET_SIZE
-  if (!Number.isInteger(k) || k < 1)
-    throw new InvalidOptionError('kBucketSize', `must be an integer >= 1, got ${k}`)
+  const k = positiveInteger('kBucketSize', rest.kBucketSize ?? K_BUCKET_SIZE)
   const datastorePrefix = rest.datastorePrefix ?? '/dht'
   return {
     queryTimeout: timeout,

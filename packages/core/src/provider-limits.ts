@@ -37,8 +37,8 @@ import type { AbortOptions } from '@libp2p/interface'
 import type { Datastore, Key } from 'interface-datastore'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MAX_PROVIDER_RECORDS, MAX_PROVIDERS_PER_KEY, MAX_RECORDS_PER_PEER } from './constants.js'
-import { InvalidOptionError } from './errors.js'
 import { decodeProviderRecordTime, parseProviderRecordKey, providerRecordKey } from './kad-internals.js'
+import { positiveInteger } from './option-checks.js'
 
 /** Options of the bounded provider store (`nsnKadDHT({ providerStore })`). */
 export interface ProviderStoreInit {
@@ -60,12 +60,7 @@ export type ProviderAdmission =
   | { stored: true; refreshed: boolean }
   | { stored: false; reason: ProviderRefusal }
 
-function count(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidOptionError(`providerStore.${name}`, `must be an integer >= 1, got ${String(value)}`)
-  }
-  return value
-}
+const count = (name: string, value: number): number => positiveInteger(`providerStore.${name}`, value)
 
 /**
  * Merges the defaults with `init`.

@@ -38,6 +38,7 @@ import {
   type RunOperationOptions,
   runOperation,
 } from './operation.js'
+import { positiveInteger } from './option-checks.js'
 import { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
 import { ProviderStore, type StoredProviderRecord } from './provider-store.js'
@@ -399,9 +400,7 @@ export class ShardRouting {
   ): Promise<FindProvidersResult> {
     const key = parseShardKey(shard)
     const limit = options.limit ?? this.findProvidersLimit
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new InvalidOptionError('limit', `must be an integer >= 1, got ${String(limit)}`)
-    }
+    positiveInteger('limit', limit)
     const start = performance.now()
     const found = new Map<string, ShardPeer>()
     return this.operation('find_providers', options, async (signal, deadline) => {
