@@ -67,6 +67,22 @@ export const FIND_PROVIDERS_LIMIT = 20
 /** How many routing-table peers are pinged at once when a refresh checks liveness. */
 export const REFRESH_PING_CONCURRENCY = 10
 
+/**
+ * The share of a provide's closest peers (at most k) that must confirm the store for the
+ * provide to reach its quorum: `ceil(PROVIDE_QUORUM x closest peers found)`, at least 1.
+ * A fraction, not a count, because NSN networks are often smaller than k (a 3-node
+ * network has 2 closest peers: both must confirm) and a fixed count of 15 would call
+ * every provide there "below quorum". On a full network it is 15 of 20: a lookup still
+ * finds the record while up to a quarter of the replicas drop it or churn away, and a
+ * provide where more than a quarter of the closest peers did not confirm is reported
+ * (`belowQuorum`), never hidden. It is a report, not a failure: only a provide that no
+ * peer confirmed fails.
+ */
+export const PROVIDE_QUORUM = 0.75
+
+/** Closest peers a provide sends its record to (and asks to confirm it) at once. */
+export const PROVIDE_CONCURRENCY = 10
+
 /** Length in bytes of a shard hash. */
 export const SHARD_HASH_LENGTH = 32
 

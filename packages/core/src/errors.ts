@@ -157,7 +157,10 @@ export class NoKnownPeersError extends NsnError<CoreErrorCode> {
   }
 }
 
-/** Every peer the query contacted failed before the deadline. */
+/**
+ * Every peer the query contacted failed before the deadline; for a provide, also: no
+ * peer confirmed the store (`contacted` is then the number of peers the record was sent to).
+ */
 export class NoPeerAnsweredError extends NsnError<CoreErrorCode> {
   static readonly code = 'ERR_NO_PEER_ANSWERED'
   override readonly name = 'NoPeerAnsweredError'
@@ -165,8 +168,8 @@ export class NoPeerAnsweredError extends NsnError<CoreErrorCode> {
   /** How many peers were contacted. */
   readonly contacted: number
 
-  constructor(contacted: number) {
-    super(`no peer answered (${contacted} contacted)`)
+  constructor(contacted: number, message = `no peer answered (${contacted} contacted)`) {
+    super(message)
     this.contacted = contacted
   }
 }

@@ -24,6 +24,13 @@ export {
   type SanitisedAnswer,
   sanitiseAnswer,
 } from './answer-guard.js'
+export {
+  addProviderMessage,
+  type ConfirmedRecordComponents,
+  listsProvider,
+  type RecordSend,
+  sendConfirmedRecord,
+} from './confirmed-provide.js'
 export * from './constants.js'
 export { type Deadline, startDeadline } from './deadline.js'
 export * from './errors.js'
@@ -92,6 +99,7 @@ export {
   type FindProvidersResult,
   type OperationOptions,
   type ProvideResult,
+  type Publication,
   type ShardPeer,
   ShardRouting,
   type ShardRoutingComponents,

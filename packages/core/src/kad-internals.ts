@@ -19,6 +19,7 @@
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy | kad-dht stores any number of records from anyone, has no cap option, and writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool) |
+ * | `providers.addProvider` (called) | writing this node's own record before a provide publishes it (so it answers lookups at once), through the bounded store above when it is on | NSN publishes records itself (confirmed stores: ADD_PROVIDER then GET_PROVIDERS on one stream), so kad-dht's `provide()`, which wrote the self-record, is no longer called; kad-dht has no public method that writes a record without sending it |
  * | `reprovider.datastore` | replaced by a view of the same datastore whose `delete` updates the provider store's counts | kad-dht's cleanup of expired records of others deletes through it, with no event or hook |
  * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
  *
@@ -29,7 +30,6 @@
  * Replaced by public options or components (no longer internals):
  * - kad-dht's self-query schedule: `querySelfInterval` / `initialQuerySelfInterval`
  *   (NSN's bootstrap runs the first self-lookup itself, under its deadline).
- * - the self-record written before publishing: kad-dht's `provide()` writes it.
  * - the empty-table check: `allowQueryWithZeroPeers` makes kad-dht's queries end at once
  *   with no peers, and `ShardRouting` fails them with `NoKnownPeersError`.
  * - failed connection counts (`@nsn/metrics`) and RPC counts (benchmarks): libp2p's
@@ -47,6 +47,7 @@ import type { AbortOptions, ComponentLogger, Connection, PeerId, PeerInfo, Strea
 import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
+import type { CID } from 'multiformats/cid'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { AnswerGuard, type AnswerGuardInit, type AnswerGuardReporter } from './answer-guard.js'
@@ -141,6 +142,11 @@ export interface KadHooks extends KadTableAccess {
   readonly providerLimits?: ProviderLimits
   /** The answer guard on this node's own requests, unless it was turned off. */
   readonly answerGuard?: AnswerGuard
+  /**
+   * Writes `provider`'s record for `cid` into this node's provider store, as kad-dht's
+   * `provide()` wrote the self-record (through the bounded store when it is on).
+   */
+  addProvider(cid: CID, provider: PeerId, options?: AbortOptions): Promise<void>
   /**
    * Makes the answer guard report rejected answers and dropped peers and addresses to
    * `reporter` (`ShardRouting` attaches its observer at start); `undefined` detaches it.
@@ -327,6 +333,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     },
     providerLimits,
     answerGuard,
+    addProvider: (cid, provider, addOptions) => providers.addProvider(cid, provider, addOptions),
     attachAnswerReporter(next) {
       answerReporter = next
     },

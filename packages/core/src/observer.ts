@@ -49,8 +49,12 @@ export interface QueryEndedEvent {
 export interface ProviderRecordPublishedEvent {
   /** The shard hash, 64 hex. */
   shard: string
-  /** How many peers the ADD_PROVIDER message was written to (not a count of confirmed stores). */
+  /** Peers that confirmed the store (a GET_PROVIDERS after the ADD_PROVIDER listed this node). */
+  confirmed: number
+  /** Peers the ADD_PROVIDER message was written to (confirmed or not). */
   sentTo: number
+  /** True when fewer peers than the provide quorum confirmed. */
+  belowQuorum: boolean
   /** True when this was a republish by the scheduler. */
   republish: boolean
 }

@@ -12,8 +12,8 @@
 
 import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
 
-/** Publishes one shard; resolves with how many peers stored the record. */
-export type PublishFn = (entry: ProvidedShardEntry, signal: AbortSignal) => Promise<number>
+/** Publishes one shard; rejects when no peer confirmed the store (it is retried). */
+export type PublishFn = (entry: ProvidedShardEntry, signal: AbortSignal) => Promise<unknown>
 
 export interface RepublisherOptions {
   checkInterval: number

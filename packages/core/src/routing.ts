@@ -9,11 +9,16 @@
  * @packageDocumentation
  */
 
-import type { AbortOptions, Libp2p, Logger, PeerId } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { AnswerGuard } from './answer-guard.js'
+import { addProviderMessage, mapBounded, sendConfirmedRecord } from './confirmed-provide.js'
 import {
   FIND_PROVIDERS_LIMIT,
+  NSN_DHT_PROTOCOL,
+  PROVIDE_CONCURRENCY,
+  PROVIDE_QUORUM,
   REFRESH_INTERVAL,
   REFRESH_PING_CONCURRENCY,
   REPUBLISH_CHECK_INTERVAL,
@@ -76,14 +81,32 @@ export interface FindProvidersResult {
   durationMs: number
 }
 
-export interface ProvideResult {
-  shard: ShardKey
+/** What one publication of a provider record achieved. */
+export interface Publication {
   /**
-   * Peers the ADD_PROVIDER message was written to. ADD_PROVIDER has no reply in the
-   * protocol, so this counts messages sent, not records stored: a peer that drops every
-   * record still counts. It is named for what it is until stores are confirmed.
+   * Peers that confirmed the store: after the ADD_PROVIDER, a GET_PROVIDERS on the same
+   * stream (which the receiver handles after it) answered with this node as a provider.
+   */
+  confirmed: number
+  /**
+   * Peers the ADD_PROVIDER message was written to. ADD_PROVIDER has no reply, so this
+   * counts messages sent, not records stored: a peer that drops every record counts
+   * here and not in `confirmed`.
    */
   sentTo: number
+  /** The closest peers found (at most k): the peers the record was meant for. */
+  closest: number
+  /**
+   * Confirmations the provide needs to reach its quorum: `ceil(PROVIDE_QUORUM x closest)`,
+   * at least 1 (see {@link PROVIDE_QUORUM}).
+   */
+  quorum: number
+  /** True when fewer than `quorum` peers confirmed (the provide still succeeded). */
+  belowQuorum: boolean
+}
+
+export interface ProvideResult extends Publication {
+  shard: ShardKey
   durationMs: number
 }
 
@@ -107,12 +130,16 @@ export type ShardRoutingLibp2p = Libp2p<{
 export interface ShardRoutingComponents {
   peerId: PeerId
   /** The DHT's public operations. */
-  dht: Pick<KadDHT, 'findProviders' | 'getClosestPeers' | 'findPeer' | 'provide' | 'cancelReprovide'>
+  dht: Pick<KadDHT, 'findProviders' | 'getClosestPeers' | 'findPeer' | 'cancelReprovide'>
   /** The kad-dht internals NSN uses (`kad-internals.ts`). */
   kad: KadHooks
   /** A peer's known addresses; rejects with a `NotFoundError` for an unknown peer. */
   peerAddresses(peer: PeerId): Promise<Multiaddr[]>
   dial(addr: Multiaddr, options?: AbortOptions): Promise<unknown>
+  /** Opens a stream to a peer on the DHT protocol (`/nsn/kad/1.0.0`). */
+  openDhtStream(peer: PeerId, options?: AbortOptions): Promise<Stream>
+  /** This node's addresses, as its provider records announce them. */
+  addresses(): Multiaddr[]
   /** Open connections to a peer. */
   connectionsTo(peer: PeerId): number
   ping(peer: PeerId, options?: AbortOptions): Promise<unknown>
@@ -127,6 +154,8 @@ export function shardRoutingComponents(libp2p: ShardRoutingLibp2p): ShardRouting
     kad: hooksOf(dht),
     peerAddresses: async (peer) => (await libp2p.peerStore.get(peer)).addresses.map((a) => a.multiaddr),
     dial: (addr, options) => libp2p.dial(addr, options),
+    openDhtStream: (peer, options) => libp2p.dialProtocol(peer, NSN_DHT_PROTOCOL, options),
+    addresses: () => libp2p.getMultiaddrs(),
     connectionsTo: (peer) => libp2p.getConnections(peer).length,
     ping: (peer, options) => libp2p.services.ping.ping(peer, options),
   }
@@ -150,6 +179,13 @@ export interface ShardRoutingInit {
   republishRetryDelay?: number
   /** Default `findProviders` limit. */
   findProvidersLimit?: number
+  /**
+   * Share of the closest peers that must confirm a provide's store (0 to 1). Default
+   * {@link PROVIDE_QUORUM}.
+   */
+  provideQuorum?: number
+  /** Closest peers a provide sends its record to at once. Default {@link PROVIDE_CONCURRENCY}. */
+  provideConcurrency?: number
   logger?: Logger
 }
 
@@ -164,6 +200,9 @@ export class ShardRouting {
   private readonly refreshPingConcurrency: number
   private readonly findProvidersLimit: number
   private readonly republishRetryDelay: number
+  private readonly provideQuorum: number
+  private readonly provideConcurrency: number
+  private readonly answers: Pick<AnswerGuard, 'writeRead'>
   private readonly store: ProviderStore
   private readonly wiring?: RegistryWiring
   private readonly republisher?: Republisher
@@ -193,6 +232,23 @@ export class ShardRouting {
     this.refreshPingConcurrency = init.refreshPingConcurrency ?? REFRESH_PING_CONCURRENCY
     this.findProvidersLimit = init.findProvidersLimit ?? FIND_PROVIDERS_LIMIT
     this.republishRetryDelay = init.republishRetryDelay ?? REPUBLISH_RETRY_DELAY
+    this.provideQuorum = init.provideQuorum ?? PROVIDE_QUORUM
+    if (!(this.provideQuorum >= 0 && this.provideQuorum <= 1)) {
+      throw new InvalidOptionError(
+        'provideQuorum',
+        `must be between 0 and 1, got ${String(this.provideQuorum)}`,
+      )
+    }
+    this.provideConcurrency = init.provideConcurrency ?? PROVIDE_CONCURRENCY
+    if (!Number.isInteger(this.provideConcurrency) || this.provideConcurrency < 1) {
+      throw new InvalidOptionError(
+        'provideConcurrency',
+        `must be an integer >= 1, got ${String(this.provideConcurrency)}`,
+      )
+    }
+    // with the answer guard turned off, confirmations are still read by a bounded reader
+    this.answers =
+      this.kad.answerGuard ?? new AnswerGuard({ dispatchPeer: () => {}, reporter: () => undefined })
     this.store = new ProviderStore(this.kad, this.components.peerId)
     const self = this
     this.context = {
@@ -297,11 +353,14 @@ export class ShardRouting {
 
   /**
    * Provides a shard: adds it to the registry (evicting the least recently used one
-   * past capacity), then publishes its provider record to the k closest peers
-   * (kad-dht's provide writes this node's own record first, so it answers lookups).
+   * past capacity), writes this node's own record (so it answers lookups at once), then
+   * publishes the record to the k closest peers and counts the stores they confirm (see
+   * {@link Publication}). Fewer confirmations than the quorum is reported
+   * (`belowQuorum`), not an error.
    *
    * @throws {NoKnownPeersError} with an empty routing table (the shard stays registered and is retried)
-   * @throws {NoPeerAnsweredError} when the record could be sent to no peer
+   * @throws {NoPeerAnsweredError} when no peer confirmed the store (the record was sent
+   * to none, or every receiver dropped it): the shard stays registered and is retried
    * @throws {QueryTimeoutError} past the deadline
    * @throws {ShardEvictedError} when concurrent provides evicted the shard before it was published
    */
@@ -313,9 +372,9 @@ export class ShardRouting {
     try {
       const entry = registry == null ? undefined : await registry.add(key.bytes)
       const start = performance.now()
-      let sentTo: number
+      let publication: Publication
       try {
-        sentTo = await this.publish(entry ?? key, 'provide', options)
+        publication = await this.publish(entry ?? key, 'provide', options)
       } catch (err) {
         if (registry == null) throw err
         if (registry.has(key.bytes)) {
@@ -337,7 +396,7 @@ export class ShardRouting {
         }
         await registry.markPublished(key.bytes)
       }
-      return { shard: key, sentTo, durationMs: performance.now() - start }
+      return { shard: key, ...publication, durationMs: performance.now() - start }
     } finally {
       wiring?.providingEnded(key.hex)
       this.republisher?.schedule()
@@ -556,33 +615,78 @@ export class ShardRouting {
 
   // ---- internals
 
-  /** Publishes a shard's record (kad-dht writes the self-record, then sends ADD_PROVIDER). */
+  /**
+   * Publishes a shard's record: writes this node's own record, finds the k closest peers,
+   * and sends each (a bounded number at once) the ADD_PROVIDER then a GET_PROVIDERS on
+   * the same stream, whose answer confirms the store when it lists this node.
+   */
   private async publish(
     shard: ShardKey | ProvidedShardEntry,
     type: QueryType,
     options: OperationOptions,
-  ): Promise<number> {
+  ): Promise<Publication> {
     const key = 'cid' in shard ? shard : parseShardKey(shard.hash)
-    // with no peers, kad-dht's provide still writes this node's own record (so it answers
-    // lookups at once) and asks nobody: then it fails with NoKnownPeersError
-    const sentTo = await this.operation(type, { ...options, needsPeers: false }, async (signal) => {
+    const self = this.components.peerId
+    const target = key.cid.multihash.bytes
+    // with no peers, the own record is still written (so this node answers lookups at
+    // once) and nobody is asked: then it fails with NoKnownPeersError
+    const publication = await this.operation(type, { ...options, needsPeers: false }, async (signal) => {
+      await this.kad.addProvider(key.cid, self, { signal })
       const tally = new AnswerTally()
-      let sent = 0
-      for await (const event of this.dht.provide(key.cid, { signal })) {
+      const closest = new Map<string, PeerId>()
+      for await (const event of this.dht.getClosestPeers(target, { signal })) {
         tally.add(event)
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') sent++
+        if (event.name === 'FINAL_PEER' && !event.peer.id.equals(self)) {
+          closest.set(event.peer.id.toString(), event.peer.id)
+        }
       }
-      // kad-dht turns aborted ADD_PROVIDER sends into error events and ends normally
-      signal.throwIfAborted()
-      if (sent === 0) {
+      if (closest.size === 0) {
         if (tally.contacted === 0 && this.routingTableSize() === 0) throw new NoKnownPeersError()
         tally.assertAnswered()
         throw new NoPeerAnsweredError(tally.contacted)
       }
-      return sent
+      const message = addProviderMessage(target, self, this.components.addresses())
+      const sends = await mapBounded([...closest.values()], this.provideConcurrency, (peer) =>
+        sendConfirmedRecord(
+          { openDhtStream: this.components.openDhtStream, answerGuard: this.answers },
+          peer,
+          self,
+          message,
+          { signal },
+        ),
+      )
+      // a send cut by the deadline or a stop fails the operation (QueryTimeoutError...)
+      signal.throwIfAborted()
+      let sentTo = 0
+      let confirmed = 0
+      for (const send of sends) {
+        if (send.sent) sentTo++
+        if (send.confirmed) confirmed++
+        else
+          this.log?.(
+            'record of %s not confirmed by %p - %s',
+            key.hex,
+            send.peer,
+            send.error?.message ?? 'not listed',
+          )
+      }
+      if (confirmed === 0) {
+        throw new NoPeerAnsweredError(
+          closest.size,
+          `no peer confirmed the store (${closest.size} closest, ${sentTo} sent, 0 confirmed)`,
+        )
+      }
+      const quorum = Math.max(1, Math.ceil(this.provideQuorum * closest.size))
+      return { confirmed, sentTo, closest: closest.size, quorum, belowQuorum: confirmed < quorum }
     })
-    this.notify('providerRecordPublished', { shard: key.hex, sentTo, republish: type === 'republish' })
-    return sentTo
+    this.notify('providerRecordPublished', {
+      shard: key.hex,
+      confirmed: publication.confirmed,
+      sentTo: publication.sentTo,
+      belowQuorum: publication.belowQuorum,
+      republish: type === 'republish',
+    })
+    return publication
   }
 
   private operation<T>(

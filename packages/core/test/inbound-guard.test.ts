@@ -457,8 +457,8 @@ describe('the inbound guard on real nodes', () => {
     expect(handled).toBeLessThan(requests / 2)
 
     // honest traffic through the victim still works
-    const { sentTo } = await honestA.routing.provide(shard)
-    expect(sentTo).toBeGreaterThan(0)
+    const { confirmed } = await honestA.routing.provide(shard)
+    expect(confirmed).toBeGreaterThan(0)
     const { providers } = await honestB.routing.findProviders(shard, { limit: 1 })
     expect(providers.map((p) => p.peerId.toString())).toContain(honestA.libp2p.peerId.toString())
     expect(v.handled.some((e) => e.type === 'add_provider')).toBe(true)

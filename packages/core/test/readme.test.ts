@@ -23,8 +23,16 @@ it('the README example runs: b bootstraps from a, a provides, b finds a', async 
     lang: example!.lang,
   })
   expect(log).toHaveBeenCalledTimes(1)
-  const [sentTo, providers, partial] = log.mock.calls[0] as [number, string[], boolean]
-  expect(sentTo).toBeGreaterThan(0)
+  const [confirmed, sentTo, belowQuorum, providers, partial] = log.mock.calls[0] as [
+    number,
+    number,
+    boolean,
+    string[],
+    boolean,
+  ]
+  expect(confirmed).toBe(1) // b, the only other peer, confirmed the store
+  expect(sentTo).toBe(1)
+  expect(belowQuorum).toBe(false)
   expect(providers).toHaveLength(1)
   expect(partial).toBe(false)
 })

@@ -25,7 +25,11 @@ it('the README example runs: a provides, b finds a, a counts one published recor
   ])
   const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
   await runExample(code, { dir: join(PKG, '.test-results', 'readme'), name: 'harness', lang: example!.lang })
-  const [found, provider] = log.mock.calls[0] as [string[], string]
+  const [confirmed, sentTo, holders] = log.mock.calls[0] as [number, number, number]
+  expect(confirmed).toBeGreaterThan(0)
+  expect(confirmed).toBe(sentTo) // every honest peer confirmed
+  expect(holders).toBeGreaterThan(sentTo) // stored on every peer it was sent to, and a
+  const [found, provider] = log.mock.calls[1] as [string[], string]
   expect(found).toContain(provider)
-  expect(log.mock.calls[1]).toEqual([1])
+  expect(log.mock.calls[2]).toEqual([1])
 }, 60_000)

@@ -20,9 +20,10 @@ function nonNegative(value: number): number | undefined {
  *   `timeout` result also increments `kademlia_query_timeouts_total{type}`.
  * - `routingTableSizeChanged`: sets `kademlia_routing_table_size`.
  * - `providerRecordPublished`: increments `kademlia_provider_records_published_total` once
- *   when the record was sent to at least one peer (`sentTo > 0`), for a provide or a
- *   republish alike; a publication that reached nobody is not counted (its query shows as
- *   a failed `provide` or `republish` in the duration histogram).
+ *   when at least one peer confirmed the store (`confirmed > 0`), for a provide or a
+ *   republish alike; a record sent to peers that none confirmed is not counted (core fails
+ *   that provide: its query shows as a failed `provide` or `republish` in the duration
+ *   histogram).
  * - `bootstrapSucceeded` / `bootstrapFailed`: increment the success or failure counter and
  *   set the routing-table gauge to the size the event reports.
  * - `republishRunEnded`: increments `republish_runs_total`, observes the run's duration,
@@ -54,8 +55,8 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
         kademlia.routingTableSize.set(value)
       }
     },
-    providerRecordPublished({ sentTo }) {
-      if (sentTo > 0) {
+    providerRecordPublished({ confirmed }) {
+      if (confirmed > 0) {
         kademlia.providerRecordsPublished.inc()
       }
     },

@@ -107,7 +107,8 @@ describe('metrics of a real 3-node network over TCP on 127.0.0.1', () => {
     // provide: +1 exactly, one ok provide query
     const before = await value(a.register, 'nsn_p2p_kademlia_provider_records_published_total')
     expect(before).toBe(0)
-    const { sentTo } = await a.node.routing.provide(SHARD)
+    const { confirmed, sentTo } = await a.node.routing.provide(SHARD)
+    expect(confirmed).toBe(2)
     expect(sentTo).toBe(2)
     expect(await value(a.register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(before + 1)
     expect(
@@ -120,12 +121,9 @@ describe('metrics of a real 3-node network over TCP on 127.0.0.1', () => {
     ).toBe(1)
     expect(await total(a.register, 'nsn_p2p_kademlia_query_timeouts_total')).toBe(0)
     expect(await value(b.register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(0)
-    // c stores a's record and counts it at scrape time; ADD_PROVIDER has no answer, so c
-    // stores it just after provide counted it as sent (a datastore write, no event: polled)
-    await waitFor(async () => (await c.node.routing.storedProviderRecords()) === 1, {
-      timeoutMs: 2_000,
-      what: "c to store a's record",
-    })
+    // c stores a's record and counts it at scrape time: c confirmed the store (a
+    // GET_PROVIDERS after the ADD_PROVIDER listed a), so it holds it when provide resolves
+    expect(await c.node.routing.storedProviderRecords()).toBe(1)
     expect(await value(c.register, 'nsn_p2p_kademlia_provider_records_stored')).toBe(
       await c.node.routing.storedProviderRecords(),
     )

@@ -55,10 +55,20 @@ describe('createMetricsObserver', () => {
     expect(series.sum).toBeCloseTo(10.004, 6)
   })
 
-  it('counts one published record per provide or republish that reached a peer', async () => {
-    observer.providerRecordPublished?.({ shard: 'ab'.repeat(32), sentTo: 20, republish: false })
-    observer.providerRecordPublished?.({ shard: 'cd'.repeat(32), sentTo: 3, republish: true })
-    observer.providerRecordPublished?.({ shard: 'ef'.repeat(32), sentTo: 0, republish: false })
+  it('counts one published record per provide or republish that a peer confirmed', async () => {
+    const event = { belowQuorum: false, republish: false }
+    observer.providerRecordPublished?.({ ...event, shard: 'ab'.repeat(32), confirmed: 20, sentTo: 20 })
+    observer.providerRecordPublished?.({
+      ...event,
+      shard: 'cd'.repeat(32),
+      confirmed: 1,
+      sentTo: 3,
+      belowQuorum: true,
+      republish: true,
+    })
+    // sent, never confirmed: not a publication
+    observer.providerRecordPublished?.({ ...event, shard: 'ef'.repeat(32), confirmed: 0, sentTo: 5 })
+    observer.providerRecordPublished?.({ ...event, shard: '12'.repeat(32), confirmed: 0, sentTo: 0 })
     expect(await value(register, 'nsn_p2p_kademlia_provider_records_published_total')).toBe(2)
   })
 

@@ -11,7 +11,13 @@ async function busyRegistry(): Promise<Registry> {
   observer.queryEnded?.({ type: 'provide', result: 'ok', durationMs: 230 })
   observer.queryEnded?.({ type: 'find_providers', result: 'timeout', durationMs: 10_002 })
   observer.routingTableSizeChanged?.(19)
-  observer.providerRecordPublished?.({ shard: 'ab'.repeat(32), sentTo: 20, republish: false })
+  observer.providerRecordPublished?.({
+    shard: 'ab'.repeat(32),
+    confirmed: 20,
+    sentTo: 20,
+    belowQuorum: false,
+    republish: false,
+  })
   observer.bootstrapSucceeded?.({ connected: 3, failed: 0, routingTableSize: 19 })
   observer.bootstrapFailed?.({ connected: 0, failed: 1, routingTableSize: 19 })
   observer.republishRunEnded?.({ republished: 4, failed: 1, durationMs: 900 })

@@ -79,7 +79,7 @@ describe('HTTP API on a three-node network', () => {
     const shard = hash('a1')
     const put = await api(addr(a), 'PUT', `/v1/shards/0x${shard.toUpperCase()}`)
     expect(put.status).toBe(200)
-    expect(put.body).toMatchObject({ hash: shard, sentTo: 2 })
+    expect(put.body).toMatchObject({ hash: shard, confirmed: 2, sentTo: 2, quorum: 2, belowQuorum: false })
     expect((put.body as { cid: string }).cid).toMatch(/^bafkrei/)
     expect((put.body as { durationMs: number }).durationMs).toBeGreaterThan(0)
 

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -221,5 +223,44 @@ describe('CLI start in-process, driven by signals', () => {
     // the daemon is gone: exit 3
     cli = io()
     expect(await runCli(['peers', ...api], cli)).toBe(EXIT_UNREACHABLE)
+  })
+})
+
+describe('CLI provide output', () => {
+  /** An API that answers every PUT /v1/shards/{hash} with `body`. */
+  async function stubApi(body: Record<string, unknown>): Promise<{ addr: string; close(): Promise<void> }> {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ hash: req.url?.split('/').pop(), cid: 'bafkreistub', ...body }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    return {
+      addr: `127.0.0.1:${port}`,
+      close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
+    }
+  }
+
+  it('prints how many peers confirmed the record, and says when below the quorum', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [
+        { confirmed: 20, sentTo: 20, quorum: 15, belowQuorum: false, durationMs: 12 },
+        '  record confirmed by 20 of 20 peers in 12 ms\n',
+      ],
+      [
+        { confirmed: 3, sentTo: 19, quorum: 15, belowQuorum: true, durationMs: 40 },
+        '  record confirmed by 3 of 19 peers in 40 ms\n  below the quorum: 15 confirmations needed\n',
+      ],
+    ]
+    for (const [body, expected] of cases) {
+      const api = await stubApi(body)
+      try {
+        const cli = io()
+        expect(await runCli(['provide', hash('d1'), '--api', api.addr], cli)).toBe(EXIT_OK)
+        expect(cli.out()).toBe(`provided ${hash('d1')}\n  cid: bafkreistub\n${expected}`)
+      } finally {
+        await api.close()
+      }
+    }
   })
 })

@@ -122,7 +122,13 @@ describe('three daemons', () => {
 
     const provided = await runBin(['provide', shard, '--api', readyA.api, '--json'])
     expect(provided.code, provided.stderr).toBe(0)
-    expect(JSON.parse(provided.stdout)).toMatchObject({ hash: shard, sentTo: 2 })
+    expect(JSON.parse(provided.stdout)).toMatchObject({
+      hash: shard,
+      confirmed: 2,
+      sentTo: 2,
+      quorum: 2,
+      belowQuorum: false,
+    })
 
     const found = await runBin(['find', shard, '--api', readyC.api, '--json'])
     expect(found.code, found.stderr).toBe(0)

@@ -6,7 +6,6 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { isNsnError } from '@nsn/core'
-import { waitFor } from '@nsn/core/testing'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
@@ -77,12 +76,11 @@ describe('readiness: createNsnNode waits for the first bootstrap attempt', () =>
       status: 'bootstrapped',
       result: { connected: 1, failed: 0 },
     })
-    const { sentTo } = await joiner.provide(hash('0b'))
-    expect(sentTo).toBeGreaterThan(0)
-    // ADD_PROVIDER has no reply: the seed stores the record when it reads the message
-    await waitFor(async () => (await seed.routing.storedProviderRecord(hash('0b'), joiner.peerId)) != null, {
-      what: "the seed storing the joiner's record",
-    })
+    const { confirmed, sentTo } = await joiner.provide(hash('0b'))
+    expect(confirmed).toBe(1)
+    expect(sentTo).toBe(1)
+    // the seed confirmed the store: it holds the record when provide resolves
+    expect(await seed.routing.storedProviderRecord(hash('0b'), joiner.peerId)).toBeDefined()
     const { providers } = await seed.findProviders(hash('0b'))
     expect(providers.map((p) => p.peerId.toString())).toContain(joiner.peerId.toString())
   })

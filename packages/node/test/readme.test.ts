@@ -49,12 +49,14 @@ describe('README library examples', () => {
     ])
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
     await runExample(code, { dir: RUN_DIR, name: 'library', lang: example.lang })
-    const [[addresses], [sentTo, providers, partial]] = log.mock.calls as [
+    const [[addresses], [confirmed, sentTo, providers, partial]] = log.mock.calls as [
       [{ peerId: string }],
-      [number, number, boolean],
+      [number, number, number, boolean],
     ]
     expect(addresses.peerId).toMatch(/^12D3KooW/)
-    expect(sentTo).toBeGreaterThan(0) // it knew its bootstrap peer when createNsnNode resolved
+    // it knew its bootstrap peer when createNsnNode resolved, which confirmed the store
+    expect(confirmed).toBe(1)
+    expect(sentTo).toBe(1)
     expect(providers).toBeGreaterThanOrEqual(0)
     expect(partial).toBe(false)
   })

@@ -135,7 +135,10 @@ export const ROUTES: readonly Route[] = [
             body: {
               hash: key.hex,
               cid: key.cid.toString(),
+              confirmed: result.confirmed,
               sentTo: result.sentTo,
+              quorum: result.quorum,
+              belowQuorum: result.belowQuorum,
               durationMs: round(result.durationMs),
             } satisfies ProvideResponse,
           }

@@ -54,8 +54,17 @@ export interface ShardsResponse {
 export interface ProvideResponse {
   hash: string
   cid: string
-  /** Peers the ADD_PROVIDER message was written to (the protocol has no reply: not a count of stores). */
+  /**
+   * Peers that confirmed the store: a GET_PROVIDERS after the ADD_PROVIDER on the same
+   * stream listed this node. A provide no peer confirmed fails (503, `ERR_NO_PEER_ANSWERED`).
+   */
+  confirmed: number
+  /** Peers the ADD_PROVIDER message was written to, confirmed or not (never a count of stores). */
   sentTo: number
+  /** Confirmations needed: `ceil(PROVIDE_QUORUM x closest peers found)`, at least 1. */
+  quorum: number
+  /** True when fewer than `quorum` peers confirmed (the shard is still provided). */
+  belowQuorum: boolean
   durationMs: number
 }
 

@@ -38,7 +38,7 @@ export interface DemoReport {
   startMs: number
   formMs: number
   routingTable: { min: number; p50: number; max: number }
-  provide: { p50: number; p95: number; ok: number; sentToP50: number }
+  provide: { p50: number; p95: number; ok: number; confirmedP50: number; sentToP50: number }
   lookup: { p50: number; p95: number; ok: number; attempted: number }
   successRate: number
   totalMs: number
@@ -129,6 +129,7 @@ export async function runDemo(
     const shards: Array<{ key: ShardKey; from: number }> = []
     const provideMs: number[] = []
     const sentTo: number[] = []
+    const confirmed: number[] = []
     for (let s = 0; s < shardCount; s++) {
       const key = parseShardKey(options.seed == null ? randomBytes(32) : derive(options.seed, s))
       const from = pick()
@@ -136,9 +137,10 @@ export async function runDemo(
         const result = await (nodes[from] as NsnNode).provide(key.hex)
         provideMs.push(result.durationMs)
         sentTo.push(result.sentTo)
+        confirmed.push(result.confirmed)
         shards.push({ key, from })
         say(
-          `  provide ${s + 1}/${shardCount} ${key.hex.slice(0, 12)}… from node ${from}: sent to ${result.sentTo} peers in ${formatMs(result.durationMs)}`,
+          `  provide ${s + 1}/${shardCount} ${key.hex.slice(0, 12)}… from node ${from}: confirmed by ${result.confirmed} of ${result.sentTo} peers${result.belowQuorum ? ' (below quorum)' : ''} in ${formatMs(result.durationMs)}`,
         )
       } catch (err) {
         say(`  provide ${s + 1}/${shardCount} from node ${from} failed: ${(err as Error).message}`)
@@ -175,6 +177,7 @@ export async function runDemo(
         p50: percentile(provideMs, 50),
         p95: percentile(provideMs, 95),
         ok: provideMs.length,
+        confirmedP50: percentile(confirmed, 50),
         sentToP50: percentile(sentTo, 50),
       },
       lookup: {
@@ -198,6 +201,7 @@ export async function runDemo(
           `${report.routingTable.min} / ${report.routingTable.p50} / ${report.routingTable.max}`,
         ],
         ['provide p50 / p95', `${formatMs(report.provide.p50)} / ${formatMs(report.provide.p95)}`],
+        ['records confirmed by (p50 peers)', String(report.provide.confirmedP50)],
         ['records sent to (p50 peers)', String(report.provide.sentToP50)],
         ['lookup p50 / p95', `${formatMs(report.lookup.p50)} / ${formatMs(report.lookup.p95)}`],
         ['shards published', `${report.provide.ok}/${shardCount}`],

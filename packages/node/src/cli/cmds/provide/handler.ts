@@ -8,8 +8,9 @@ export async function handler(args: CliArgs, io: CliIo): Promise<number> {
   const result = await clientFrom(args, io).provide(key.hex)
   if (wantsJson(args)) printJson(io, result)
   else {
+    const quorum = result.belowQuorum ? `  below the quorum: ${result.quorum} confirmations needed\n` : ''
     io.stdout.write(
-      `provided ${result.hash}\n  cid: ${result.cid}\n  record sent to ${result.sentTo} peer${result.sentTo === 1 ? '' : 's'} in ${result.durationMs} ms\n`,
+      `provided ${result.hash}\n  cid: ${result.cid}\n  record confirmed by ${result.confirmed} of ${result.sentTo} peer${result.sentTo === 1 ? '' : 's'} in ${result.durationMs} ms\n${quorum}`,
     )
   }
   return EXIT_OK
