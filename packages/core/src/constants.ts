@@ -80,8 +80,11 @@ export const REFRESH_PING_CONCURRENCY = 10
  */
 export const PROVIDE_QUORUM = 0.75
 
-/** Closest peers a provide sends its record to (and asks to confirm it) at once. */
-export const PROVIDE_CONCURRENCY = 10
+/**
+ * Closest peers a provide sends its record to (and asks to confirm it) at once: all k, as
+ * kad-dht's own provide does; fewer would put a second round trip on every provide.
+ */
+export const PROVIDE_CONCURRENCY = K_BUCKET_SIZE
 
 /** Length in bytes of a shard hash. */
 export const SHARD_HASH_LENGTH = 32

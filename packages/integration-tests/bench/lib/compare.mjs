@@ -142,8 +142,9 @@ async function provideOn(net, at, shard) {
   node.tally = tally
   let error
   let sentTo
+  let confirmed
   try {
-    sentTo = (await node.provide(shard)).sentTo
+    ;({ sentTo, confirmed } = await node.provide(shard))
   } catch (err) {
     error = errorName(err)
   }
@@ -156,7 +157,9 @@ async function provideOn(net, at, shard) {
     findNode: tally.sendsByType.FIND_NODE ?? 0,
     addProvider: tally.sendsByType.ADD_PROVIDER ?? 0,
     addProviderOk: tally.addProviderOk,
+    confirmations: tally.confirmations,
     sentTo,
+    confirmed,
     queryErrors: tally.errors,
     error,
   }
@@ -327,6 +330,8 @@ export async function runPair(
           addProviderPerOp: summarize(pv.map((p) => p.addProvider)),
           addProviderOkPerOp: summarize(pv.map((p) => p.addProviderOk)),
           sentTo: summarize(pv.map((p) => p.sentTo)),
+          confirmed: summarize(pv.map((p) => p.confirmed)),
+          confirmationsPerOp: summarize(pv.map((p) => p.confirmations)),
           queryErrorsPerOp: summarize(pv.map((p) => p.queryErrors)),
           dialsPerOp: summarize(pv.map((p) => p.dials)),
           networkRpcs: provideRpcs[impl],

@@ -65,6 +65,8 @@ export function newTally() {
     responses: 0,
     errors: 0,
     addProviderOk: 0,
+    /** GET_PROVIDERS sent after an ADD_PROVIDER on its stream, confirming the store (NSN only). */
+    confirmations: 0,
     firstProviderMs: undefined,
     localProvider: false,
   }
@@ -155,6 +157,9 @@ export async function createBenchNode(
   }
   tapEvents(node, dht, 'findProviders')
   tapEvents(node, dht, 'provide')
+  // NSN's provide finds the closest peers with the public getClosestPeers (plain's runs
+  // the same query inside kad-dht's provide, which the tap above sees)
+  if (nsn) tapEvents(node, dht, 'getClosestPeers')
   if (nsn) {
     node.registry =
       registry === false || impl === 'nsn-noreg'
@@ -192,7 +197,24 @@ export async function createBenchNode(
 
   /** NSN: ShardRouting.provide (registry, self-record, publish, sentTo). Plain: drain dht.provide. */
   node.provide = async (shard) => {
-    if (nsn) return node.routing.provide(shard.hex)
+    if (nsn) {
+      const result = await node.routing.provide(shard.hex)
+      // NSN sends each closest peer its ADD_PROVIDER and a confirming GET_PROVIDERS on one
+      // stream itself (not through kad-dht's provide, whose events the tally taps): count
+      // them here, the confirmations apart, since plain kad-dht cannot confirm at all
+      const tally = node.tally
+      if (tally != null) {
+        tally.sends += result.sentTo
+        tally.sendsByType.ADD_PROVIDER = (tally.sendsByType.ADD_PROVIDER ?? 0) + result.sentTo
+        tally.addProviderOk += result.confirmed
+        tally.confirmations += result.sentTo
+      }
+      if (counter != null) {
+        counter.byType.ADD_PROVIDER = (counter.byType.ADD_PROVIDER ?? 0) + result.sentTo
+        counter.byType.GET_PROVIDERS = (counter.byType.GET_PROVIDERS ?? 0) + result.sentTo
+      }
+      return result
+    }
     await bounded(180_000, (signal) => drain(dht.provide(shard.cid, { signal })))
     return {}
   }
