@@ -115,6 +115,36 @@ describe('a silent peer in the routing table, among honest peers', () => {
   })
 })
 
+describe('a lookup cut by the deadline after peers answered', () => {
+  const nodes: TestNode[] = []
+  let silent: SilentPeer | undefined
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.stop()))
+    await silent?.stop()
+    silent = undefined
+  })
+
+  it('is "not found so far" (empty, partial: true), not QueryTimeoutError', async () => {
+    const deadline = 1_000
+    const honest = await createTestNode({ dht: QUIET })
+    // the silent peer's request outlasts the deadline: the deadline cuts the lookup
+    const a = await createTestNode({ dht: { queryTimeout: deadline, ...QUIET, requestTimeouts: false } })
+    nodes.push(honest, a)
+    silent = await createSilentPeer()
+    await a.libp2p.dial(honest.addr)
+    await a.libp2p.dial(silent.addr)
+    await waitFor(() => a.routing.routingTableSize() === 2, {
+      on: routingTableEvents(a.libp2p),
+      what: 'both peers in the routing table',
+    })
+    const { value, ms } = await elapsed(() => a.routing.findProviders(NOBODYS))
+    expect(value.providers).toEqual([])
+    expect(value.partial).toBe(true)
+    expect(ms).toBeGreaterThanOrEqual(0.9 * deadline)
+    expect(ms).toBeLessThan(1.5 * deadline)
+  })
+})
+
 describe('a routing table holding only a silent peer', () => {
   let node: TestNode | undefined
   let silent: SilentPeer | undefined
