@@ -220,3 +220,36 @@ export const LOCAL_PROFILE = {
   allow: ['/ip4/127.0.0.1/ipcidr/8'],
   connectionMonitorInterval: 0,
 } as const
+
+/**
+ * Shortest per-request timeout of this node's DHT requests, in ms, whatever a peer's
+ * measured response times (RFC 6298's minimum RTO): a fast peer on loopback or a LAN is
+ * not failed by one pause of the event loop or the garbage collector.
+ */
+export const REQUEST_TIMEOUT_MIN = 1 * second
+
+/**
+ * Longest per-request timeout, in ms (kad-dht's own adaptive timeout starts at 5 s): a
+ * peer measured as slow still costs a lookup at most this, half the query deadline.
+ */
+export const REQUEST_TIMEOUT_MAX = 5 * second
+
+/**
+ * Per-request timeout of a peer without measured answers yet, in ms: well below the
+ * query deadline ({@link QUERY_TIMEOUT}), so an unknown silent peer costs a lookup this
+ * and not 10 s, and above a first request's dial (TCP, Noise, Yamux: about 3 round trips)
+ * on a slow link.
+ */
+export const REQUEST_TIMEOUT_UNKNOWN_PEER = 2 * second
+
+/**
+ * A peer whose requests time out this many times in a row (no answer between them) is
+ * removed from the routing table.
+ */
+export const REQUEST_TIMEOUTS_BEFORE_EVICTION = 3
+
+/**
+ * How many peers' response-time estimates are kept; the least recently used one is
+ * forgotten past it (it starts again from {@link REQUEST_TIMEOUT_UNKNOWN_PEER}).
+ */
+export const REQUEST_TIMEOUT_TRACKED_PEERS = 1_024

@@ -93,6 +93,15 @@ export {
 export { type RepublishTiming, republishTiming } from './republish-timing.js'
 export { type PublishFn, Republisher, type RepublisherOptions, type RepublishRun } from './republisher.js'
 export {
+  RequestTimeoutError,
+  RequestTimeouts,
+  type RequestTimeoutsInit,
+  type RequestTimeoutsReporter,
+  type ResolvedRequestTimeoutsOptions,
+  ResponseTimes,
+  resolveRequestTimeoutsOptions,
+} from './request-timeouts.js'
+export {
   type BootstrapResult,
   type ClosestPeer,
   type FindProvidersOptions,

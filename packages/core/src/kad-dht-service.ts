@@ -27,6 +27,11 @@ import {
   type ResolvedProviderStoreOptions,
   resolveProviderStoreOptions,
 } from './provider-limits.js'
+import {
+  type RequestTimeoutsInit,
+  type ResolvedRequestTimeoutsOptions,
+  resolveRequestTimeoutsOptions,
+} from './request-timeouts.js'
 
 /** Options of {@link nsnKadDHT}: kad-dht's own, plus NSN's. */
 export interface NsnKadDHTInit extends KadDHTInit {
@@ -70,6 +75,14 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * kad-dht's own answer reader (for comparisons only).
    */
   answerGuard?: AnswerGuardInit | false
+  /**
+   * Per-peer request timeouts (see `request-timeouts.ts`): each request this node sends
+   * is bounded by the addressed peer's own timeout, `srtt + 4 * rttvar` of its measured
+   * response times clamped to [`min`, `max`] (defaults 1 s and 5 s), `unknownPeer` (2 s)
+   * before its first answer; a peer timing out `evictAfter` (3) times in a row leaves
+   * the routing table. `false` leaves every request under the query deadline only.
+   */
+  requestTimeouts?: RequestTimeoutsInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -82,6 +95,7 @@ export interface ResolvedKadDHTOptions {
   inboundGuard: InboundGuardInit | false
   providerStore: ResolvedProviderStoreOptions | false
   answerGuard: AnswerGuardInit | false
+  requestTimeouts: ResolvedRequestTimeoutsOptions | false
 }
 
 const positive = (name: string, value: number): number => positiveNumber(name, value, ' of ms')
@@ -100,6 +114,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     inboundGuard,
     providerStore,
     answerGuard,
+    requestTimeouts,
     ...rest
   } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
@@ -118,6 +133,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     inboundGuard: inboundGuard === false ? false : resolveInboundGuardOptions(inboundGuard),
     providerStore: providerStore === false ? false : resolveProviderStoreOptions(providerStore),
     answerGuard: answerGuard === false ? false : resolveAnswerGuardOptions(answerGuard, k),
+    requestTimeouts: requestTimeouts === false ? false : resolveRequestTimeoutsOptions(requestTimeouts),
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -131,9 +147,10 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
       querySelfInterval: SELF_QUERY_INTERVAL,
       initialQuerySelfInterval: rest.querySelfInterval ?? SELF_QUERY_INTERVAL,
       maxInboundStreams: INBOUND_STREAMS_PER_CONNECTION,
-      // a peer's RPC may use the whole deadline: the query deadline, not kad-dht's 5 s
-      // adaptive per-request timeout, decides when a silent peer has failed (the alpha
-      // parallel requests keep a query moving past slow peers meanwhile)
+      // kad-dht's one adaptive per-request timeout, shared by all peers, is only a backstop
+      // at the query deadline: each request is bounded by its peer's own timeout
+      // (`requestTimeouts`), so a silent peer holds one of the alpha parallel slots for
+      // one short timeout while the others keep the query moving
       ...rest,
       networkDialTimeout: { minTimeout: timeout, maxTimeout: timeout, ...rest.networkDialTimeout },
       kBucketSize: k,
@@ -170,6 +187,7 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       lastPingThreshold: resolved.lastPingThreshold,
       inboundGuard: resolved.inboundGuard,
       answerGuard: resolved.answerGuard,
+      requestTimeouts: resolved.requestTimeouts,
       kBucketSize: resolved.kad.kBucketSize,
       incomingMessageTimeout: resolved.kad.incomingMessageTimeout,
       logger: components.logger,

@@ -16,6 +16,7 @@
  * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
  * | `rpc.onIncomingStream` | replaced, before kad-dht starts (its `start()` registers `rpc.onIncomingStream.bind(rpc)` with the registrar), by the inbound guard's reader: a small maximum message size checked on the length prefix, rate limits, validation of every message | kad-dht reads inbound messages with a fixed 4 MiB limit (and a length-prefix reader that loops over any number of 0xff bytes), decodes the whole message before any check, and has no hook or option between reading and handling; unregistering its handler and registering another after start would be undone by every `setMode('server')` |
  * | `network._writeReadMessage` | replaced by the answer guard's reader of answers to this node's own requests: a maximum answer size checked on the length prefix, the codec of the inbound guard, and the answer caps (k closer peers, bounded providers, bounded valid addresses per peer, valid peer ids) applied before kad-dht or the peer store sees a peer | kad-dht reads answers with a fixed 4 MiB limit (and the length-prefix reader that loops over any number of 0xff bytes) and hands every closer peer and provider, with every address, to the peer store (its `peer` event, which libp2p merges) and to the query result; `sendRequest` has no hook between reading and using the answer |
+ * | `network.sendRequest` | wrapped: every request this node sends (FIND_NODE, GET_PROVIDERS, PING) runs under the addressed peer's own timeout, from its measured response times (`request-timeouts.ts`); its answers and timeouts feed the estimate; a peer timing out `evictAfter` times in a row is removed from the routing table (`routingTable.remove`, `find`) | kad-dht's only per-request bound is one `AdaptiveTimeout` (`networkDialTimeout`) shared by all peers, which NSN sets to the query deadline; it keeps no per-peer times and removes no peer that never answers. The wrapper knows the peer (`to`) and covers the dial, which `_writeReadMessage` (it only sees the stream) does not |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy | kad-dht stores any number of records from anyone, has no cap option, and writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool) |
@@ -56,6 +57,12 @@ import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
 import type { KadMessage } from './kad-message.js'
 import { ProviderLimits, type ProviderStoreInit } from './provider-limits.js'
+import {
+  RequestTimeouts,
+  type RequestTimeoutsInit,
+  type RequestTimeoutsReporter,
+  type SendRequest,
+} from './request-timeouts.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -87,6 +94,7 @@ interface RpcLike {
 }
 
 interface NetworkLike {
+  sendRequest: SendRequest
   _writeReadMessage(stream: Stream, msg: Partial<KadMessage>, options: AbortOptions): Promise<KadMessage>
   safeDispatchEvent(type: 'peer', detail: { detail: PeerInfo }): boolean
 }
@@ -152,6 +160,13 @@ export interface KadHooks extends KadTableAccess {
    * `reporter` (`ShardRouting` attaches its observer at start); `undefined` detaches it.
    */
   attachAnswerReporter(reporter: AnswerGuardReporter | undefined): void
+  /** The per-peer request timeouts, unless they were turned off. */
+  readonly requestTimeouts?: RequestTimeouts
+  /**
+   * Makes the request timeouts report evicted peers to `reporter` (`ShardRouting`
+   * attaches its observer at start); `undefined` detaches it.
+   */
+  attachRequestTimeoutsReporter(reporter: RequestTimeoutsReporter | undefined): void
 }
 
 const HOOKS = Symbol.for('@nsn/core/kad-hooks')
@@ -177,6 +192,11 @@ export interface KadHookOptions {
   inboundGuard?: InboundGuardInit | false
   /** The answer guard's options, or false to leave kad-dht's own answer reader in place. */
   answerGuard?: AnswerGuardInit | false
+  /**
+   * The per-peer request timeouts' options, or false to leave every request under
+   * kad-dht's shared `networkDialTimeout` only.
+   */
+  requestTimeouts?: RequestTimeoutsInit | false
   /** The DHT's k (the answer guard's default bound on closer peers). */
   kBucketSize?: number
   /** How long an inbound stream may wait for its next message, in ms. */
@@ -228,10 +248,16 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   const providers = need<ProvidersLike>(dht, 'providers')
   need(dht, 'providers.addProvider')
   need(dht, 'reprovider.datastore')
-  const network = options.answerGuard === false ? undefined : need<NetworkLike>(dht, 'network')
-  if (network != null) {
+  const needsNetwork = options.answerGuard !== false || options.requestTimeouts !== false
+  const network = needsNetwork ? need<NetworkLike>(dht, 'network') : undefined
+  if (options.answerGuard !== false) {
     need(dht, 'network._writeReadMessage')
     need(dht, 'network.safeDispatchEvent')
+  }
+  if (options.requestTimeouts !== false) {
+    need(dht, 'network.sendRequest')
+    need(dht, 'routingTable.remove')
+    need(dht, 'routingTable.find')
   }
 
   const run = queryManager.run.bind(queryManager)
@@ -305,6 +331,26 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     answerGuard = guard
   }
 
+  let timeoutsReporter: RequestTimeoutsReporter | undefined
+  let requestTimeouts: RequestTimeouts | undefined
+  if (network != null && options.requestTimeouts !== false) {
+    const timeouts = new RequestTimeouts(
+      {
+        sendRequest: network.sendRequest.bind(network),
+        evict: async (peer) => {
+          if ((await routingTable.find(peer)) == null) return false
+          await routingTable.remove(peer)
+          return true
+        },
+        reporter: () => timeoutsReporter,
+        log: options.logger?.forComponent('nsn:request-timeouts'),
+      },
+      options.requestTimeouts,
+    )
+    network.sendRequest = (to, msg, sendOptions) => timeouts.sendRequest(to, msg, sendOptions)
+    requestTimeouts = timeouts
+  }
+
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
   let nsnRefresh: ((options?: AbortOptions) => Promise<unknown>) | undefined
@@ -336,6 +382,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     addProvider: (cid, provider, addOptions) => providers.addProvider(cid, provider, addOptions),
     attachAnswerReporter(next) {
       answerReporter = next
+    },
+    requestTimeouts,
+    attachRequestTimeoutsReporter(next) {
+      timeoutsReporter = next
     },
   }
   Object.defineProperty(hooked, HOOKS, { value: hooks, enumerable: false })

@@ -191,6 +191,21 @@ export interface AnswerTrimmedEvent {
   dropped: number
 }
 
+/**
+ * Why a peer was removed from the routing table, as the `reason` label:
+ * - `timeouts`: its requests timed out `evictAfter` times in a row (`requestTimeouts`).
+ */
+export type PeerEvictionReason = 'timeouts'
+
+/** Every {@link PeerEvictionReason}, for label pre-initialisation. */
+export const PEER_EVICTION_REASONS: readonly PeerEvictionReason[] = ['timeouts']
+
+export interface PeerEvictedEvent {
+  reason: PeerEvictionReason
+  /** The evicted peer, as a string. */
+  peer: string
+}
+
 /** What core reports. Every method is optional. */
 export interface DhtObserver {
   queryStarted?(event: QueryStartedEvent): void
@@ -211,4 +226,6 @@ export interface DhtObserver {
   answerRejected?(event: AnswerRejectedEvent): void
   /** The answer guard dropped peers or addresses from another peer's answer. */
   answerTrimmed?(event: AnswerTrimmedEvent): void
+  /** A peer was removed from the routing table by NSN (not by kad-dht's own pings). */
+  peerEvicted?(event: PeerEvictedEvent): void
 }

@@ -313,6 +313,9 @@ export class ShardRouting {
       rejected: (reason) => this.notify('answerRejected', { reason }),
       trimmed: (reason, dropped) => this.notify('answerTrimmed', { reason, dropped }),
     })
+    this.kad.attachRequestTimeoutsReporter({
+      evicted: (reason, peer) => this.notify('peerEvicted', { reason, peer: peer.toString() }),
+    })
     if (this.wiring != null) {
       await this.wiring.start()
       this.republisher?.start()
@@ -328,6 +331,7 @@ export class ShardRouting {
     this.kad.attachRefresh(undefined)
     this.kad.attachInboundReporter(undefined)
     this.kad.attachAnswerReporter(undefined)
+    this.kad.attachRequestTimeoutsReporter(undefined)
     this.shutdown.abort(new NotStartedError())
     const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)
@@ -477,7 +481,10 @@ export class ShardRouting {
           if (found.size >= limit) break
         }
       } catch (err) {
-        if (deadline.timedOut && found.size > 0) {
+        // cut by the deadline after peers answered: what was found so far (nothing is
+        // "not found"), marked partial since the walk did not complete; the timeout
+        // error only when no peer answered at all
+        if (deadline.timedOut && (found.size > 0 || tally.answered > 0)) {
           return {
             providers: await this.withAddresses([...found.values()]),
             partial: true,

@@ -36,11 +36,19 @@ function openDhtStreams(node: TestNode): Stream[] {
 
 /**
  * A node whose only peer is `silent`, with kad-dht's own self-query kept out of the way so
- * that only the query under test talks to the peer.
+ * that only the query under test talks to the peer. The peer's request timeout
+ * (`requestTimeouts`, 2 s by default for an unknown peer) is set past the deadline: these
+ * tests are about the deadline; a request timeout before it ends such a lookup sooner
+ * with `NoPeerAnsweredError` (test/silent-peer.test.ts).
  */
 async function nodeWithOnlyPeer(silent: SilentPeer): Promise<TestNode> {
   const node = await createTestNode({
-    dht: { queryTimeout: DEADLINE, initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 },
+    dht: {
+      queryTimeout: DEADLINE,
+      initialQuerySelfInterval: 3_600_000,
+      querySelfInterval: 3_600_000,
+      requestTimeouts: { unknownPeer: 2 * DEADLINE },
+    },
   })
   await node.libp2p.dial(silent.addr)
   await waitFor(() => node.routing.routingTableSize() === 1, {

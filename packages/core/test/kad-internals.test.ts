@@ -99,7 +99,41 @@ describe('installKadHooks', () => {
       providerStore: false,
     } as const
     expect(() => installKadHooks(stub() as never, options)).toThrow(/network\._writeReadMessage is missing/)
-    expect(installKadHooks(stub() as never, { ...options, answerGuard: false }).answerGuard).toBeUndefined()
+    expect(
+      installKadHooks(stub() as never, { ...options, answerGuard: false, requestTimeouts: false })
+        .answerGuard,
+    ).toBeUndefined()
+  })
+
+  it("fails naming kad-dht's sendRequest or the table's remove when the per-peer request timeouts cannot wrap them", () => {
+    const fn = () => undefined
+    const stub = (network: object, routingTable: object = { remove: fn, find: fn }) => ({
+      queryManager: { run: fn },
+      routingTable: { kb: { toIterable: () => [] }, ...routingTable },
+      routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
+      reprovider: { shouldReprovide: fn, datastore: {} },
+      refreshRoutingTable: fn,
+      providers: { datastore: {}, addProvider: fn },
+      rpc: { onIncomingStream: fn, handleMessage: fn },
+      network,
+    })
+    const options = {
+      queryTimeout: 1,
+      providerRecordTtl: 1,
+      datastorePrefix: '/dht',
+      inboundGuard: false,
+      providerStore: false,
+      answerGuard: false,
+    } as const
+    expect(() => installKadHooks(stub({}) as never, options)).toThrow(/network\.sendRequest is missing/)
+    expect(() => installKadHooks(stub({ sendRequest: fn }, { find: fn }) as never, options)).toThrow(
+      /routingTable\.remove is missing/,
+    )
+    const hooks = installKadHooks(stub({ sendRequest: fn }) as never, options)
+    expect(hooks.requestTimeouts?.times.options.unknownPeer).toBe(2_000)
+    expect(
+      installKadHooks(stub({}) as never, { ...options, requestTimeouts: false }).requestTimeouts,
+    ).toBeUndefined()
   })
 })
 

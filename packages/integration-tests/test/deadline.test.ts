@@ -9,7 +9,10 @@ const DURATION = 'nsn_p2p_kademlia_query_duration_seconds'
 
 /**
  * The one test that waits out the real 10 s default deadline, end to end: the other
- * deadline tests (core, metrics, node) shrink it through `queryTimeout`.
+ * deadline tests (core, metrics, node) shrink it through `queryTimeout`. The silent
+ * peer's request timeout (core's per-peer `requestTimeouts`, 2 s by default for an
+ * unknown peer) is set past the deadline: with the default, a lookup whose only peer is
+ * silent ends after 2 s with `NoPeerAnsweredError` (503), never reaching the deadline.
  */
 
 describe('the query deadline', () => {
@@ -24,7 +27,7 @@ describe('the query deadline', () => {
 
   it('a lookup whose only peer never answers ends at 10 s with "DHT query timeout" (504) and the timeout metric +1', async () => {
     silent = await createSilentPeer()
-    network = await Network.start(1)
+    network = await Network.start(1, { node: { dht: { requestTimeouts: { unknownPeer: 20_000 } } } })
     const node = network.nodes[0]!
     expect(QUERY_TIMEOUT).toBe(10_000)
     expect(node.node.routing.queryTimeout).toBe(QUERY_TIMEOUT) // the default, not shrunk

@@ -10,6 +10,7 @@ import {
   ANSWER_REJECT_REASONS,
   INBOUND_REJECT_REASONS,
   INBOUND_REQUEST_TYPES,
+  PEER_EVICTION_REASONS,
   QUERY_RESULTS,
   QUERY_TYPES,
 } from '@nsn/core'
@@ -162,6 +163,13 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         labelNames: ['reason'],
         registers,
       }),
+      /** Peers NSN removed from the routing table, by reason. */
+      peersEvicted: new Counter<'reason'>({
+        name: name('kademlia_peers_evicted_total'),
+        help: 'Peers removed from the routing table by NSN, by reason (timeouts: their requests timed out several times in a row)',
+        labelNames: ['reason'],
+        registers,
+      }),
       /** Provider records this node stores on behalf of other peers. */
       providerRecordsStored: createCollectableGauge({
         name: name('kademlia_provider_records_stored'),
@@ -282,6 +290,9 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
   }
   for (const reason of ANSWER_DROP_REASONS) {
     metrics.kademlia.answerEntriesDropped.inc({ reason }, 0)
+  }
+  for (const reason of PEER_EVICTION_REASONS) {
+    metrics.kademlia.peersEvicted.inc({ reason }, 0)
   }
   for (const direction of CONNECTION_DIRECTIONS) {
     metrics.connections.established.inc({ direction }, 0)

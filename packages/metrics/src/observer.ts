@@ -33,6 +33,7 @@ function nonNegative(value: number): number | undefined {
  * - `inboundRejected`: increments `kademlia_inbound_rejected_total{reason}`.
  * - `answerRejected`: increments `kademlia_answers_rejected_total{reason}`.
  * - `answerTrimmed`: adds `dropped` to `kademlia_answer_entries_dropped_total{reason}`.
+ * - `peerEvicted`: increments `kademlia_peers_evicted_total{reason}`.
  *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
@@ -86,6 +87,9 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
     answerTrimmed({ reason, dropped }) {
       const value = nonNegative(dropped)
       if (value !== undefined) kademlia.answerEntriesDropped.inc({ reason }, value)
+    },
+    peerEvicted({ reason }) {
+      kademlia.peersEvicted.inc({ reason })
     },
     republishRunEnded({ republished, failed, durationMs }) {
       republish.runs.inc()

@@ -31,6 +31,7 @@ const SPEC: Record<string, string> = {
   nsn_p2p_kademlia_inbound_rejected_total: 'counter',
   nsn_p2p_kademlia_answers_rejected_total: 'counter',
   nsn_p2p_kademlia_answer_entries_dropped_total: 'counter',
+  nsn_p2p_kademlia_peers_evicted_total: 'counter',
   nsn_p2p_active_connections: 'gauge',
   nsn_p2p_connected_peers: 'gauge',
   nsn_p2p_connections_established_total: 'counter',

@@ -48,7 +48,16 @@ async function meteredNode(
   const register = new Registry()
   const metrics = createNsnMetrics(register)
   const node = await createTestNode({
-    ...(options.queryTimeout == null ? {} : { dht: { queryTimeout: options.queryTimeout } }),
+    // a per-request timeout past the deadline: the deadline, not the silent peer's request
+    // timeout (core's per-peer request timeouts), ends the query under test
+    ...(options.queryTimeout == null
+      ? {}
+      : {
+          dht: {
+            queryTimeout: options.queryTimeout,
+            requestTimeouts: { unknownPeer: 2 * options.queryTimeout },
+          },
+        }),
     routing: {
       observer: createMetricsObserver(metrics),
       ...(options.registry ? { registry: options.registry } : {}),

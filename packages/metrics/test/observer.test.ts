@@ -101,6 +101,12 @@ describe('createMetricsObserver', () => {
     expect(await total(register, 'nsn_p2p_kademlia_inbound_rejected_total')).toBe(1)
   })
 
+  it('counts peers evicted from the routing table, by reason', async () => {
+    expect(await value(register, 'nsn_p2p_kademlia_peers_evicted_total', { reason: 'timeouts' })).toBe(0)
+    observer.peerEvicted?.({ reason: 'timeouts', peer: '12D3KooWexample' })
+    expect(await value(register, 'nsn_p2p_kademlia_peers_evicted_total', { reason: 'timeouts' })).toBe(1)
+  })
+
   it('counts rejected answers and the peers or addresses dropped from answers, by reason', async () => {
     observer.answerRejected?.({ reason: 'too_large' })
     observer.answerTrimmed?.({ reason: 'too_many_closer_peers', dropped: 4_980 })

@@ -1,0 +1,237 @@
+/**
+ * Per-peer request timeouts: each DHT request this node sends (FIND_NODE, GET_PROVIDERS,
+ * PING, through kad-dht's `network.sendRequest`) is bounded by the addressed peer's own
+ * timeout, derived from its measured response times as TCP's retransmission timeout
+ * (RFC 6298): `clamp(srtt + 4 * rttvar, min, max)`, with `unknownPeer` for a peer not yet
+ * measured. A silent peer then holds one of the query's alpha parallel slots for one
+ * short timeout, not the whole query deadline, and the other slots keep the query moving.
+ * A peer whose requests time out `evictAfter` times in a row (no answer between them) is
+ * removed from the routing table and reported, and its estimate forgotten.
+ *
+ * The estimates are kept for at most `trackedPeers` peers (least recently used forgotten).
+ * A timed-out request gives no sample (Karn's rule: its response time is unknown).
+ *
+ * @packageDocumentation
+ */
+
+import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
+import type { QueryEvent } from '@libp2p/kad-dht'
+import {
+  REQUEST_TIMEOUT_MAX,
+  REQUEST_TIMEOUT_MIN,
+  REQUEST_TIMEOUT_TRACKED_PEERS,
+  REQUEST_TIMEOUT_UNKNOWN_PEER,
+  REQUEST_TIMEOUTS_BEFORE_EVICTION,
+} from './constants.js'
+import { InvalidOptionError } from './errors.js'
+import type { PeerEvictionReason } from './observer.js'
+import { positiveInteger, positiveNumber } from './option-checks.js'
+
+/** Options of the per-peer request timeouts (`nsnKadDHT({ requestTimeouts })`). */
+export interface RequestTimeoutsInit {
+  /** Shortest per-request timeout in ms. Default {@link REQUEST_TIMEOUT_MIN} (1 s). */
+  min?: number
+  /** Longest per-request timeout in ms. Default {@link REQUEST_TIMEOUT_MAX} (5 s). */
+  max?: number
+  /** Timeout of a peer not measured yet, in ms. Default {@link REQUEST_TIMEOUT_UNKNOWN_PEER} (2 s). */
+  unknownPeer?: number
+  /** Timeouts in a row that remove a peer from the routing table. Default {@link REQUEST_TIMEOUTS_BEFORE_EVICTION} (3). */
+  evictAfter?: number
+  /** Peers whose estimates are kept. Default {@link REQUEST_TIMEOUT_TRACKED_PEERS}. */
+  trackedPeers?: number
+}
+
+export type ResolvedRequestTimeoutsOptions = Required<RequestTimeoutsInit>
+
+/**
+ * Merges the defaults with `init`.
+ *
+ * @throws {InvalidOptionError} for a bound that is not positive, or `min` above `max`
+ */
+export function resolveRequestTimeoutsOptions(
+  init: RequestTimeoutsInit = {},
+): ResolvedRequestTimeoutsOptions {
+  const ms = (name: keyof RequestTimeoutsInit, value: number): number =>
+    positiveNumber(`requestTimeouts.${name}`, value, ' of ms')
+  const min = ms('min', init.min ?? REQUEST_TIMEOUT_MIN)
+  const max = ms('max', init.max ?? Math.max(REQUEST_TIMEOUT_MAX, min))
+  if (min > max) throw new InvalidOptionError('requestTimeouts.min', `must be <= max (${max} ms), got ${min}`)
+  const unknownPeer = ms(
+    'unknownPeer',
+    init.unknownPeer ?? Math.min(Math.max(REQUEST_TIMEOUT_UNKNOWN_PEER, min), max),
+  )
+  return {
+    min,
+    max,
+    unknownPeer,
+    evictAfter: positiveInteger(
+      'requestTimeouts.evictAfter',
+      init.evictAfter ?? REQUEST_TIMEOUTS_BEFORE_EVICTION,
+    ),
+    trackedPeers: positiveInteger(
+      'requestTimeouts.trackedPeers',
+      init.trackedPeers ?? REQUEST_TIMEOUT_TRACKED_PEERS,
+    ),
+  }
+}
+
+interface PeerEstimate {
+  /** Smoothed response time, ms (undefined until the first answer). */
+  srtt?: number
+  /** Response-time variation, ms. */
+  rttvar: number
+  /** Requests timed out since the last answer. */
+  timeouts: number
+}
+
+/** RFC 6298's gains: 1/8 for the mean, 1/4 for the deviation. */
+const ALPHA = 1 / 8
+const BETA = 1 / 4
+
+/** The response-time estimates of at most `trackedPeers` peers (an LRU). */
+export class ResponseTimes {
+  private readonly peers = new Map<string, PeerEstimate>()
+
+  constructor(readonly options: ResolvedRequestTimeoutsOptions) {}
+
+  /** Peers with an estimate or a timeout count. */
+  get size(): number {
+    return this.peers.size
+  }
+
+  /** The timeout of the next request to `peer`, in ms. */
+  timeoutOf(peer: string): number {
+    const estimate = this.touch(peer, false)
+    if (estimate?.srtt == null) return this.options.unknownPeer
+    const rto = estimate.srtt + 4 * estimate.rttvar
+    return Math.min(this.options.max, Math.max(this.options.min, rto))
+  }
+
+  /** Records an answer of `peer` after `ms`; its timeouts in a row start again from 0. */
+  answered(peer: string, ms: number): void {
+    const estimate = this.touch(peer, true) as PeerEstimate
+    const sample = Math.max(0, ms)
+    if (estimate.srtt == null) {
+      estimate.srtt = sample
+      estimate.rttvar = sample / 2
+    } else {
+      estimate.rttvar = (1 - BETA) * estimate.rttvar + BETA * Math.abs(estimate.srtt - sample)
+      estimate.srtt = (1 - ALPHA) * estimate.srtt + ALPHA * sample
+    }
+    estimate.timeouts = 0
+  }
+
+  /** Records a timed-out request to `peer`; returns its timeouts in a row. */
+  timedOut(peer: string): number {
+    const estimate = this.touch(peer, true) as PeerEstimate
+    estimate.timeouts++
+    return estimate.timeouts
+  }
+
+  /** Forgets `peer` (after an eviction: if it comes back it starts as unknown). */
+  forget(peer: string): void {
+    this.peers.delete(peer)
+  }
+
+  private touch(peer: string, create: boolean): PeerEstimate | undefined {
+    let estimate = this.peers.get(peer)
+    if (estimate != null) {
+      // most recently used last
+      this.peers.delete(peer)
+      this.peers.set(peer, estimate)
+      return estimate
+    }
+    if (!create) return undefined
+    estimate = { rttvar: 0, timeouts: 0 }
+    this.peers.set(peer, estimate)
+    while (this.peers.size > this.options.trackedPeers) {
+      const oldest = this.peers.keys().next().value as string
+      this.peers.delete(oldest)
+    }
+    return estimate
+  }
+}
+
+/** What the request timeouts report (the observer `ShardRouting` attaches). */
+export interface RequestTimeoutsReporter {
+  evicted(reason: PeerEvictionReason, peer: PeerId): void
+}
+
+/** kad-dht's `network.sendRequest`. */
+export type SendRequest = (to: PeerId, msg: unknown, options: AbortOptions) => AsyncGenerator<QueryEvent>
+
+/** What the request timeouts use. */
+export interface RequestTimeoutsComponents {
+  /** kad-dht's own `sendRequest`. */
+  sendRequest: SendRequest
+  /** Removes `peer` from the routing table; resolves to whether it was there. */
+  evict(peer: PeerId): Promise<boolean>
+  reporter(): RequestTimeoutsReporter | undefined
+  log?: Logger
+  /** The clock response times are measured with (ms). Default `performance.now`. */
+  now?: () => number
+}
+
+/** The error a request that ran past its peer's timeout is aborted with. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'TimeoutError'
+  constructor(peer: string, ms: number) {
+    super(`no answer from ${peer} within ${Math.round(ms)} ms`)
+  }
+}
+
+/** The per-peer request timeouts of one DHT: see the module docs. */
+export class RequestTimeouts {
+  readonly times: ResponseTimes
+  private readonly now: () => number
+
+  constructor(
+    private readonly components: RequestTimeoutsComponents,
+    init: RequestTimeoutsInit = {},
+  ) {
+    this.times = new ResponseTimes(resolveRequestTimeoutsOptions(init))
+    this.now = components.now ?? (() => performance.now())
+  }
+
+  /** kad-dht's `sendRequest` under `to`'s own timeout (see the module docs). */
+  async *sendRequest(to: PeerId, msg: unknown, options: AbortOptions = {}): AsyncGenerator<QueryEvent> {
+    const peer = to.toString()
+    const timeout = this.times.timeoutOf(peer)
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new RequestTimeoutError(peer, timeout)), timeout)
+    const signal =
+      options.signal == null ? controller.signal : AbortSignal.any([options.signal, controller.signal])
+    const start = this.now()
+    try {
+      for await (const event of this.components.sendRequest(to, msg, { ...options, signal })) {
+        if (event.name === 'PEER_RESPONSE') {
+          this.times.answered(peer, this.now() - start)
+        } else if (
+          event.name === 'QUERY_ERROR' &&
+          controller.signal.aborted &&
+          options.signal?.aborted !== true
+        ) {
+          await this.timedOut(to)
+        }
+        yield event
+      }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async timedOut(to: PeerId): Promise<void> {
+    const peer = to.toString()
+    const inARow = this.times.timedOut(peer)
+    if (inARow < this.times.options.evictAfter) return
+    this.times.forget(peer)
+    try {
+      if (await this.components.evict(to)) {
+        this.components.log?.('evicted %p after %d timed-out requests in a row', to, inARow)
+        this.components.reporter()?.evicted('timeouts', to)
+      }
+    } catch (err) {
+      this.components.log?.error('could not evict %p - %e', to, err)
+    }
+  }
+}

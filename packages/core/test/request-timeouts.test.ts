@@ -1,0 +1,170 @@
+import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { QueryEvent } from '@libp2p/kad-dht'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { describe, expect, it } from 'vitest'
+import {
+  InvalidOptionError,
+  REQUEST_TIMEOUT_MAX,
+  REQUEST_TIMEOUT_MIN,
+  REQUEST_TIMEOUT_TRACKED_PEERS,
+  REQUEST_TIMEOUT_UNKNOWN_PEER,
+  REQUEST_TIMEOUTS_BEFORE_EVICTION,
+  RequestTimeouts,
+  ResponseTimes,
+  resolveRequestTimeoutsOptions,
+} from '../src/index.js'
+
+const PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
+
+function times(init = {}): ResponseTimes {
+  return new ResponseTimes(resolveRequestTimeoutsOptions(init))
+}
+
+describe('ResponseTimes (the per-peer estimator)', () => {
+  it('has named defaults well below the query deadline', () => {
+    expect(resolveRequestTimeoutsOptions()).toEqual({
+      min: REQUEST_TIMEOUT_MIN,
+      max: REQUEST_TIMEOUT_MAX,
+      unknownPeer: REQUEST_TIMEOUT_UNKNOWN_PEER,
+      evictAfter: REQUEST_TIMEOUTS_BEFORE_EVICTION,
+      trackedPeers: REQUEST_TIMEOUT_TRACKED_PEERS,
+    })
+    expect([REQUEST_TIMEOUT_MIN, REQUEST_TIMEOUT_UNKNOWN_PEER, REQUEST_TIMEOUT_MAX]).toEqual([
+      1_000, 2_000, 5_000,
+    ])
+  })
+
+  it('rejects bounds that are not positive, and min above max', () => {
+    expect(() => resolveRequestTimeoutsOptions({ min: 0 })).toThrow(InvalidOptionError)
+    expect(() => resolveRequestTimeoutsOptions({ min: 3_000, max: 2_000 })).toThrow(/requestTimeouts\.min/)
+    expect(() => resolveRequestTimeoutsOptions({ evictAfter: 1.5 })).toThrow(/requestTimeouts\.evictAfter/)
+    // a min above the default max raises the max with it
+    expect(resolveRequestTimeoutsOptions({ min: 8_000 })).toMatchObject({
+      min: 8_000,
+      max: 8_000,
+      unknownPeer: 8_000,
+    })
+  })
+
+  it('gives an unknown peer the default, then srtt + 4 * rttvar of its answers (RFC 6298), clamped', () => {
+    const t = times({ min: 100, max: 5_000, unknownPeer: 2_000 })
+    expect(t.timeoutOf('a')).toBe(2_000)
+    t.answered('a', 200) // srtt 200, rttvar 100
+    expect(t.timeoutOf('a')).toBe(600)
+    t.answered('a', 200) // rttvar 75, srtt 200
+    expect(t.timeoutOf('a')).toBe(500)
+    for (let i = 0; i < 50; i++) t.answered('a', 200)
+    expect(t.timeoutOf('a')).toBeCloseTo(200, 0) // the deviation decays
+    const fast = times({ min: 500 })
+    fast.answered('a', 10)
+    expect(fast.timeoutOf('a')).toBe(500) // 10 + 4 * 5, clamped to min
+    t.answered('b', 4_000)
+    expect(t.timeoutOf('b')).toBe(5_000) // 4000 + 4 * 2000, clamped to max
+  })
+
+  it('counts timeouts in a row, reset by an answer; a timeout gives no sample', () => {
+    const t = times({ min: 100 })
+    t.answered('a', 300)
+    const before = t.timeoutOf('a')
+    expect(t.timedOut('a')).toBe(1)
+    expect(t.timedOut('a')).toBe(2)
+    expect(t.timeoutOf('a')).toBe(before)
+    t.answered('a', 300)
+    expect(t.timedOut('a')).toBe(1)
+    t.forget('a')
+    expect(t.timeoutOf('a')).toBe(REQUEST_TIMEOUT_UNKNOWN_PEER)
+  })
+
+  it('keeps at most trackedPeers estimates, forgetting the least recently used', () => {
+    const t = times({ trackedPeers: 2, min: 10 })
+    t.answered('a', 50)
+    t.answered('b', 50)
+    expect(t.timeoutOf('a')).toBe(150) // touches a
+    t.answered('c', 50) // evicts b
+    expect(t.size).toBe(2)
+    expect(t.timeoutOf('b')).toBe(REQUEST_TIMEOUT_UNKNOWN_PEER)
+    expect(t.timeoutOf('a')).toBe(150)
+    expect(t.timeoutOf('c')).toBe(150)
+  })
+})
+
+describe('RequestTimeouts (kad-dht sendRequest under the peer timeout)', () => {
+  const peer = peerIdFromString(PEER)
+
+  /** A stub of kad-dht's sendRequest: answers after `answerAt` on the fake clock, or never. */
+  function stub(clock: { now: number }, answerAfter?: number) {
+    const signals: AbortSignal[] = []
+    const send = async function* (
+      to: PeerId,
+      _msg: unknown,
+      options: AbortOptions,
+    ): AsyncGenerator<QueryEvent> {
+      const signal = options.signal as AbortSignal
+      signals.push(signal)
+      yield { name: 'SEND_QUERY', to } as unknown as QueryEvent
+      if (answerAfter != null) {
+        clock.now += answerAfter
+        yield { name: 'PEER_RESPONSE', from: to } as unknown as QueryEvent
+        return
+      }
+      if (!signal.aborted)
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+      yield { name: 'QUERY_ERROR', from: to, error: signal.reason } as unknown as QueryEvent
+    }
+    return { send, signals }
+  }
+
+  async function drain(source: AsyncIterable<QueryEvent>): Promise<string[]> {
+    const names: string[] = []
+    for await (const event of source) names.push(event.name)
+    return names
+  }
+
+  it('measures answers, aborts a silent request at the peer timeout, and evicts after evictAfter timeouts in a row', async () => {
+    const clock = { now: 0 }
+    const answering = stub(clock, 40)
+    const silent = stub(clock)
+    let send = answering.send
+    const evicted: string[] = []
+    const timeouts = new RequestTimeouts(
+      {
+        sendRequest: (to, msg, options) => send(to, msg, options),
+        evict: async () => true,
+        reporter: () => ({ evicted: (reason, p) => evicted.push(`${reason} ${p}`) }),
+        now: () => clock.now,
+      },
+      { min: 20, unknownPeer: 30, evictAfter: 2 },
+    )
+    expect(await drain(timeouts.sendRequest(peer, {}, {}))).toEqual(['SEND_QUERY', 'PEER_RESPONSE'])
+    expect(timeouts.times.timeoutOf(PEER)).toBe(120) // 40 + 4 * 20
+
+    send = silent.send
+    expect(await drain(timeouts.sendRequest(peer, {}, {}))).toEqual(['SEND_QUERY', 'QUERY_ERROR'])
+    expect(silent.signals[0]?.reason).toMatchObject({ name: 'TimeoutError' })
+    expect(evicted).toEqual([])
+    await drain(timeouts.sendRequest(peer, {}, {}))
+    expect(evicted).toEqual([`timeouts ${PEER}`])
+    // forgotten: it starts again as an unknown peer
+    expect(timeouts.times.timeoutOf(PEER)).toBe(30)
+  })
+
+  it('does not count the caller aborting (the query deadline) as the peer timing out', async () => {
+    const clock = { now: 0 }
+    const silent = stub(clock)
+    const evicted: string[] = []
+    const timeouts = new RequestTimeouts(
+      {
+        sendRequest: silent.send,
+        evict: async () => true,
+        reporter: () => ({ evicted: (reason) => evicted.push(reason) }),
+        now: () => clock.now,
+      },
+      { unknownPeer: 60_000, evictAfter: 1 },
+    )
+    const caller = new AbortController()
+    const run = drain(timeouts.sendRequest(peer, {}, { signal: caller.signal }))
+    caller.abort(new Error('deadline'))
+    expect(await run).toEqual(['SEND_QUERY', 'QUERY_ERROR'])
+    expect(evicted).toEqual([])
+  })
+})
