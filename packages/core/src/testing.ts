@@ -9,7 +9,7 @@
 
 import { randomInt } from 'node:crypto'
 import { identify } from '@libp2p/identify'
-import type { ConnectionGater, Libp2p, Stream } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
@@ -60,6 +60,31 @@ export async function createTestNode(options: TestNodeOptions = {}): Promise<Tes
   }
 }
 
+/** kad-dht's self-query kept out of the way (hourly), so only the queries under test talk to peers. */
+export const QUIET_SELF_QUERY = { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 } as const
+
+/**
+ * Starts a test node whose routing table holds `peer` only: dialled, and awaited in the
+ * table (kad-dht admits a peer after a ping).
+ */
+export async function createNodeWithOnlyPeer(
+  peer: { addr: Multiaddr },
+  options: TestNodeOptions = {},
+): Promise<TestNode> {
+  const node = await createTestNode(options)
+  try {
+    await node.libp2p.dial(peer.addr)
+    await waitFor(() => node.routing.routingTableSize() === 1, {
+      on: routingTableEvents(node.libp2p),
+      what: 'the peer in the routing table',
+    })
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  return node
+}
+
 /** Starts `count` unconnected nodes at once; if one fails to start, stops the others. */
 export async function createTestNetwork(count: number, options: TestNodeOptions = {}): Promise<TestNode[]> {
   const started = await Promise.allSettled(Array.from({ length: count }, () => createTestNode(options)))
@@ -79,54 +104,85 @@ export async function stopAll(nodes: Array<{ stop(): Promise<void> }>): Promise<
   if (failed != null) throw failed.reason
 }
 
-/** A peer that speaks identify and ping, accepts the NSN DHT protocol, and never answers on it. */
-export interface SilentPeer {
+/**
+ * An NSN host without its DHT service (identify and ping only) on a free 127.0.0.1 port:
+ * what tests build attackers and fake DHT peers from.
+ */
+export async function createHostWithoutDht(init: { privateKey?: PrivateKey } = {}): Promise<Libp2p> {
+  const { services: _, ...host } = nsnHostOptions({ profile: 'local', privateKey: init.privateKey })
+  return createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
+}
+
+/** A host that handles the NSN DHT protocol itself, with a handler a test gives. */
+export interface FakeDhtPeer {
   libp2p: Libp2p
   addr: Multiaddr
   /** Every DHT stream it accepted, with its arrival time. */
   readonly streams: Array<{ stream: Stream; at: number }>
   /** Dispatches `stream` as each DHT stream arrives. */
   readonly events: EventTarget
+  /** Aborts every stream it accepted, then stops the host. */
   stop(): Promise<void>
 }
 
 /**
- * Starts a {@link SilentPeer} on 127.0.0.1. With `reset: true` it resets every DHT
- * stream at once instead (a peer that fails fast rather than hanging).
+ * Starts a {@link FakeDhtPeer} whose DHT streams go to `onStream`; a stream whose handler
+ * throws is aborted.
  */
-export async function createSilentPeer({
-  protocol = NSN_DHT_PROTOCOL,
-  reset = false,
-}: {
-  protocol?: string
-  reset?: boolean
-} = {}): Promise<SilentPeer> {
-  // the NSN host without its DHT service
-  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
-  const libp2p = await createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
-  const streams: SilentPeer['streams'] = []
+export async function createFakeDhtPeer(
+  onStream: (stream: Stream) => void | Promise<void>,
+  { protocol = NSN_DHT_PROTOCOL }: { protocol?: string } = {},
+): Promise<FakeDhtPeer> {
+  const libp2p = await createHostWithoutDht()
+  const streams: FakeDhtPeer['streams'] = []
   const events = new EventTarget()
   await libp2p.handle(
     protocol,
-    (stream) => {
+    async (stream) => {
       streams.push({ stream, at: Date.now() })
       events.dispatchEvent(new Event('stream'))
-      if (reset) stream.abort(new Error('silent peer resets DHT streams'))
+      try {
+        await onStream(stream)
+      } catch (err) {
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+      }
     },
     { maxInboundStreams: 1024 },
   )
   const addr = libp2p.getMultiaddrs()[0]
-  if (addr == null) throw new Error('silent peer has no listen address')
+  if (addr == null) throw new Error('fake DHT peer has no listen address')
   return {
     libp2p,
     addr,
     streams,
     events,
     async stop() {
-      for (const { stream } of streams) stream.abort(new Error('silent peer stopping'))
+      for (const { stream } of streams) stream.abort(new Error('fake DHT peer stopping'))
       await libp2p.stop()
     },
   }
+}
+
+/** A peer that speaks identify and ping, accepts the NSN DHT protocol, and never answers on it. */
+export type SilentPeer = FakeDhtPeer
+
+/**
+ * Starts a {@link SilentPeer} on 127.0.0.1. With `reset: true` it resets every DHT
+ * stream at once instead (a peer that fails fast rather than hanging).
+ */
+export function createSilentPeer({
+  protocol = NSN_DHT_PROTOCOL,
+  reset = false,
+}: {
+  protocol?: string
+  reset?: boolean
+} = {}): Promise<SilentPeer> {
+  return createFakeDhtPeer(
+    (stream) => {
+      if (reset) stream.abort(new Error('silent peer resets DHT streams'))
+    },
+    { protocol },
+  )
 }
 
 /** Something whose events may change what a {@link waitFor} checks. */

@@ -1,10 +1,7 @@
-import { identify } from '@libp2p/identify'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p } from '@libp2p/interface'
 import { MessageType } from '@libp2p/kad-dht'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
-import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import * as Digest from 'multiformats/hashes/digest'
 import { afterEach, describe, expect, it } from 'vitest'
 import { largestAnswer, resolveAnswerGuardOptions, sanitiseAnswer } from '../src/answer-guard.js'
@@ -14,10 +11,8 @@ import {
   ANSWER_MAX_PROVIDERS,
   ANSWER_MAX_SIZE,
   K_BUCKET_SIZE,
-  NSN_DHT_PROTOCOL,
 } from '../src/constants.js'
 import { isNsnError } from '../src/errors.js'
-import { nsnHostOptions } from '../src/host.js'
 import { FrameReader } from '../src/inbound-guard.js'
 import { hooksOf } from '../src/index.js'
 import {
@@ -30,6 +25,7 @@ import {
 import type { AnswerRejectedEvent, AnswerTrimmedEvent } from '../src/observer.js'
 import { parseShardKey } from '../src/shard-key.js'
 import {
+  createFakeDhtPeer,
   createTestNode,
   routingTableEvents,
   seededRandom,
@@ -157,35 +153,16 @@ interface Evil {
 
 /** A libp2p host (NSN's, minus the DHT) that answers `/nsn/kad/1.0.0` requests with `answerer`. */
 async function maliciousPeer(answerer: Answerer): Promise<Evil> {
-  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
-  const libp2p = await createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
   const requests: KadMessage[] = []
-  const streams: Stream[] = []
-  await libp2p.handle(
-    NSN_DHT_PROTOCOL,
-    async (stream) => {
-      streams.push(stream)
-      try {
-        const body = await new FrameReader(stream, 64 * 1024).next()
-        if (body == null) return
-        const request = decodeKadMessage(body)
-        requests.push(request)
-        if (!stream.send(answerer(request))) await stream.onDrain()
-        await stream.close()
-      } catch {
-        stream.abort(new Error('malicious peer: stream failed'))
-      }
-    },
-    { maxInboundStreams: 1024 },
-  )
-  return {
-    libp2p,
-    requests,
-    async stop() {
-      for (const stream of streams) stream.abort(new Error('stopping'))
-      await libp2p.stop()
-    },
-  }
+  const peer = await createFakeDhtPeer(async (stream) => {
+    const body = await new FrameReader(stream, 64 * 1024).next()
+    if (body == null) return
+    const request = decodeKadMessage(body)
+    requests.push(request)
+    if (!stream.send(answerer(request))) await stream.onDrain()
+    await stream.close()
+  })
+  return { libp2p: peer.libp2p, requests, stop: () => peer.stop() }
 }
 
 const QUERY_TIMEOUT_MS = 3_000

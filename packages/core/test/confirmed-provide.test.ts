@@ -1,17 +1,14 @@
-import { identify } from '@libp2p/identify'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p } from '@libp2p/interface'
 import { MessageType } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
-import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NSN_DHT_PROTOCOL, PROVIDE_QUORUM } from '../src/constants.js'
+import { PROVIDE_QUORUM } from '../src/constants.js'
 import { NoPeerAnsweredError } from '../src/errors.js'
-import { nsnHostOptions } from '../src/host.js'
 import { FrameReader } from '../src/inbound-guard.js'
 import { decodeKadMessage, encodeKadMessage, frame, type KadMessage } from '../src/kad-message.js'
 import type { ProviderRecordPublishedEvent } from '../src/observer.js'
 import { parseShardKey } from '../src/shard-key.js'
 import {
+  createFakeDhtPeer,
   createTestNetwork,
   createTestNode,
   routingTableEvents,
@@ -35,38 +32,19 @@ interface DroppingPeer {
  * closer peers. A plain ADD_PROVIDER cannot tell it from an honest peer.
  */
 async function droppingPeer(): Promise<DroppingPeer> {
-  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
-  const libp2p = await createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
   const received: KadMessage[] = []
-  const streams: Stream[] = []
-  await libp2p.handle(
-    NSN_DHT_PROTOCOL,
-    async (stream) => {
-      streams.push(stream)
-      try {
-        const reader = new FrameReader(stream, 64 * 1024)
-        for (let body = await reader.next(); body != null; body = await reader.next()) {
-          const msg = decodeKadMessage(body)
-          received.push(msg)
-          if (msg.type === MessageType.ADD_PROVIDER) continue // dropped, no reply
-          const answer: Partial<KadMessage> = { type: msg.type, key: msg.key, closer: [], providers: [] }
-          if (!stream.send(frame(encodeKadMessage(answer)))) await stream.onDrain()
-        }
-        await stream.close()
-      } catch {
-        stream.abort(new Error('dropping peer: stream failed'))
-      }
-    },
-    { maxInboundStreams: 1024 },
-  )
-  return {
-    libp2p,
-    received,
-    async stop() {
-      for (const stream of streams) stream.abort(new Error('stopping'))
-      await libp2p.stop()
-    },
-  }
+  const peer = await createFakeDhtPeer(async (stream) => {
+    const reader = new FrameReader(stream, 64 * 1024)
+    for (let body = await reader.next(); body != null; body = await reader.next()) {
+      const msg = decodeKadMessage(body)
+      received.push(msg)
+      if (msg.type === MessageType.ADD_PROVIDER) continue // dropped, no reply
+      const answer: Partial<KadMessage> = { type: msg.type, key: msg.key, closer: [], providers: [] }
+      if (!stream.send(frame(encodeKadMessage(answer)))) await stream.onDrain()
+    }
+    await stream.close()
+  })
+  return { libp2p: peer.libp2p, received, stop: () => peer.stop() }
 }
 
 async function fullTables(nodes: TestNode[], size: number): Promise<void> {

@@ -9,10 +9,11 @@ import {
   QueryTimeoutError,
 } from '../src/index.js'
 import {
+  createNodeWithOnlyPeer,
   createSilentPeer,
   createTestNode,
   expectNever,
-  routingTableEvents,
+  QUIET_SELF_QUERY,
   type SilentPeer,
   silentPeerEvents,
   type TestNode,
@@ -41,21 +42,10 @@ function openDhtStreams(node: TestNode): Stream[] {
  * tests are about the deadline; a request timeout before it ends such a lookup sooner
  * with `NoPeerAnsweredError` (test/silent-peer.test.ts).
  */
-async function nodeWithOnlyPeer(silent: SilentPeer): Promise<TestNode> {
-  const node = await createTestNode({
-    dht: {
-      queryTimeout: DEADLINE,
-      initialQuerySelfInterval: 3_600_000,
-      querySelfInterval: 3_600_000,
-      requestTimeouts: { unknownPeer: 2 * DEADLINE },
-    },
+function nodeWithOnlyPeer(silent: SilentPeer): Promise<TestNode> {
+  return createNodeWithOnlyPeer(silent, {
+    dht: { queryTimeout: DEADLINE, ...QUIET_SELF_QUERY, requestTimeouts: { unknownPeer: 2 * DEADLINE } },
   })
-  await node.libp2p.dial(silent.addr)
-  await waitFor(() => node.routing.routingTableSize() === 1, {
-    on: routingTableEvents(node.libp2p),
-    what: 'the peer in the routing table',
-  })
-  return node
 }
 
 describe('the query deadline', () => {

@@ -11,7 +11,6 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
 import type {
   ComponentLogger,
   Connection,
@@ -23,15 +22,12 @@ import type {
 } from '@libp2p/interface'
 import { MessageType } from '@libp2p/kad-dht'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AnswerGuard, sanitiseAnswer } from '../src/answer-guard.js'
 import { NSN_DHT_PROTOCOL } from '../src/constants.js'
 import { AnswerRejectedError, InboundRejectedError } from '../src/errors.js'
-import { nsnHostOptions } from '../src/host.js'
 import {
   FrameReader,
   FrameTooLargeError,
@@ -50,6 +46,7 @@ import {
 import type { InboundRejectedEvent, InboundRequestEvent, InboundRequestType } from '../src/observer.js'
 import { parseShardKey } from '../src/shard-key.js'
 import {
+  createHostWithoutDht,
   createTestNode,
   type SeededRandom,
   seededRandom,
@@ -554,9 +551,8 @@ describe('fuzz the inbound path, unit level', () => {
 
 // ---- a real node
 
-async function attacker(privateKey: PrivateKey): Promise<Libp2p> {
-  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
-  return createLibp2p({ ...host, privateKey, services: { identify: identify(), ping: ping() } })
+function attacker(privateKey: PrivateKey): Promise<Libp2p> {
+  return createHostWithoutDht({ privateKey })
 }
 
 /** Sends `bytes` on a new stream, ends the writing side, reads until the stream closes. */

@@ -1,11 +1,8 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { MessageType } from '@libp2p/kad-dht'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
@@ -16,7 +13,6 @@ import {
   INBOUND_MAX_MESSAGE_SIZE,
   NSN_DHT_PROTOCOL,
 } from '../src/constants.js'
-import { nsnHostOptions } from '../src/host.js'
 import {
   FrameReader,
   FrameTooLargeError,
@@ -30,7 +26,7 @@ import { hooksOf } from '../src/index.js'
 import { decodeKadMessage, encodeKadMessage, frame, type KadMessage } from '../src/kad-message.js'
 import type { InboundRejectedEvent, InboundRequestEvent } from '../src/observer.js'
 import { parseShardKey } from '../src/shard-key.js'
-import { createTestNode, stopAll, type TestNode } from '../src/testing.js'
+import { createHostWithoutDht, createTestNode, stopAll, type TestNode } from '../src/testing.js'
 
 const options = resolveInboundGuardOptions()
 const shard = parseShardKey(`0x${'ab'.repeat(32)}`)
@@ -278,9 +274,8 @@ async function victim(guard?: Parameters<typeof createTestNode>[0]): Promise<Vic
   }
 }
 
-async function attacker(): Promise<Libp2p> {
-  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
-  return createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
+function attacker(): Promise<Libp2p> {
+  return createHostWithoutDht()
 }
 
 function closed(stream: Stream): Promise<Error | undefined> {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { parseShardKey } from '../src/index.js'
 import { createTestNetwork, routingTableEvents, stopAll, type TestNode, waitFor } from '../src/testing.js'
 
-const SHARD = parseShardKey('0x' + 'ab'.repeat(32))
+const SHARD = parseShardKey(`0x${'ab'.repeat(32)}`)
 
 async function kadId(bytes: Uint8Array): Promise<bigint> {
   const digest = (await sha256.digest(bytes)).digest

@@ -1,15 +1,11 @@
-import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { MessageType } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
-import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_PROVIDERS_PER_KEY, NSN_DHT_PROTOCOL } from '../src/constants.js'
 import { InvalidOptionError } from '../src/errors.js'
-import { nsnHostOptions } from '../src/host.js'
 import { hooksOf } from '../src/index.js'
 import { decodeProviderRecordTime, providerRecordKey } from '../src/kad-internals.js'
 import { encodeKadMessage, frame } from '../src/kad-message.js'
@@ -20,7 +16,7 @@ import {
   resolveProviderStoreOptions,
 } from '../src/provider-limits.js'
 import { parseShardKey } from '../src/shard-key.js'
-import { createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
+import { createHostWithoutDht, createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
 
 const prefix = '/dht/provider'
 const ttl = 1000
@@ -135,9 +131,8 @@ describe('ProviderLimits (in-memory datastore)', () => {
 
 // ---- real nodes over TCP: attackers send crafted ADD_PROVIDER frames
 
-async function attacker(): Promise<Libp2p> {
-  const { services: _, ...host } = nsnHostOptions({ profile: 'local' })
-  return createLibp2p({ ...host, services: { identify: identify(), ping: ping() } })
+function attacker(): Promise<Libp2p> {
+  return createHostWithoutDht()
 }
 
 function addProvider(sender: PeerId, key: Uint8Array): Uint8Array {

@@ -6,11 +6,14 @@ import {
   QueryTimeoutError,
   REQUEST_TIMEOUT_UNKNOWN_PEER,
   REQUEST_TIMEOUTS_BEFORE_EVICTION,
+  routingTableOf,
 } from '../src/index.js'
 import {
+  createNodeWithOnlyPeer,
   createSilentPeer,
   createTestNetwork,
   createTestNode,
+  QUIET_SELF_QUERY,
   routingTableEvents,
   type SilentPeer,
   silentPeerEvents,
@@ -26,13 +29,10 @@ const DEADLINE = 4_000
 /** The silent peer's timeout (shrunk from {@link REQUEST_TIMEOUT_UNKNOWN_PEER}, as every bound, through options). */
 const UNKNOWN_PEER = 400
 /** kad-dht's self-query kept out of the way: only the queries under test talk to the peers. */
-const QUIET = { initialQuerySelfInterval: 3_600_000, querySelfInterval: 3_600_000 }
+const QUIET = QUIET_SELF_QUERY
 
 function tablePeers(node: TestNode): string[] {
-  const dht = node.libp2p.services.dht as unknown as {
-    routingTable: { kb: { toIterable(): Iterable<{ peerId: { toString(): string } }> } }
-  }
-  return [...dht.routingTable.kb.toIterable()].map((c) => c.peerId.toString())
+  return [...routingTableOf(node.libp2p.services.dht).kb.toIterable()].map((c) => c.peerId.toString())
 }
 
 async function elapsed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
@@ -157,12 +157,7 @@ describe('a routing table holding only a silent peer', () => {
 
   async function nodeWithOnlySilentPeer(dht: NonNullable<Parameters<typeof createTestNode>[0]>['dht']) {
     silent = await createSilentPeer()
-    node = await createTestNode({ dht: { ...QUIET, ...dht } })
-    await node.libp2p.dial(silent.addr)
-    await waitFor(() => node!.routing.routingTableSize() === 1, {
-      on: routingTableEvents(node.libp2p),
-      what: 'the silent peer in the routing table',
-    })
+    node = await createNodeWithOnlyPeer(silent, { dht: { ...QUIET, ...dht } })
     return node
   }
 
