@@ -64,6 +64,20 @@ export const REGISTRY_CAPACITY = 10_000
 /** `findProviders` stops once this many providers are known (Kubo's `findprovs` default). */
 export const FIND_PROVIDERS_LIMIT = 20
 
+/**
+ * Concurrent outbound ping streams to one peer (libp2p's default is 1). kad-dht pings a
+ * peer from two queues (new-contact verification and the full-bucket check of old
+ * contacts), the refresher and the connection monitor ping too; with a limit of 1 the
+ * second ping fails with `TooManyOutboundProtocolStreamsError`, which kad-dht reads as
+ * "the peer is dead" and evicts a live, connected peer that then never comes back while
+ * the connection stays open (measured: the k-bucket integration test, 2 in 12 runs on a
+ * loaded machine).
+ */
+export const PING_MAX_OUTBOUND_STREAMS = 4
+
+/** Concurrent inbound ping streams per connection accepted (libp2p's default is 2). */
+export const PING_MAX_INBOUND_STREAMS = 4
+
 /** How many routing-table peers are pinged at once when a refresh checks liveness. */
 export const REFRESH_PING_CONCURRENCY = 10
 

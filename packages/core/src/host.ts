@@ -22,7 +22,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { LOCAL_PROFILE } from './constants.js'
+import { LOCAL_PROFILE, PING_MAX_INBOUND_STREAMS, PING_MAX_OUTBOUND_STREAMS } from './constants.js'
 import { InvalidOptionError } from './errors.js'
 import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
 
@@ -134,7 +134,14 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     ...(monitor == null
       ? {}
       : { connectionMonitor: monitor > 0 ? { enabled: true, pingInterval: monitor } : { enabled: false } }),
-    services: { identify: identify(), ping: ping(), dht },
+    services: {
+      identify: identify(),
+      ping: ping({
+        maxOutboundStreams: PING_MAX_OUTBOUND_STREAMS,
+        maxInboundStreams: PING_MAX_INBOUND_STREAMS,
+      }),
+      dht,
+    },
   }
 }
 

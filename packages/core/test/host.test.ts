@@ -1,6 +1,6 @@
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { describe, expect, it } from 'vitest'
-import { LOCAL_PROFILE } from '../src/constants.js'
+import { LOCAL_PROFILE, PING_MAX_OUTBOUND_STREAMS } from '../src/constants.js'
 import { InvalidOptionError, UnsupportedKadDhtError } from '../src/errors.js'
 import { createNsnHost, nsnHostOptions } from '../src/host.js'
 import { hooksOf } from '../src/kad-internals.js'
@@ -53,6 +53,24 @@ describe('the host builder', () => {
       }
     } finally {
       await host.stop()
+    }
+  })
+
+  it('answers concurrent pings to one peer (kad-dht evicted a live peer whose second ping hit the stream limit)', async () => {
+    const a = await createNsnHost({ profile: 'local' })
+    const b = await createNsnHost({ profile: 'local' })
+    try {
+      await a.dial(b.getMultiaddrs())
+      // kad-dht's new-contact and old-contact queues, the refresher and the connection
+      // monitor may ping the same peer at once; libp2p's default allows one stream
+      const pings = await Promise.allSettled(
+        Array.from({ length: PING_MAX_OUTBOUND_STREAMS }, () => a.services.ping.ping(b.peerId)),
+      )
+      expect(pings.map((p) => (p.status === 'fulfilled' ? 'ok' : (p.reason as Error).name))).toEqual(
+        Array.from({ length: PING_MAX_OUTBOUND_STREAMS }, () => 'ok'),
+      )
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
     }
   })
 })
