@@ -15,7 +15,8 @@
  * @packageDocumentation
  */
 
-import type { AbortOptions, PeerInfo, Stream } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId, PeerInfo, Stream } from '@libp2p/interface'
+import type { QueryEvent } from '@libp2p/kad-dht'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
@@ -26,7 +27,7 @@ import {
   K_BUCKET_SIZE,
 } from './constants.js'
 import { AnswerRejectedError } from './errors.js'
-import { FrameReader, FrameTooLargeError } from './inbound-guard.js'
+import { FrameReader, FrameTooLargeError, TruncatedFrameError } from './inbound-guard.js'
 import {
   decodeKadMessage,
   encodeKadMessage,
@@ -37,6 +38,8 @@ import {
 } from './kad-message.js'
 import type { AnswerDropReason, AnswerRejectReason } from './observer.js'
 import { positiveNumber } from './option-checks.js'
+import type { SendRequest } from './request-timeouts.js'
+import type { WarnLimiter } from './warn-limiter.js'
 
 /** Options of the answer guard (`nsnKadDHT({ answerGuard })`); every one has a default. */
 export interface AnswerGuardInit {
@@ -207,6 +210,10 @@ export interface AnswerGuardComponents {
   dispatchPeer(peer: PeerInfo): void
   /** Where rejections and drops are reported. */
   reporter(): AnswerGuardReporter | undefined
+  /** Where a rejected answer is logged, against its sender (see {@link AnswerGuard.watch}). */
+  log?: Logger
+  /** At most one log line per offending peer per interval. */
+  warnings?: WarnLimiter
 }
 
 /** The answer guard of one DHT: see the module docs. */
@@ -245,6 +252,7 @@ export class AnswerGuard {
       } catch (err) {
         signal?.throwIfAborted()
         if (err instanceof FrameTooLargeError) throw this.reject('too_large', err.message)
+        if (err instanceof TruncatedFrameError) throw this.reject('truncated', err.message)
         throw this.reject('malformed', (err as Error).message)
       }
       if (body == null) throw this.reject('malformed', 'the stream ended without an answer')
@@ -263,6 +271,29 @@ export class AnswerGuard {
       return clean.message
     } finally {
       signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /**
+   * kad-dht's `sendRequest` with every answer this guard rejected logged against the peer
+   * that sent it (the stream does not name its peer; the request does), at most once per
+   * peer per interval.
+   */
+  watch(send: SendRequest): SendRequest {
+    const { log, warnings } = this.components
+    if (log == null) return send
+    return async function* (to: PeerId, msg: unknown, options: AbortOptions): AsyncGenerator<QueryEvent> {
+      for await (const event of send(to, msg, options)) {
+        if (
+          event.name === 'QUERY_ERROR' &&
+          event.error instanceof AnswerRejectedError &&
+          (warnings == null || warnings.due(to.toString()))
+        ) {
+          // libp2p's logger has no warn level: its error level is the one shown by default
+          log.error('rejected an answer of %p: %s', to, event.error.message)
+        }
+        yield event
+      }
     }
   }
 

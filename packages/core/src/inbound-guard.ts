@@ -30,6 +30,7 @@ import { InboundRejectedError } from './errors.js'
 import { decodeKadMessage, encodeKadMessage, frame, type KadMessage, varintLength } from './kad-message.js'
 import type { InboundRejectReason, InboundRequestType } from './observer.js'
 import { positiveNumber } from './option-checks.js'
+import { LruMap, WarnLimiter } from './warn-limiter.js'
 
 /** Options of the inbound guard (`nsnKadDHT({ inboundGuard })`); every one has a default. */
 export interface InboundGuardInit {
@@ -229,34 +230,6 @@ export class TokenBucket {
   }
 }
 
-/** A map that keeps at most `capacity` entries, forgetting the least recently used. */
-class LruMap<V> {
-  private readonly map = new Map<string, V>()
-  constructor(private readonly capacity: number) {}
-
-  get size(): number {
-    return this.map.size
-  }
-
-  get(key: string): V | undefined {
-    const value = this.map.get(key)
-    if (value !== undefined) {
-      this.map.delete(key)
-      this.map.set(key, value)
-    }
-    return value
-  }
-
-  set(key: string, value: V): void {
-    this.map.delete(key)
-    this.map.set(key, value)
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as string
-      this.map.delete(oldest)
-    }
-  }
-}
-
 /** Per-peer and global token buckets; the per-peer ones in a bounded LRU. */
 export class InboundRateLimiter {
   private readonly peers: LruMap<TokenBucket>
@@ -305,6 +278,11 @@ export class InboundRateLimiter {
 /** The length prefix is no varint of at most the maximum size. */
 export class FrameTooLargeError extends Error {
   override readonly name = 'FrameTooLargeError'
+}
+
+/** The remote closed its end inside a frame (its length prefix or its body). */
+export class TruncatedFrameError extends Error {
+  override readonly name = 'TruncatedFrameError'
 }
 
 /**
@@ -378,7 +356,7 @@ export class FrameReader {
       if (prefix === this.buffered) {
         if (!(await this.fill())) {
           if (prefix === 0) return undefined
-          throw new Error('stream ended inside a length prefix')
+          throw new TruncatedFrameError('stream ended inside a length prefix')
         }
         continue
       }
@@ -390,7 +368,11 @@ export class FrameReader {
     }
     if (length > this.max) throw new FrameTooLargeError(`${length} bytes > ${this.max}`)
     while (this.buffered < prefix + length) {
-      if (!(await this.fill())) throw new Error(`stream ended inside a ${length}-byte message`)
+      if (!(await this.fill())) {
+        throw new TruncatedFrameError(
+          `stream ended after ${this.buffered - prefix} bytes of a ${length}-byte message`,
+        )
+      }
     }
     return this.consume(prefix, length)
   }
@@ -418,7 +400,7 @@ export class InboundGuard {
   readonly options: ResolvedInboundGuardOptions
   readonly limiter: InboundRateLimiter
   private readonly log: Logger
-  private readonly warned: LruMap<number>
+  private readonly warned: WarnLimiter
   private readonly now: () => number
 
   constructor(
@@ -430,7 +412,7 @@ export class InboundGuard {
     this.options = resolveInboundGuardOptions(init)
     this.now = components.now ?? Date.now
     this.limiter = new InboundRateLimiter(this.options, this.now)
-    this.warned = new LruMap(this.options.trackedPeers)
+    this.warned = new WarnLimiter(this.options.warnInterval, this.options.trackedPeers, this.now)
     this.log = components.logger.forComponent('nsn:inbound-guard')
   }
 
@@ -458,6 +440,7 @@ export class InboundGuard {
           body = await reader.next()
         } catch (err) {
           if (err instanceof FrameTooLargeError) return this.reject(stream, peer, 'too_large', err.message)
+          if (err instanceof TruncatedFrameError) return this.reject(stream, peer, 'truncated', err.message)
           throw err
         }
         if (body == null) {
@@ -493,11 +476,7 @@ export class InboundGuard {
   private reject(stream: Stream, peer: PeerId, reason: InboundRejectReason, detail: string): void {
     stream.abort(new InboundRejectedError(reason, detail))
     this.components.reporter()?.rejected(reason, peer)
-    const key = peer.toString()
-    const now = this.now()
-    const last = this.warned.get(key)
-    if (last == null || now - last >= this.options.warnInterval) {
-      this.warned.set(key, now)
+    if (this.warned.due(peer.toString())) {
       // libp2p's logger has no warn level: its error level is the one shown by default
       // filters (`DEBUG=*:error`), and this is logged at most once per interval per peer
       this.log.error(

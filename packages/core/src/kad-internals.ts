@@ -16,7 +16,7 @@
  * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
  * | `rpc.onIncomingStream` | replaced, before kad-dht starts (its `start()` registers `rpc.onIncomingStream.bind(rpc)` with the registrar), by the inbound guard's reader: a small maximum message size checked on the length prefix, rate limits, validation of every message | kad-dht reads inbound messages with a fixed 4 MiB limit (and a length-prefix reader that loops over any number of 0xff bytes), decodes the whole message before any check, and has no hook or option between reading and handling; unregistering its handler and registering another after start would be undone by every `setMode('server')` |
  * | `network._writeReadMessage` | replaced by the answer guard's reader of answers to this node's own requests: a maximum answer size checked on the length prefix, the codec of the inbound guard, and the answer caps (k closer peers, bounded providers, bounded valid addresses per peer, valid peer ids) applied before kad-dht or the peer store sees a peer | kad-dht reads answers with a fixed 4 MiB limit (and the length-prefix reader that loops over any number of 0xff bytes) and hands every closer peer and provider, with every address, to the peer store (its `peer` event, which libp2p merges) and to the query result; `sendRequest` has no hook between reading and using the answer |
- * | `network.sendRequest` | wrapped: every request this node sends (FIND_NODE, GET_PROVIDERS, PING) runs under the addressed peer's own timeout, from its measured response times (`request-timeouts.ts`); its answers and timeouts feed the estimate; a peer timing out `evictAfter` times in a row is removed from the routing table (`routingTable.remove`, `find`) | kad-dht's only per-request bound is one `AdaptiveTimeout` (`networkDialTimeout`) shared by all peers, which NSN sets to the query deadline; it keeps no per-peer times and removes no peer that never answers. The wrapper knows the peer (`to`) and covers the dial, which `_writeReadMessage` (it only sees the stream) does not |
+ * | `network.sendRequest` | wrapped: every request this node sends (FIND_NODE, GET_PROVIDERS, PING) runs under the addressed peer's own timeout, from its measured response times (`request-timeouts.ts`); its answers and timeouts feed the estimate; a peer timing out `evictAfter` times in a row is removed from the routing table (`routingTable.remove`, `find`) | kad-dht's only per-request bound is one `AdaptiveTimeout` (`networkDialTimeout`) shared by all peers, which NSN sets to the query deadline; it keeps no per-peer times and removes no peer that never answers. The wrapper knows the peer (`to`) and covers the dial, which `_writeReadMessage` (it only sees the stream) does not; so an answer the answer guard rejected is logged against its sender by the outermost wrapper (`AnswerGuard.watch`), once a minute per peer at most |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy | kad-dht stores any number of records from anyone, has no cap option, and writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool) |
@@ -52,6 +52,7 @@ import type { CID } from 'multiformats/cid'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { AnswerGuard, type AnswerGuardInit, type AnswerGuardReporter } from './answer-guard.js'
+import { INBOUND_TRACKED_PEERS, INBOUND_WARN_INTERVAL } from './constants.js'
 import { startDeadline } from './deadline.js'
 import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
@@ -63,6 +64,7 @@ import {
   type RequestTimeoutsReporter,
   type SendRequest,
 } from './request-timeouts.js'
+import { WarnLimiter } from './warn-limiter.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -253,6 +255,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   if (options.answerGuard !== false) {
     need(dht, 'network._writeReadMessage')
     need(dht, 'network.safeDispatchEvent')
+    need(dht, 'network.sendRequest')
   }
   if (options.requestTimeouts !== false) {
     need(dht, 'network.sendRequest')
@@ -306,11 +309,24 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
       },
       options.providerStore,
     )
+    const storeLog = options.logger?.forComponent('nsn:provider-store')
+    const warnings = new WarnLimiter(INBOUND_WARN_INTERVAL, INBOUND_TRACKED_PEERS)
     providers.addProvider = async (cid, provider, addOptions) => {
       const admission = await limits.add(cid.multihash.bytes, provider.toString(), addOptions)
       // ADD_PROVIDER has no answer: a refusal is only reported (and kad-dht goes on to
       // merge the sender's addresses, which the inbound guard has bounded)
-      if (!admission.stored) reporter?.rejected(admission.reason, provider)
+      if (!admission.stored) {
+        reporter?.rejected(admission.reason, provider)
+        if (warnings.due(provider.toString())) {
+          // libp2p's logger has no warn level: its error level is the one shown by default
+          storeLog?.error(
+            'refused a provider record of %p: %s; its next refusals are not logged for %d ms',
+            provider,
+            admission.reason,
+            warnings.intervalMs,
+          )
+        }
+      }
     }
     reprovider.datastore = limits.countedDatastore(reprovider.datastore)
     providerLimits = limits
@@ -323,6 +339,8 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
       {
         dispatchPeer: (peer) => network.safeDispatchEvent('peer', { detail: peer }),
         reporter: () => answerReporter,
+        log: options.logger?.forComponent('nsn:answer-guard'),
+        warnings: new WarnLimiter(INBOUND_WARN_INTERVAL, INBOUND_TRACKED_PEERS),
       },
       options.answerGuard,
       options.kBucketSize,
@@ -350,6 +368,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     network.sendRequest = (to, msg, sendOptions) => timeouts.sendRequest(to, msg, sendOptions)
     requestTimeouts = timeouts
   }
+
+  // outermost: a rejected answer is logged against the peer the request went to
+  if (network != null && answerGuard != null)
+    network.sendRequest = answerGuard.watch(network.sendRequest.bind(network))
 
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}

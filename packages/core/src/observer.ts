@@ -91,6 +91,7 @@ export const INBOUND_REQUEST_TYPES: readonly InboundRequestType[] = [
 /**
  * Why the inbound guard rejected a message, as the `reason` label:
  * - `too_large`: its length prefix exceeds the maximum message size (or is no varint);
+ * - `truncated`: the sender closed its end inside a frame (prefix or body);
  * - `malformed`: not a protobuf Kademlia message, an unparseable or oversized address,
  *   a record where none belongs, an ADD_PROVIDER without a provider;
  * - `bad_key`: a key of the wrong length or codec for its type;
@@ -106,6 +107,7 @@ export const INBOUND_REQUEST_TYPES: readonly InboundRequestType[] = [
  */
 export type InboundRejectReason =
   | 'too_large'
+  | 'truncated'
   | 'malformed'
   | 'bad_key'
   | 'too_many_peers'
@@ -120,6 +122,7 @@ export type InboundRejectReason =
 /** Every {@link InboundRejectReason}, for label pre-initialisation. */
 export const INBOUND_REJECT_REASONS: readonly InboundRejectReason[] = [
   'too_large',
+  'truncated',
   'malformed',
   'bad_key',
   'too_many_peers',
@@ -146,12 +149,13 @@ export interface InboundRejectedEvent {
  * Why the answer guard rejected a whole answer to one of this node's requests (the
  * request fails, the query moves on), as the `reason` label:
  * - `too_large`: its length prefix exceeds the maximum answer size (or is no varint);
- * - `malformed`: not a protobuf Kademlia message, or the stream ended inside it.
+ * - `truncated`: the stream ended inside the answer's frame;
+ * - `malformed`: not a protobuf Kademlia message, or no answer at all.
  */
-export type AnswerRejectReason = 'too_large' | 'malformed'
+export type AnswerRejectReason = 'too_large' | 'truncated' | 'malformed'
 
 /** Every {@link AnswerRejectReason}, for label pre-initialisation. */
-export const ANSWER_REJECT_REASONS: readonly AnswerRejectReason[] = ['too_large', 'malformed']
+export const ANSWER_REJECT_REASONS: readonly AnswerRejectReason[] = ['too_large', 'truncated', 'malformed']
 
 /**
  * What the answer guard dropped from an accepted answer, as the `reason` label (the

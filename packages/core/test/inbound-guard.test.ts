@@ -20,6 +20,7 @@ import {
   largestAddProvider,
   resolveInboundGuardOptions,
   TokenBucket,
+  TruncatedFrameError,
   validateInbound,
 } from '../src/inbound-guard.js'
 import { hooksOf } from '../src/index.js'
@@ -208,6 +209,17 @@ describe('FrameReader', () => {
       FrameTooLargeError,
     )
   })
+
+  it('throws TruncatedFrameError when the stream ends inside a prefix or a body, and ends cleanly between frames', async () => {
+    await expect(
+      new FrameReader(chunked(new Uint8Array([0x81]), [1]) as never, 1024).next(),
+    ).rejects.toBeInstanceOf(TruncatedFrameError)
+    const cut = frame(new Uint8Array(50).fill(7)).subarray(0, 20)
+    await expect(new FrameReader(chunked(cut, [3]) as never, 1024).next()).rejects.toBeInstanceOf(
+      TruncatedFrameError,
+    )
+    expect(await new FrameReader(chunked(new Uint8Array(0), [1]) as never, 1024).next()).toBeUndefined()
+  })
 })
 
 describe('rate limits', () => {
@@ -356,6 +368,14 @@ describe('the inbound guard on real nodes', () => {
     expect(await sendAndEnd(stream, new Uint8Array(1024 * 1024).fill(0xff))).toBeInstanceOf(Error)
     expect(performance.now() - started).toBeLessThan(2000)
     expect(v.rejected).toEqual([{ reason: 'too_large', peer: evil.peerId.toString() }])
+  })
+
+  it('counts a frame its sender cut short (closed inside it) as truncated, and resets the stream', async () => {
+    const { v, evil } = await setup()
+    const stream = await evil.dialProtocol(v.node.addr, NSN_DHT_PROTOCOL)
+    // declares 100 bytes, carries 3, then ends its side
+    expect(await sendAndEnd(stream, new Uint8Array([100, 0x08, 0x05, 0x12]))).toBeInstanceOf(Error)
+    expect(v.rejected).toEqual([{ reason: 'truncated', peer: evil.peerId.toString() }])
   })
 
   it('stores nothing of an ADD_PROVIDER with 10,000 addresses, or with 33', async () => {
