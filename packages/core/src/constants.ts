@@ -267,3 +267,36 @@ export const REQUEST_TIMEOUTS_BEFORE_EVICTION = 3
  * forgotten past it (it starts again from {@link REQUEST_TIMEOUT_UNKNOWN_PEER}).
  */
 export const REQUEST_TIMEOUT_TRACKED_PEERS = 1_024
+
+/**
+ * How long a provider lookup's answer is served from the hot-shard provider cache, in ms.
+ * Well below the record TTL ({@link PROVIDER_RECORD_TTL}, 12 h): the cache must not hide
+ * what the network learns for long. A provider that leaves without withdrawing stays in
+ * the network's records until their TTL anyway, so the cache adds nothing there; what it
+ * does delay is a *new* provider of a shard (a relay that just fetched a hot shard), which
+ * becomes visible to this node at most this long after it published. One minute keeps
+ * that delay short next to a video's playback, and still answers every repeated lookup of
+ * a hot shard within the minute from memory (tens of lookups per shard when many viewers
+ * of one node watch the same video).
+ */
+export const PROVIDER_CACHE_TTL = 1 * minute
+
+/**
+ * Shards the provider cache holds at most; the least recently used entry is evicted past
+ * it. Enough for the shards of several hours of video being watched through one node;
+ * a flood of lookups of distinct shards cycles through it without growing it.
+ */
+export const PROVIDER_CACHE_MAX_ENTRIES = 4_096
+
+/** Unit: one mebibyte, in bytes. */
+export const MiB = 1024 * KiB
+
+/**
+ * Estimated bytes the provider cache holds at most (ids, addresses and per-object
+ * overhead of its entries); least recently used entries are evicted past it. An honest
+ * entry of 20 providers with a few addresses each takes about 5 KiB, so the entry bound
+ * is reached first; this bound holds when providers carry many long addresses (up to
+ * {@link ANSWER_MAX_ADDRESSES_PER_PEER} of {@link ANSWER_MAX_ADDRESS_BYTES} each, about
+ * 16 KiB per provider).
+ */
+export const PROVIDER_CACHE_MAX_BYTES = 16 * MiB

@@ -1,0 +1,310 @@
+/**
+ * The hot-shard provider cache: the providers a lookup found for a shard, kept for a
+ * short TTL so that a repeated lookup of the same shard answers from memory instead of
+ * walking the DHT again. One job: remember, expire, bound, forget.
+ *
+ * - **TTL** ({@link PROVIDER_CACHE_TTL}, 1 min): an entry is served until it expires,
+ *   whatever how often it is read (a hit does not extend it).
+ * - **Bounded** in entries ({@link PROVIDER_CACHE_MAX_ENTRIES}) and in estimated bytes
+ *   ({@link PROVIDER_CACHE_MAX_BYTES}): past either bound the least recently used entries
+ *   are evicted, so a flood of lookups of distinct shards cycles through the cache without
+ *   growing it, and the shards read in between stay. An entry larger than the byte bound
+ *   alone is not cached.
+ * - **Forgets providers known to be gone**: {@link ProviderCache.dropProvider} removes a
+ *   peer from every entry (or from one shard's), an entry left with no provider is
+ *   removed. Empty answers are never cached ("nobody provides it" must not outlive the
+ *   next provide).
+ * - **Enough to answer**: an entry answers a lookup that wants `limit` providers when it
+ *   holds at least `limit`, or when the lookup that filled it ran to its end (`complete`:
+ *   then it holds every provider that lookup could find).
+ *
+ * Stored ids and addresses are copies: a value decoded from a peer's answer can keep that
+ * whole answer's buffer alive.
+ *
+ * @packageDocumentation
+ */
+
+import type { PeerId } from '@libp2p/interface'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { PROVIDER_CACHE_MAX_BYTES, PROVIDER_CACHE_MAX_ENTRIES, PROVIDER_CACHE_TTL } from './constants.js'
+import { positiveInteger, positiveNumber } from './option-checks.js'
+import { parsePeerId } from './peer-addresses.js'
+
+/** A provider as the cache keeps it (the same shape as `ShardRouting`'s `ShardPeer`). */
+export interface CachedProvider {
+  peerId: PeerId
+  multiaddrs: Multiaddr[]
+}
+
+/**
+ * Why entries left the cache, as the `reason` label of the evictions metric:
+ * - `capacity`: the least recently used entry, past the entry or byte bound;
+ * - `expired`: its TTL passed;
+ * - `invalidated`: its last provider was dropped as gone, or the shard's providers changed
+ *   (this node started or stopped providing it).
+ */
+export type ProviderCacheEvictionReason = 'capacity' | 'expired' | 'invalidated'
+
+/** Every {@link ProviderCacheEvictionReason}, for label pre-initialisation. */
+export const PROVIDER_CACHE_EVICTION_REASONS: readonly ProviderCacheEvictionReason[] = [
+  'capacity',
+  'expired',
+  'invalidated',
+]
+
+/** What the cache reports; every method optional, none may throw. */
+export interface ProviderCacheReporter {
+  /** A lookup was answered from the cache. */
+  hit?(): void
+  /** A lookup consulted the cache and could not be answered from it. */
+  miss?(): void
+  /** Entries left the cache. */
+  evicted?(reason: ProviderCacheEvictionReason, count: number): void
+  /** The number of entries or their estimated bytes changed. */
+  sizeChanged?(entries: number, bytes: number): void
+}
+
+/** Options of the provider cache (`ShardRouting`'s `providerCache` option). */
+export interface ProviderCacheOptions {
+  /** Shards held at most. Default {@link PROVIDER_CACHE_MAX_ENTRIES}. */
+  maxEntries?: number
+  /** Estimated bytes held at most. Default {@link PROVIDER_CACHE_MAX_BYTES}. */
+  maxBytes?: number
+  /** How long an entry answers lookups, in ms. Default {@link PROVIDER_CACHE_TTL}. */
+  ttl?: number
+}
+
+/** {@link ProviderCacheOptions} with every default applied. */
+export type ResolvedProviderCacheOptions = Required<ProviderCacheOptions>
+
+/**
+ * Applies the defaults and checks the ranges.
+ *
+ * @throws {InvalidOptionError} naming the option that is out of range
+ */
+export function resolveProviderCacheOptions(
+  options: ProviderCacheOptions = {},
+): ResolvedProviderCacheOptions {
+  return {
+    maxEntries: positiveInteger('providerCache.maxEntries', options.maxEntries ?? PROVIDER_CACHE_MAX_ENTRIES),
+    maxBytes: positiveInteger('providerCache.maxBytes', options.maxBytes ?? PROVIDER_CACHE_MAX_BYTES),
+    ttl: positiveNumber('providerCache.ttl', options.ttl ?? PROVIDER_CACHE_TTL, ' (ms)'),
+  }
+}
+
+/** What a {@link ProviderCache} needs besides its options. */
+export interface ProviderCacheInit extends ProviderCacheOptions {
+  /** The clock, in ms (tests give a fake one). Default `Date.now`. */
+  now?: () => number
+  reporter?: ProviderCacheReporter
+}
+
+/**
+ * Bytes an entry is charged beyond its ids and addresses: the entry object, its key
+ * (64 hex characters, 2 bytes each), the map slot, the providers array.
+ */
+const ENTRY_OVERHEAD_BYTES = 256
+/** Bytes a provider is charged beyond its id and address bytes: the objects around them. */
+const PROVIDER_OVERHEAD_BYTES = 96
+/** Bytes an address is charged beyond its binary form: the Multiaddr object, its string. */
+const ADDRESS_OVERHEAD_BYTES = 64
+
+interface Entry {
+  providers: CachedProvider[]
+  complete: boolean
+  expiresAt: number
+  bytes: number
+}
+
+/** The estimated bytes a cache entry of `providers` retains. */
+export function providerEntryBytes(providers: readonly CachedProvider[]): number {
+  let bytes = ENTRY_OVERHEAD_BYTES
+  for (const provider of providers) {
+    bytes += PROVIDER_OVERHEAD_BYTES + provider.peerId.toMultihash().bytes.byteLength
+    for (const addr of provider.multiaddrs) bytes += ADDRESS_OVERHEAD_BYTES + 2 * addr.bytes.byteLength
+  }
+  return bytes
+}
+
+/** A copy that retains no buffer of the original (see the module's docs). */
+function copyProvider(provider: CachedProvider): CachedProvider {
+  return {
+    peerId: parsePeerId(provider.peerId.toString()),
+    multiaddrs: provider.multiaddrs.map((addr) => multiaddr(addr.toString())),
+  }
+}
+
+/** The hot-shard provider cache (see the module's docs). Keys are shard hashes (64 hex). */
+export class ProviderCache {
+  /** The options in effect. */
+  readonly options: ResolvedProviderCacheOptions
+  /** Entries, least recently used first (a read moves an entry to the end). */
+  private readonly entries = new Map<string, Entry>()
+  private readonly now: () => number
+  private readonly reporter: ProviderCacheReporter
+  private totalBytes = 0
+  /** Lookups answered from the cache since it was created. */
+  hits = 0
+  /** Lookups that consulted the cache and went to the network. */
+  misses = 0
+
+  /** @throws {InvalidOptionError} for an out-of-range option */
+  constructor(init: ProviderCacheInit = {}) {
+    this.options = resolveProviderCacheOptions(init)
+    this.now = init.now ?? Date.now
+    this.reporter = init.reporter ?? {}
+  }
+
+  /** Entries held (expired ones included until they are read, pruned or evicted). */
+  get size(): number {
+    return this.entries.size
+  }
+
+  /** Estimated bytes held. */
+  get bytes(): number {
+    return this.totalBytes
+  }
+
+  /**
+   * The cached providers of `key` when its entry is unexpired and enough for `limit`
+   * (see the module's docs), at most `limit` of them; counted as a hit. Otherwise
+   * undefined, counted as a miss (an expired entry is removed).
+   */
+  get(key: string, limit: number): CachedProvider[] | undefined {
+    const entry = this.entries.get(key)
+    if (entry != null && entry.expiresAt <= this.now()) {
+      this.remove(key, entry)
+      this.reporter.evicted?.('expired', 1)
+      this.changed()
+    } else if (entry != null && (entry.complete || entry.providers.length >= limit)) {
+      // most recently used: to the end of the order
+      this.entries.delete(key)
+      this.entries.set(key, entry)
+      this.hits++
+      this.reporter.hit?.()
+      // copies of the lists: a caller may change what it gets
+      return entry.providers.slice(0, limit).map((p) => ({ peerId: p.peerId, multiaddrs: [...p.multiaddrs] }))
+    }
+    this.misses++
+    this.reporter.miss?.()
+    return undefined
+  }
+
+  /** True when `key` has an unexpired entry (whether or not it is enough for a lookup). Not counted. */
+  has(key: string): boolean {
+    const entry = this.entries.get(key)
+    return entry != null && entry.expiresAt > this.now()
+  }
+
+  /**
+   * Caches what a lookup of `key` found, replacing any entry of `key`; `complete` when
+   * the lookup ran to its end (not cut by its limit or the deadline). An empty list only
+   * removes the entry. Evicts least recently used entries past the bounds.
+   */
+  set(key: string, providers: readonly CachedProvider[], { complete }: { complete: boolean }): void {
+    const old = this.entries.get(key)
+    if (old != null) this.remove(key, old)
+    const bytes = providers.length === 0 ? 0 : providerEntryBytes(providers)
+    if (providers.length > 0 && bytes <= this.options.maxBytes) {
+      const entry: Entry = {
+        providers: providers.map(copyProvider),
+        complete,
+        expiresAt: this.now() + this.options.ttl,
+        bytes,
+      }
+      this.entries.set(key, entry)
+      this.totalBytes += bytes
+      let evicted = 0
+      for (const [oldest, victim] of this.entries) {
+        if (this.entries.size <= this.options.maxEntries && this.totalBytes <= this.options.maxBytes) break
+        this.remove(oldest, victim)
+        evicted++
+      }
+      if (evicted > 0) this.reporter.evicted?.('capacity', evicted)
+    }
+    if (old != null || this.entries.has(key)) this.changed()
+  }
+
+  /**
+   * Removes `key`'s entry (its providers changed: this node started or stopped providing
+   * it). True when there was one.
+   */
+  delete(key: string): boolean {
+    const entry = this.entries.get(key)
+    if (entry == null) return false
+    this.remove(key, entry)
+    this.reporter.evicted?.('invalidated', 1)
+    this.changed()
+    return true
+  }
+
+  /**
+   * Drops a provider known to be gone from `key`'s entry, or from every entry without a
+   * key; an entry left with no provider is removed. Returns the number of entries it was
+   * dropped from. O(entries x providers) without a key: for rare events (a dial failure,
+   * a peer evicted for timeouts), not per lookup.
+   */
+  dropProvider(peer: PeerId | string, key?: string): number {
+    const id = peer.toString()
+    let changed = 0
+    let removed = 0
+    const visit = (k: string, entry: Entry): void => {
+      const i = entry.providers.findIndex((p) => p.peerId.toString() === id)
+      if (i < 0) return
+      changed++
+      if (entry.providers.length === 1) {
+        this.remove(k, entry)
+        removed++
+        return
+      }
+      const providers = entry.providers.filter((_, j) => j !== i)
+      const bytes = providerEntryBytes(providers)
+      this.totalBytes += bytes - entry.bytes
+      entry.providers = providers
+      entry.bytes = bytes
+    }
+    if (key == null) {
+      for (const [k, entry] of [...this.entries]) visit(k, entry)
+    } else {
+      const entry = this.entries.get(key)
+      if (entry != null) visit(key, entry)
+    }
+    if (removed > 0) this.reporter.evicted?.('invalidated', removed)
+    if (changed > 0) this.changed()
+    return changed
+  }
+
+  /** Removes every expired entry; returns how many. */
+  prune(): number {
+    const now = this.now()
+    let expired = 0
+    for (const [key, entry] of [...this.entries]) {
+      if (entry.expiresAt <= now) {
+        this.remove(key, entry)
+        expired++
+      }
+    }
+    if (expired > 0) {
+      this.reporter.evicted?.('expired', expired)
+      this.changed()
+    }
+    return expired
+  }
+
+  /** Removes every entry (not counted as evictions). */
+  clear(): void {
+    if (this.entries.size === 0) return
+    this.entries.clear()
+    this.totalBytes = 0
+    this.changed()
+  }
+
+  private remove(key: string, entry: Entry): void {
+    this.entries.delete(key)
+    this.totalBytes -= entry.bytes
+  }
+
+  private changed(): void {
+    this.reporter.sizeChanged?.(this.entries.size, this.totalBytes)
+  }
+}
