@@ -3,8 +3,9 @@
  *
  * - {@link nsnKadDHT}: the kad-dht service with NSN defaults (protocol `/nsn/kad/1.0.0`,
  *   k = 20, a 10 s deadline on every query, 12 h record TTL).
- * - {@link ShardRouting}: provide, find providers, closest peers, find peer, bootstrap,
- *   refresh; every call bounded by the deadline and typed errors.
+ * - {@link ShardRouting}: provide, find providers (also streamed, with a hot-shard
+ *   provider cache), closest peers, find peer, bootstrap, refresh; every call bounded by
+ *   the deadline and typed errors.
  * - {@link parseShardKey}: the one parser of shard hashes (64 hex or 32 bytes) and
  *   their CIDv1 (raw, sha2-256).
  * - {@link DhtObserver}: what core reports, for a metrics adapter.
@@ -72,9 +73,27 @@ export {
   UnknownMessageTypeError,
 } from './kad-message.js'
 export * from './observer.js'
-export { AnswerTally, type OperationContext, type RunOperationOptions, runOperation } from './operation.js'
+export {
+  AnswerTally,
+  type OperationContext,
+  type RunOperationOptions,
+  runOperation,
+  runOperationStream,
+} from './operation.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
+export {
+  type CachedProvider,
+  PROVIDER_CACHE_EVICTION_REASONS,
+  ProviderCache,
+  type ProviderCacheEvictionReason,
+  type ProviderCacheInit,
+  type ProviderCacheOptions,
+  type ProviderCacheReporter,
+  providerEntryBytes,
+  type ResolvedProviderCacheOptions,
+  resolveProviderCacheOptions,
+} from './provider-cache.js'
 export {
   type ProviderAdmission,
   type ProviderRefusal,
@@ -106,8 +125,10 @@ export {
   type ClosestPeer,
   type FindProvidersOptions,
   type FindProvidersResult,
+  type FindProvidersSummary,
   type OperationOptions,
   type ProvideResult,
+  type ProviderCacheStats,
   type Publication,
   type ShardPeer,
   ShardRouting,

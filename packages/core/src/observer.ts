@@ -6,6 +6,8 @@
  * @packageDocumentation
  */
 
+import type { ProviderCacheEvictionReason } from './provider-cache.js'
+
 /** Kind of a DHT query, as the `type` label of query metrics. */
 export type QueryType =
   | 'provide'
@@ -210,6 +212,32 @@ export interface PeerEvictedEvent {
   peer: string
 }
 
+/** Whether a lookup was answered from the provider cache, as the `result` of a cache lookup. */
+export type ProviderCacheLookupResult = 'hit' | 'miss'
+
+export interface ProviderCacheLookupEvent {
+  /**
+   * `hit`: answered from the provider cache (no DHT query ran); `miss`: the cache had no
+   * unexpired entry with enough providers, so the network was asked. Lookups with
+   * `cache: false` consult no cache and count as neither.
+   */
+  result: ProviderCacheLookupResult
+}
+
+export interface ProviderCacheEvictedEvent {
+  /** Why (`provider-cache.ts`), as the `reason` label. */
+  reason: ProviderCacheEvictionReason
+  /** Entries removed at once (> 0). */
+  count: number
+}
+
+export interface ProviderCacheSizeEvent {
+  /** Entries held now (expired ones included until read or pruned). */
+  entries: number
+  /** Their estimated bytes. */
+  bytes: number
+}
+
 /** What core reports. Every method is optional. */
 export interface DhtObserver {
   queryStarted?(event: QueryStartedEvent): void
@@ -232,4 +260,10 @@ export interface DhtObserver {
   answerTrimmed?(event: AnswerTrimmedEvent): void
   /** A peer was removed from the routing table by NSN (not by kad-dht's own pings). */
   peerEvicted?(event: PeerEvictedEvent): void
+  /** A provider lookup consulted the hot-shard provider cache. */
+  providerCacheLookup?(event: ProviderCacheLookupEvent): void
+  /** Entries left the provider cache. */
+  providerCacheEvicted?(event: ProviderCacheEvictedEvent): void
+  /** The provider cache's entries or bytes changed. */
+  providerCacheSizeChanged?(event: ProviderCacheSizeEvent): void
 }

@@ -105,3 +105,39 @@ export class AnswerTally {
       throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
   }
 }
+
+/**
+ * {@link runOperation} for an operation that yields as it goes (a provider lookup
+ * streamed): `fn`'s values pass through as they come, under the same deadline, counted
+ * once by the observer when the stream ends. A consumer that stops early (`break`,
+ * `return()`) ends the operation there, as `ok`: `fn`'s own iteration is closed, which
+ * ends a kad-dht query it runs. Nothing runs before the first `next()`.
+ */
+export async function* runOperationStream<T, R>(
+  context: OperationContext,
+  type: QueryType,
+  options: RunOperationOptions,
+  fn: (signal: AbortSignal, deadline: Deadline) => AsyncGenerator<T, R, undefined>,
+): AsyncGenerator<T, R, undefined> {
+  if (options.needsPeers !== false && context.routingTableSize() === 0) {
+    const err = new NoKnownPeersError()
+    context.notify('queryEnded', { type, result: 'error', durationMs: 0, error: err })
+    throw err
+  }
+  const deadline = startDeadline(context.queryTimeout, options.signal, context.shutdown)
+  const start = performance.now()
+  context.notify('queryStarted', { type })
+  let result: QueryResult = 'ok'
+  let error: Error | undefined
+  try {
+    return yield* fn(deadline.signal, deadline)
+  } catch (err) {
+    const translated = deadline.translate(err) as Error
+    result = translated instanceof QueryTimeoutError ? 'timeout' : 'error'
+    error = translated
+    throw translated
+  } finally {
+    deadline.clear()
+    context.notify('queryEnded', { type, result, durationMs: performance.now() - start, error })
+  }
+}

@@ -3,8 +3,8 @@
  * `nsnKadDHT`. Every operation runs under the node's deadline combined with the
  * caller's signal, reports to the observer, and fails with a typed error. The work is
  * done by parts named for their job: `operation.ts` (deadline and result accounting),
- * `registry-wiring.ts`, `provider-store.ts`, `refresher.ts`, `republisher.ts` and
- * `peer-addresses.ts`.
+ * `registry-wiring.ts`, `provider-store.ts`, `provider-cache.ts` (the hot-shard provider
+ * cache), `refresher.ts`, `republisher.ts` and `peer-addresses.ts`.
  *
  * @packageDocumentation
  */
@@ -42,10 +42,12 @@ import {
   observerNotifier,
   type RunOperationOptions,
   runOperation,
+  runOperationStream,
 } from './operation.js'
 import { positiveInteger } from './option-checks.js'
 import { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
+import { ProviderCache, type ProviderCacheOptions } from './provider-cache.js'
 import { ProviderStore, type StoredProviderRecord } from './provider-store.js'
 import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from './refresher.js'
 import { RegistryWiring } from './registry-wiring.js'
@@ -72,6 +74,12 @@ export interface OperationOptions extends AbortOptions {}
 export interface FindProvidersOptions extends OperationOptions {
   /** Stop once this many providers are known. Default {@link FIND_PROVIDERS_LIMIT}. */
   limit?: number
+  /**
+   * Answer from the provider cache when it can (default true). False asks the network
+   * even when the cache holds an answer (after a dial of every cached provider failed,
+   * say); the network's answer still refreshes the cache.
+   */
+  cache?: boolean
 }
 
 export interface FindProvidersResult {
@@ -79,6 +87,31 @@ export interface FindProvidersResult {
   /** True when the deadline cut the lookup short after some providers were found. */
   partial: boolean
   durationMs: number
+  /** True when the answer came from the provider cache (no DHT query ran). */
+  fromCache: boolean
+}
+
+/** How a streamed lookup ended: the return value of {@link ShardRouting.findProvidersStream}. */
+export interface FindProvidersSummary {
+  /** Providers yielded. */
+  found: number
+  /** True when the deadline cut the lookup short after peers answered. */
+  partial: boolean
+  durationMs: number
+  /** True when the answer came from the provider cache (no DHT query ran). */
+  fromCache: boolean
+}
+
+/** What {@link ShardRouting.providerCacheStats} tells. */
+export interface ProviderCacheStats {
+  /** Unexpired entries (shards with a cached answer). */
+  entries: number
+  /** Their estimated bytes. */
+  bytes: number
+  /** Lookups answered from the cache since the routing was created. */
+  hits: number
+  /** Lookups that consulted the cache and asked the network. */
+  misses: number
 }
 
 /** What one publication of a provider record achieved. */
@@ -186,6 +219,13 @@ export interface ShardRoutingInit {
   provideQuorum?: number
   /** Closest peers a provide sends its record to at once. Default {@link PROVIDE_CONCURRENCY}. */
   provideConcurrency?: number
+  /**
+   * The hot-shard provider cache (`provider-cache.ts`): its bounds and TTL, or false to
+   * turn it off (every lookup asks the network). Default: on, with
+   * {@link PROVIDER_CACHE_MAX_ENTRIES} entries, {@link PROVIDER_CACHE_MAX_BYTES} and a TTL
+   * of {@link PROVIDER_CACHE_TTL}.
+   */
+  providerCache?: ProviderCacheOptions | false
   logger?: Logger
 }
 
@@ -204,6 +244,8 @@ export class ShardRouting {
   private readonly provideConcurrency: number
   private readonly answers: Pick<AnswerGuard, 'writeRead'>
   private readonly store: ProviderStore
+  /** The hot-shard provider cache, unless it was turned off. */
+  private readonly cache?: ProviderCache
   private readonly wiring?: RegistryWiring
   private readonly republisher?: Republisher
   private readonly refreshSchedule: RefreshSchedule
@@ -250,6 +292,17 @@ export class ShardRouting {
     this.answers =
       this.kad.answerGuard ?? new AnswerGuard({ dispatchPeer: () => {}, reporter: () => undefined })
     this.store = new ProviderStore(this.kad, this.components.peerId)
+    if (init.providerCache !== false) {
+      this.cache = new ProviderCache({
+        ...init.providerCache,
+        reporter: {
+          hit: () => this.notify('providerCacheLookup', { result: 'hit' }),
+          miss: () => this.notify('providerCacheLookup', { result: 'miss' }),
+          evicted: (reason, count) => this.notify('providerCacheEvicted', { reason, count }),
+          sizeChanged: (entries, bytes) => this.notify('providerCacheSizeChanged', { entries, bytes }),
+        },
+      })
+    }
     const self = this
     this.context = {
       queryTimeout: this.kad.queryTimeout,
@@ -266,7 +319,11 @@ export class ShardRouting {
     if (this.registry != null) {
       const wiring = new RegistryWiring({
         registry: this.registry,
-        withdraw: (entry) => this.dht.cancelReprovide(parseShardKey(entry.hash).cid),
+        withdraw: (entry) => {
+          // this node no longer provides it: its cached answer must not say otherwise
+          this.cache?.dropProvider(this.components.peerId, entry.hex)
+          return this.dht.cancelReprovide(parseShardKey(entry.hash).cid)
+        },
         cancelRepublish: (hex) => this.republisher?.cancel(hex),
         dropSelfRecords: (keep) => this.store.dropSelfRecords(keep),
         log: this.log,
@@ -314,7 +371,11 @@ export class ShardRouting {
       trimmed: (reason, dropped) => this.notify('answerTrimmed', { reason, dropped }),
     })
     this.kad.attachRequestTimeoutsReporter({
-      evicted: (reason, peer) => this.notify('peerEvicted', { reason, peer: peer.toString() }),
+      evicted: (reason, peer) => {
+        // its requests timed out again and again: no longer offered as a provider
+        this.cache?.dropProvider(peer)
+        this.notify('peerEvicted', { reason, peer: peer.toString() })
+      },
     })
     if (this.wiring != null) {
       await this.wiring.start()
@@ -339,6 +400,7 @@ export class ShardRouting {
     await this.republisher?.stop()
     await this.refreshing?.catch(() => undefined)
     await this.wiring?.stop()
+    this.cache?.clear()
   }
 
   /** Number of peers in the routing table. */
@@ -373,6 +435,8 @@ export class ShardRouting {
     this.assertStarted()
     const { registry, wiring } = this
     wiring?.providingStarted(key.hex)
+    // this node becomes a provider: a cached answer without it is out of date
+    this.cache?.delete(key.hex)
     try {
       const entry = registry == null ? undefined : await registry.add(key.bytes)
       const start = performance.now()
@@ -415,6 +479,7 @@ export class ShardRouting {
   async stopProviding(shard: ShardKeyInput): Promise<boolean> {
     const key = parseShardKey(shard)
     if (this.registry == null || this.wiring == null) {
+      this.cache?.dropProvider(this.components.peerId, key.hex)
       await this.dht.cancelReprovide(key.cid)
       return true
     }
@@ -456,6 +521,11 @@ export class ShardRouting {
    * Finds providers of a shard; ends as soon as `limit` are known or the query
    * completes. Past the deadline, providers found so far are returned with
    * `partial: true`; with none, it fails with {@link QueryTimeoutError}.
+   *
+   * A repeated lookup answers from the hot-shard provider cache (`fromCache: true`, no DHT
+   * query, nothing reported as a query) while the shard's entry is unexpired and holds
+   * `limit` providers or came from a lookup that ran to its end; `cache: false` asks the
+   * network anyway. Every lookup that finds providers refreshes the cache.
    */
   async findProviders(
     shard: ShardKeyInput,
@@ -465,8 +535,12 @@ export class ShardRouting {
     const limit = options.limit ?? this.findProvidersLimit
     positiveInteger('limit', limit)
     const start = performance.now()
+    const cached = this.fromCache(key, limit, options)
+    if (cached != null) {
+      return { providers: cached, partial: false, durationMs: performance.now() - start, fromCache: true }
+    }
     const found = new Map<string, ShardPeer>()
-    return this.operation('find_providers', options, async (signal, deadline) => {
+    const result = await this.operation('find_providers', options, async (signal, deadline) => {
       const tally = new AnswerTally()
       try {
         for await (const event of this.dht.findProviders(key.cid, { signal })) {
@@ -489,6 +563,7 @@ export class ShardRouting {
             providers: await this.withAddresses([...found.values()]),
             partial: true,
             durationMs: performance.now() - start,
+            fromCache: false,
           }
         }
         throw err
@@ -498,8 +573,117 @@ export class ShardRouting {
         providers: await this.withAddresses([...found.values()].slice(0, limit)),
         partial: false,
         durationMs: performance.now() - start,
+        fromCache: false,
       }
     })
+    // complete: the walk ended on its own (not at the limit, not at the deadline)
+    this.cache?.set(key.hex, result.providers, { complete: !result.partial && found.size < limit })
+    return result
+  }
+
+  /**
+   * {@link ShardRouting.findProviders} as a stream: yields each provider (with its
+   * addresses) as the lookup finds it, and returns a {@link FindProvidersSummary} when it
+   * ends. The DHT query ends as soon as `limit` providers are known (with `limit: 1`, at
+   * the first provider: kad-dht's query is closed, its pending requests aborted), or when
+   * the consumer stops iterating. A cached answer is yielded at once (`fromCache`).
+   * Errors are those of `findProviders`, raised by the `next()` that meets them; past the
+   * deadline a stream that found providers or heard answers ends with `partial: true`.
+   *
+   * @example
+   * ```ts
+   * for await (const provider of routing.findProvidersStream(hash, { limit: 1 })) {
+   *   await libp2p.dial(provider.peerId)
+   * }
+   * ```
+   */
+  async *findProvidersStream(
+    shard: ShardKeyInput,
+    options: FindProvidersOptions = {},
+  ): AsyncGenerator<ShardPeer, FindProvidersSummary, undefined> {
+    const key = parseShardKey(shard)
+    const limit = options.limit ?? this.findProvidersLimit
+    positiveInteger('limit', limit)
+    this.assertStarted()
+    const start = performance.now()
+    const cached = this.fromCache(key, limit, options)
+    if (cached != null) {
+      yield* cached
+      return { found: cached.length, partial: false, durationMs: performance.now() - start, fromCache: true }
+    }
+    const self = this
+    const yielded: ShardPeer[] = []
+    const summary = (partial: boolean): FindProvidersSummary => ({
+      found: yielded.length,
+      partial,
+      durationMs: performance.now() - start,
+      fromCache: false,
+    })
+    const ended = yield* runOperationStream(
+      this.context,
+      'find_providers',
+      options,
+      async function* (signal, deadline) {
+        const tally = new AnswerTally()
+        const seen = new Set<string>()
+        let last: ShardPeer[] = []
+        try {
+          for await (const event of self.dht.findProviders(key.cid, { signal })) {
+            tally.add(event)
+            if (event.name !== 'PROVIDER') continue
+            const fresh: ShardPeer[] = []
+            for (const info of event.providers) {
+              const id = info.id.toString()
+              if (seen.has(id) || seen.size >= limit) continue
+              seen.add(id)
+              fresh.push({ peerId: info.id, multiaddrs: uniqueAddrs(info.multiaddrs) })
+            }
+            if (seen.size >= limit) {
+              // enough: leaving the loop closes kad-dht's query before the last are yielded
+              last = fresh
+              break
+            }
+            for (const peer of fresh) {
+              const [withAddrs] = await self.withAddresses([peer])
+              yielded.push(withAddrs as ShardPeer)
+              yield withAddrs as ShardPeer
+            }
+          }
+        } catch (err) {
+          if (deadline.timedOut && (yielded.length > 0 || tally.answered > 0)) return summary(true)
+          throw err
+        }
+        for (const peer of await self.withAddresses(last)) {
+          yielded.push(peer)
+          yield peer
+        }
+        if (yielded.length === 0) tally.assertAnswered()
+        return summary(false)
+      },
+    )
+    this.cache?.set(key.hex, yielded, { complete: !ended.partial && yielded.length < limit })
+    return ended
+  }
+
+  /**
+   * Tells the routing a provider could not be reached (a dial of it failed): it is dropped
+   * from the cached answers of every shard, or of `shard` only, so the next lookup asks
+   * the network. Returns the number of cached answers it was dropped from.
+   */
+  reportUnreachable(peer: PeerId | string, shard?: ShardKeyInput): number {
+    const id = typeof peer === 'string' ? parsePeerId(peer) : peer
+    return this.cache?.dropProvider(id, shard == null ? undefined : parseShardKey(shard).hex) ?? 0
+  }
+
+  /**
+   * The provider cache's size and counts, with expired entries pruned first (what a
+   * metrics scrape reads); undefined when the cache is off.
+   */
+  providerCacheStats(): ProviderCacheStats | undefined {
+    const cache = this.cache
+    if (cache == null) return undefined
+    cache.prune()
+    return { entries: cache.size, bytes: cache.bytes, hits: cache.hits, misses: cache.misses }
   }
 
   /**
@@ -730,6 +914,13 @@ export class ShardRouting {
       if ((err as Error).name === 'NotFoundError') return []
       throw err
     }
+  }
+
+  /** A cached answer for a lookup of `limit` providers, when the cache may give one. */
+  private fromCache(key: ShardKey, limit: number, options: FindProvidersOptions): ShardPeer[] | undefined {
+    this.assertStarted()
+    if (options.cache === false) return undefined
+    return this.cache?.get(key.hex, limit)
   }
 
   private async withAddresses(peers: ShardPeer[]): Promise<ShardPeer[]> {
