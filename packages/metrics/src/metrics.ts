@@ -11,6 +11,7 @@ import {
   INBOUND_REJECT_REASONS,
   INBOUND_REQUEST_TYPES,
   PEER_EVICTION_REASONS,
+  PROVIDER_CACHE_EVICTION_REASONS,
   QUERY_RESULTS,
   QUERY_TYPES,
 } from '@nsn/core'
@@ -244,6 +245,39 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         registers,
       }),
     },
+    providerCache: {
+      /** Provider lookups answered from the hot-shard provider cache (no DHT query ran). */
+      hits: new Counter({
+        name: name('provider_cache_hits_total'),
+        help: 'Provider lookups answered from the hot-shard provider cache (no DHT query ran)',
+        registers,
+      }),
+      /** Provider lookups that consulted the cache and asked the network. */
+      misses: new Counter({
+        name: name('provider_cache_misses_total'),
+        help: 'Provider lookups the hot-shard provider cache could not answer (no unexpired entry with enough providers): the network was asked',
+        registers,
+      }),
+      /** Shards with a cached answer. */
+      entries: createCollectableGauge({
+        name: name('provider_cache_entries'),
+        help: 'Shards with an answer in the hot-shard provider cache',
+        registers,
+      }),
+      /** Estimated bytes the cached answers hold. */
+      bytes: createCollectableGauge({
+        name: name('provider_cache_bytes'),
+        help: 'Estimated bytes held by the hot-shard provider cache (ids, addresses, per-entry overhead)',
+        registers,
+      }),
+      /** Entries removed from the cache, by reason. */
+      evictions: new Counter<'reason'>({
+        name: name('provider_cache_evictions_total'),
+        help: 'Entries removed from the hot-shard provider cache, by reason: capacity (least recently used, past the entry or byte bound), expired (TTL), invalidated (last provider gone, or this node started or stopped providing the shard)',
+        labelNames: ['reason'],
+        registers,
+      }),
+    },
     republish: {
       /** Republish runs of the scheduler. */
       runs: new Counter({
@@ -293,6 +327,9 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
   }
   for (const reason of PEER_EVICTION_REASONS) {
     metrics.kademlia.peersEvicted.inc({ reason }, 0)
+  }
+  for (const reason of PROVIDER_CACHE_EVICTION_REASONS) {
+    metrics.providerCache.evictions.inc({ reason }, 0)
   }
   for (const direction of CONNECTION_DIRECTIONS) {
     metrics.connections.established.inc({ direction }, 0)

@@ -34,12 +34,16 @@ function nonNegative(value: number): number | undefined {
  * - `answerRejected`: increments `kademlia_answers_rejected_total{reason}`.
  * - `answerTrimmed`: adds `dropped` to `kademlia_answer_entries_dropped_total{reason}`.
  * - `peerEvicted`: increments `kademlia_peers_evicted_total{reason}`.
+ * - `providerCacheLookup`: increments `provider_cache_hits_total` or
+ *   `provider_cache_misses_total`.
+ * - `providerCacheEvicted`: adds `count` to `provider_cache_evictions_total{reason}`.
+ * - `providerCacheSizeChanged`: sets `provider_cache_entries` and `provider_cache_bytes`.
  *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
  */
 export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
-  const { kademlia, republish } = metrics
+  const { kademlia, republish, providerCache } = metrics
   return {
     queryEnded({ type, result, durationMs }) {
       const seconds = nonNegative(durationMs / second)
@@ -90,6 +94,20 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
     },
     peerEvicted({ reason }) {
       kademlia.peersEvicted.inc({ reason })
+    },
+    providerCacheLookup({ result }) {
+      if (result === 'hit') providerCache.hits.inc()
+      else providerCache.misses.inc()
+    },
+    providerCacheEvicted({ reason, count }) {
+      const value = nonNegative(count)
+      if (value !== undefined) providerCache.evictions.inc({ reason }, value)
+    },
+    providerCacheSizeChanged({ entries, bytes }) {
+      const e = nonNegative(entries)
+      if (e !== undefined) providerCache.entries.set(e)
+      const b = nonNegative(bytes)
+      if (b !== undefined) providerCache.bytes.set(b)
     },
     republishRunEnded({ republished, failed, durationMs }) {
       republish.runs.inc()

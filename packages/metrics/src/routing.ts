@@ -13,10 +13,14 @@ export interface ShardRoutingLike {
   routingTableSize(): number
   /** Provider records this node stores for other peers (counted in the DHT's datastore). */
   storedProviderRecords?(): Promise<number>
+  /** The provider cache's size, expired entries pruned; undefined when the cache is off. */
+  providerCacheStats?(): { entries: number; bytes: number } | undefined
 }
 
 /**
- * Makes `kademlia_routing_table_size` read `routing.routingTableSize()` and
+ * Makes `provider_cache_entries` and `provider_cache_bytes` read
+ * `routing.providerCacheStats()` (which prunes expired entries first), and
+ * `kademlia_routing_table_size` read `routing.routingTableSize()` and
  * `kademlia_provider_records_stored` count `routing.storedProviderRecords()` at every
  * scrape. The observer's `routingTableSizeChanged` event sets the routing-table gauge
  * between scrapes; a scrape always ends with the value read from `routing`. Core emits no
@@ -28,6 +32,17 @@ export function trackShardRouting(routing: ShardRoutingLike, metrics: NsnMetrics
   const { routingTableSize, providerRecordsStored } = metrics.kademlia
   const undo = [routingTableSize.addCollect((gauge) => gauge.set(routing.routingTableSize()))]
   const countStored = routing.storedProviderRecords?.bind(routing)
+  const cacheStats = routing.providerCacheStats?.bind(routing)
+  if (cacheStats != null) {
+    const { entries, bytes } = metrics.providerCache
+    const read = (): void => {
+      const stats = cacheStats()
+      if (stats == null) return
+      entries.set(stats.entries)
+      bytes.set(stats.bytes)
+    }
+    undo.push(entries.addCollect(read), bytes.addCollect(read))
+  }
   if (countStored != null) {
     undo.push(
       providerRecordsStored.addCollect(async (gauge) => {

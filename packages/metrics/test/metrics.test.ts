@@ -45,6 +45,11 @@ const SPEC: Record<string, string> = {
   nsn_p2p_republish_duration_seconds: 'histogram',
   nsn_p2p_republished_shards_total: 'counter',
   nsn_p2p_republish_failures_total: 'counter',
+  nsn_p2p_provider_cache_hits_total: 'counter',
+  nsn_p2p_provider_cache_misses_total: 'counter',
+  nsn_p2p_provider_cache_entries: 'gauge',
+  nsn_p2p_provider_cache_bytes: 'gauge',
+  nsn_p2p_provider_cache_evictions_total: 'counter',
 }
 
 describe('createNsnMetrics', () => {
@@ -65,7 +70,13 @@ describe('createNsnMetrics', () => {
 
   it('groups metrics by subsystem', () => {
     const metrics = createNsnMetrics(new Registry())
-    expect(Object.keys(metrics)).toEqual(['kademlia', 'connections', 'shardRegistry', 'republish'])
+    expect(Object.keys(metrics)).toEqual([
+      'kademlia',
+      'connections',
+      'shardRegistry',
+      'providerCache',
+      'republish',
+    ])
     expect((metrics.kademlia.queryDuration as unknown as { name: string }).name).toBe(
       'nsn_p2p_kademlia_query_duration_seconds',
     )

@@ -124,6 +124,24 @@ describe('createMetricsObserver', () => {
     ).toBe(2)
   })
 
+  it('counts provider cache hits and misses, evictions by reason, and sets its entries and bytes', async () => {
+    for (const reason of ['capacity', 'expired', 'invalidated']) {
+      expect(await value(register, 'nsn_p2p_provider_cache_evictions_total', { reason })).toBe(0)
+    }
+    observer.providerCacheLookup?.({ result: 'miss' })
+    observer.providerCacheLookup?.({ result: 'hit' })
+    observer.providerCacheLookup?.({ result: 'hit' })
+    observer.providerCacheEvicted?.({ reason: 'capacity', count: 3 })
+    observer.providerCacheEvicted?.({ reason: 'expired', count: -1 })
+    observer.providerCacheSizeChanged?.({ entries: 7, bytes: 9_000 })
+    expect(await value(register, 'nsn_p2p_provider_cache_hits_total')).toBe(2)
+    expect(await value(register, 'nsn_p2p_provider_cache_misses_total')).toBe(1)
+    expect(await value(register, 'nsn_p2p_provider_cache_evictions_total', { reason: 'capacity' })).toBe(3)
+    expect(await value(register, 'nsn_p2p_provider_cache_evictions_total', { reason: 'expired' })).toBe(0)
+    expect(await value(register, 'nsn_p2p_provider_cache_entries')).toBe(7)
+    expect(await value(register, 'nsn_p2p_provider_cache_bytes')).toBe(9_000)
+  })
+
   it('maps republish runs: runs, duration and shard counts', async () => {
     observer.republishRunEnded?.({ republished: 10, failed: 2, durationMs: 2_500 })
     observer.republishRunEnded?.({ republished: 0, failed: 0, durationMs: 1 })
@@ -175,6 +193,22 @@ describe('trackShardRouting', () => {
     untrack()
     routing.size = 1
     expect(await value(register, 'nsn_p2p_kademlia_routing_table_size')).toBe(6)
+  })
+
+  it('reads the provider cache size at scrape time', async () => {
+    const register = new Registry()
+    const metrics = createNsnMetrics(register)
+    const cache = { entries: 4, bytes: 4_096 }
+    const untrack = trackShardRouting(
+      { routingTableSize: () => 1, providerCacheStats: () => ({ ...cache }) },
+      metrics,
+    )
+    expect(await value(register, 'nsn_p2p_provider_cache_entries')).toBe(4)
+    expect(await value(register, 'nsn_p2p_provider_cache_bytes')).toBe(4_096)
+    cache.entries = 0
+    cache.bytes = 0
+    expect(await value(register, 'nsn_p2p_provider_cache_entries')).toBe(0)
+    untrack()
   })
 
   it('works without storedProviderRecords', async () => {
