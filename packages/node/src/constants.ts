@@ -53,6 +53,9 @@ export const API_DRAIN_TIMEOUT = 2 * second
 /** A graceful stop that takes longer than this is abandoned and the process exits non-zero. */
 export const STOP_TIMEOUT = 10 * second
 
+/** Content type of the API's streamed answers: JSON lines (one JSON value a line). */
+export const NDJSON_CONTENT_TYPE = 'application/x-ndjson'
+
 /** Largest `?limit=` the providers lookup accepts. */
 export const MAX_FIND_PROVIDERS_LIMIT = 1000
 

@@ -14,6 +14,7 @@ import {
   type ClosestPeer,
   type FindProvidersOptions,
   type FindProvidersResult,
+  type FindProvidersSummary,
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
@@ -500,6 +501,17 @@ export class NsnNode implements ApiBackend {
   /** Looks up a shard's providers. */
   findProviders(hash: string, options: FindProvidersOptions = {}): Promise<FindProvidersResult> {
     return this.running.routing.findProviders(hash, options)
+  }
+
+  /**
+   * Looks up a shard's providers as a stream: each provider as it is found, the summary
+   * as the return value (see `ShardRouting.findProvidersStream`).
+   */
+  findProvidersStream(
+    hash: string,
+    options: FindProvidersOptions = {},
+  ): AsyncGenerator<ShardPeer, FindProvidersSummary, undefined> {
+    return this.running.routing.findProvidersStream(hash, options)
   }
 
   /** The peers closest to a shard hash or a peer id, by XOR distance. */

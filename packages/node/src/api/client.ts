@@ -8,11 +8,15 @@
 
 import { formatHostPort, parseHostPort } from '../config/fields.js'
 import type { HostPort } from '../config/types.js'
+import { NDJSON_CONTENT_TYPE } from '../constants.js'
 import { ApiResponseError, DaemonUnreachableError } from '../errors.js'
 import type {
+  ApiErrorLine,
+  ApiPeer,
   BootstrapResponse,
   ClosestPeersResponse,
   FindProvidersResponse,
+  FindProvidersStreamEnd,
   HealthResponse,
   IdResponse,
   PeersResponse,
@@ -80,6 +84,58 @@ export class NsnApiClient {
     return this.call('GET', `/v1/shards/${encodeURIComponent(hash)}/providers${query}`)
   }
 
+  /**
+   * The lookup streamed (`Accept: application/x-ndjson`): yields each provider as the
+   * daemon finds it and returns the last line (`{ done, partial, durationMs, found,
+   * fromCache }`). An error line from the daemon is thrown as {@link ApiResponseError};
+   * an answer cut before its last line as {@link DaemonUnreachableError}.
+   */
+  async *findProvidersStream(
+    hash: string,
+    options: { limit?: number } = {},
+  ): AsyncGenerator<ApiPeer, FindProvidersStreamEnd, undefined> {
+    const query = options.limit == null ? '' : `?limit=${options.limit}`
+    const res = await this.fetch('GET', `/v1/shards/${encodeURIComponent(hash)}/providers${query}`, {
+      accept: NDJSON_CONTENT_TYPE,
+    })
+    if (!res.ok || res.body == null) {
+      await this.answer(res)
+      throw new ApiResponseError(res.status, 'ERR_BAD_RESPONSE', `the daemon at ${this.api} sent no lines`)
+    }
+    const cut = (err?: unknown): DaemonUnreachableError =>
+      new DaemonUnreachableError(this.api, 'the connection closed before the answer was complete', {
+        cause: err,
+      })
+    const decoder = new TextDecoder()
+    let buffer = ''
+    const reader = res.body.getReader()
+    try {
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>
+        try {
+          chunk = await reader.read()
+        } catch (err) {
+          throw cut(err)
+        }
+        if (chunk.done) throw cut()
+        buffer += decoder.decode(chunk.value, { stream: true })
+        for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+          const text = buffer.slice(0, nl).trim()
+          buffer = buffer.slice(nl + 1)
+          if (text === '') continue
+          const line = this.parseLine(res.status, text)
+          if ('done' in line) return line
+          if ('error' in line) {
+            throw new ApiResponseError(line.error.status ?? res.status, line.error.code, line.error.message)
+          }
+          yield line
+        }
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined)
+    }
+  }
+
   closestPeers(key: string): Promise<ClosestPeersResponse> {
     return this.call('GET', `/v1/closest-peers/${encodeURIComponent(key)}`)
   }
@@ -99,10 +155,11 @@ export class NsnApiClient {
     return { ...body, ok: res.ok }
   }
 
-  private async fetch(method: string, path: string): Promise<Response> {
+  private async fetch(method: string, path: string, headers: Record<string, string> = {}): Promise<Response> {
     try {
       return await fetch(`${this.base}${path}`, {
         method,
+        headers,
         signal: this.timeoutMs == null ? undefined : AbortSignal.timeout(this.timeoutMs),
       })
     } catch (err) {
@@ -115,8 +172,27 @@ export class NsnApiClient {
     }
   }
 
+  private parseLine(status: number, text: string): ApiPeer | FindProvidersStreamEnd | ApiErrorLine {
+    try {
+      const line = JSON.parse(text) as unknown
+      if (typeof line === 'object' && line !== null)
+        return line as ApiPeer | FindProvidersStreamEnd | ApiErrorLine
+    } catch {
+      // below
+    }
+    throw new ApiResponseError(
+      status,
+      'ERR_BAD_RESPONSE',
+      `the daemon at ${this.api} sent a line that is no JSON object`,
+    )
+  }
+
   private async call<T>(method: string, path: string): Promise<T> {
-    const res = await this.fetch(method, path)
+    return this.answer(await this.fetch(method, path))
+  }
+
+  /** The JSON body of `res`, or the error it carries. */
+  private async answer<T>(res: Response): Promise<T> {
     let text: string
     try {
       text = await res.text()

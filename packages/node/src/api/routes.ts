@@ -6,8 +6,8 @@
  * @packageDocumentation
  */
 
-import { parseShardKey, type ShardPeer } from '@nsn/core'
-import { MAX_FIND_PROVIDERS_LIMIT } from '../constants.js'
+import { type FindProvidersResult, type FindProvidersSummary, parseShardKey, type ShardPeer } from '@nsn/core'
+import { MAX_FIND_PROVIDERS_LIMIT, NDJSON_CONTENT_TYPE } from '../constants.js'
 import { BadRequestError, ShardNotProvidedError } from '../errors.js'
 import type {
   ApiBackend,
@@ -15,6 +15,7 @@ import type {
   BootstrapResponse,
   ClosestPeersResponse,
   FindProvidersResponse,
+  FindProvidersStreamEnd,
   IdResponse,
   PeersResponse,
   ProvideResponse,
@@ -29,14 +30,22 @@ export interface RouteContext {
   /** Path parameters, percent-decoded. */
   params: string[]
   query: URLSearchParams
+  /** The request's `Accept` header ('' without one). */
+  accept: string
   /** Aborts when the client disconnects (and with the node's own stop). */
   signal: AbortSignal
 }
 
-/** A handler's answer. */
+/** A handler's answer: one JSON body, or JSON lines written as they come. */
 export interface RouteResult {
   status?: number
-  body: unknown
+  body?: unknown
+  /**
+   * An answer streamed as JSON lines (`application/x-ndjson`), one value a line, each
+   * written as soon as it is produced. An error while it runs ends the answer with a
+   * last line `{ error: { code, message, status } }` (the status the error would have had).
+   */
+  lines?: AsyncIterable<unknown>
 }
 
 export interface RouteMethod {
@@ -76,6 +85,55 @@ export function parseLimit(query: URLSearchParams): number | undefined {
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10
+
+/** True when the `Accept` header asks for JSON lines (`application/x-ndjson`). */
+export function wantsJsonLines(accept: string): boolean {
+  return accept.split(',').some((range) => range.split(';')[0]?.trim().toLowerCase() === NDJSON_CONTENT_TYPE)
+}
+
+/**
+ * The JSON lines of a streamed lookup: one `{ peerId, addrs }` per provider as it is
+ * found, then `{ done: true, partial, durationMs, found, fromCache }`. `first` is the
+ * stream's first step, taken by the handler so that an error before any provider keeps
+ * its HTTP status.
+ */
+async function* providerLines(
+  first: IteratorResult<ShardPeer, FindProvidersSummary>,
+  stream: AsyncIterator<ShardPeer, FindProvidersSummary, undefined>,
+): AsyncGenerator<unknown, void, undefined> {
+  let step = first
+  try {
+    while (step.done !== true) {
+      yield toApiPeer(step.value)
+      step = await stream.next()
+    }
+  } finally {
+    // the client went away mid-stream: end the lookup too
+    if (step.done !== true) await stream.return?.(undefined as never)
+  }
+  const { partial, durationMs, found, fromCache } = step.value
+  yield {
+    done: true,
+    partial,
+    durationMs: round(durationMs),
+    found,
+    fromCache,
+  } satisfies FindProvidersStreamEnd
+}
+
+/** A backend without a streamed lookup: its whole answer, then the summary. */
+async function* streamOf(
+  lookup: Promise<FindProvidersResult>,
+): AsyncGenerator<ShardPeer, FindProvidersSummary, undefined> {
+  const result = await lookup
+  yield* result.providers
+  return {
+    found: result.providers.length,
+    partial: result.partial,
+    durationMs: result.durationMs,
+    fromCache: result.fromCache === true,
+  }
+}
 
 /** The route table. */
 export const ROUTES: readonly Route[] = [
@@ -161,6 +219,13 @@ export const ROUTES: readonly Route[] = [
         handler: async (ctx) => {
           const key = shardParam(ctx)
           const limit = parseLimit(ctx.query)
+          if (wantsJsonLines(ctx.accept)) {
+            const options = { limit, signal: ctx.signal }
+            const stream =
+              ctx.backend.findProvidersStream?.(key.hex, options) ??
+              streamOf(ctx.backend.findProviders(key.hex, options))
+            return { lines: providerLines(await stream.next(), stream) }
+          }
           const result = await ctx.backend.findProviders(key.hex, { limit, signal: ctx.signal })
           return {
             body: {

@@ -9,7 +9,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { API_DRAIN_TIMEOUT, API_MAX_CONCURRENT_QUERIES } from '../constants.js'
+import { API_DRAIN_TIMEOUT, API_MAX_CONCURRENT_QUERIES, NDJSON_CONTENT_TYPE } from '../constants.js'
 import {
   ApiAddressInUseError,
   ApiListenError,
@@ -22,7 +22,7 @@ import {
 } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
 import { toHttpError } from './errors.js'
-import { ROUTES, type Route, type RouteContext } from './routes.js'
+import { ROUTES, type Route, type RouteContext, type RouteResult } from './routes.js'
 import type { ApiBackend, ApiErrorBody } from './types.js'
 
 /** Options of {@link startApiServer}. */
@@ -75,6 +75,40 @@ function send(
     ...headers,
   })
   res.end(text)
+}
+
+/**
+ * Writes `lines` as JSON lines, each as soon as it comes; an error on the way ends the
+ * answer with an error line (the status is already sent). Resolves when the answer ends.
+ */
+async function sendLines(
+  res: ServerResponse,
+  status: number,
+  lines: AsyncIterable<unknown>,
+  stopping: () => boolean,
+  log: Logger,
+): Promise<void> {
+  if (res.destroyed || res.headersSent) return
+  res.writeHead(status, {
+    'content-type': `${NDJSON_CONTENT_TYPE}; charset=utf-8`,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  })
+  res.flushHeaders()
+  try {
+    for await (const line of lines) {
+      if (res.destroyed) break
+      res.write(`${JSON.stringify(line)}\n`)
+    }
+  } catch (err) {
+    if (res.destroyed) return
+    const answer = toHttpError(err, stopping())
+    if (answer.internal) log.error('streamed request failed', { err })
+    res.write(
+      `${JSON.stringify({ error: { code: answer.code, message: answer.message, status: answer.status } })}\n`,
+    )
+  }
+  if (!res.destroyed) res.end()
 }
 
 function match(path: string): { route: Route; params: string[] } | undefined {
@@ -136,22 +170,33 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         backend,
         params: decodeParams(found.params),
         query: url.searchParams,
+        accept: req.headers.accept ?? '',
         signal: controller.signal,
       }
-      let result: Awaited<ReturnType<typeof routeMethod.handler>>
+      const respond = async (result: RouteResult): Promise<void> => {
+        status = result.status ?? 200
+        if (result.lines == null) send(res, status, result.body)
+        else
+          await sendLines(
+            res,
+            status,
+            result.lines,
+            () => backend.state === 'stopping' || backend.state === 'stopped',
+            log,
+          )
+      }
       if (routeMethod.dht === true) {
         if (running >= maxConcurrent) throw new OverloadedError(maxConcurrent)
         running++
         try {
-          result = await routeMethod.handler(ctx)
+          // a streamed answer holds its slot until its last line
+          await respond(await routeMethod.handler(ctx))
         } finally {
           running--
         }
       } else {
-        result = await routeMethod.handler(ctx)
+        await respond(await routeMethod.handler(ctx))
       }
-      status = result.status ?? 200
-      send(res, status, result.body)
     } catch (err) {
       if (controller.signal.reason instanceof ClientDisconnectedError) {
         log.debug('client disconnected; its request was aborted', { method, path })

@@ -11,6 +11,7 @@ import type {
   ClosestPeer,
   FindProvidersOptions,
   FindProvidersResult,
+  FindProvidersSummary,
   ProvidedShardEntry,
   ProvideResult,
   RefreshResult,
@@ -82,6 +83,29 @@ export interface FindProvidersResponse {
   durationMs: number
 }
 
+/**
+ * The last line of `GET /v1/shards/{hash}/providers` streamed (`Accept:
+ * application/x-ndjson`), after one {@link ApiPeer} line per provider as it was found.
+ */
+export interface FindProvidersStreamEnd {
+  done: true
+  /** True when the deadline cut the lookup short after some providers were found. */
+  partial: boolean
+  durationMs: number
+  /** Provider lines sent. */
+  found: number
+  /** True when the answer came from the node's provider cache (no DHT query ran). */
+  fromCache: boolean
+}
+
+/**
+ * A line that ends a streamed answer in error (the answer's status was already 200): the
+ * status the error would have had, with its code and message.
+ */
+export interface ApiErrorLine {
+  error: { code: string; message: string; status: number }
+}
+
 /** `GET /v1/closest-peers/{key}`: sorted by XOR distance to the key. */
 export interface ClosestPeersResponse {
   peers: ApiPeer[]
@@ -128,6 +152,14 @@ export interface ApiBackend {
   /** False when the shard was not provided. */
   stopProviding(hash: string): Promise<boolean>
   findProviders(hash: string, options?: FindProvidersOptions): Promise<FindProvidersResult>
+  /**
+   * The lookup streamed: providers as they are found, the summary as the return value.
+   * Without it, a streamed request gets the whole answer of `findProviders` as lines.
+   */
+  findProvidersStream?(
+    hash: string,
+    options?: FindProvidersOptions,
+  ): AsyncGenerator<ShardPeer, FindProvidersSummary, undefined>
   /** `key`: a shard hash or a peer id. */
   closestPeers(key: string, options?: AbortOptions): Promise<ClosestPeer[]>
   bootstrap(options?: AbortOptions): Promise<BootstrapResult>

@@ -17,9 +17,36 @@ function parseLimit(value: unknown): number | undefined {
   return limit
 }
 
+/** `--stream`: one line per provider as the daemon finds it, then a summary. */
+async function streamed(args: CliArgs, io: CliIo, hex: string, limit: number | undefined): Promise<number> {
+  const json = wantsJson(args)
+  const stream = clientFrom(args, io).findProvidersStream(hex, { limit })
+  let step = await stream.next()
+  while (step.done !== true) {
+    const p = step.value
+    io.stdout.write(json ? `${JSON.stringify(p)}\n` : `${p.peerId}  ${p.addrs.join(' ')}\n`)
+    step = await stream.next()
+  }
+  const end = step.value
+  if (json) {
+    io.stdout.write(`${JSON.stringify(end)}\n`)
+    return EXIT_OK
+  }
+  const n = end.found
+  const from = end.fromCache ? ' (from the provider cache)' : ''
+  io.stdout.write(
+    n === 0
+      ? `no providers found for ${hex} (lookup completed in ${end.durationMs} ms)\n`
+      : `found ${n} provider${n === 1 ? '' : 's'} for ${hex} in ${end.durationMs} ms${from}\n`,
+  )
+  if (end.partial) io.stdout.write('(partial: the query deadline cut the lookup short)\n')
+  return EXIT_OK
+}
+
 export async function handler(args: CliArgs, io: CliIo): Promise<number> {
   const key = parseShardKey(args.positionals[0] ?? '')
   const limit = parseLimit(args.values.limit)
+  if (args.values.stream === true) return streamed(args, io, key.hex, limit)
   const result = await clientFrom(args, io).findProviders(key.hex, { limit })
   if (wantsJson(args)) {
     printJson(io, result)
