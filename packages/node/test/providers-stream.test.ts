@@ -107,9 +107,9 @@ describe('GET /v1/shards/{hash}/providers streamed as JSON lines, and `nsn-node 
     expect(first.type).toBe('application/x-ndjson; charset=utf-8')
     expect(first.lines).toHaveLength(2)
     expect(first.lines[0]).toMatchObject({ peerId: a.peerId.toString() })
-    expect((first.lines[0]?.addrs as string[]).length).toBeGreaterThan(0)
+    expect(first.lines[0]?.addrs).toContainEqual(expect.stringMatching(/^\/ip4\//))
     expect(first.lines[1]).toMatchObject({ done: true, partial: false, found: 1, fromCache: false })
-    expect(first.lines[1]?.durationMs).toEqual(expect.any(Number))
+    expect(typeof first.lines[1]?.durationMs).toBe('number')
 
     const again = await lines(addr(c), `/v1/shards/${shard}/providers`)
     expect(again.lines[0]).toEqual(first.lines[0])
