@@ -219,10 +219,15 @@ export async function createBenchNode(
     return {}
   }
 
-  /** NSN: ShardRouting.findProviders (default limit 20). Plain: iterate dht.findProviders to its end. */
-  node.findProviders = async (shard) => {
+  /**
+   * NSN: ShardRouting.findProviders (default limit 20). Plain: iterate dht.findProviders to
+   * its end. NSN asks the network every time (`cache: false`) unless `{ cache: true }`: the
+   * comparison measures DHT lookups, and a lookup the seeded draws repeat on the same node
+   * would otherwise come from NSN's provider cache (bench/cache.mjs measures that apart).
+   */
+  node.findProviders = async (shard, { cache = false } = {}) => {
     if (nsn) {
-      const result = await node.routing.findProviders(shard.hex)
+      const result = await node.routing.findProviders(shard.hex, { cache })
       return result.providers.map((p) => p.peerId)
     }
     return bounded(180_000, async (signal) => {
