@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   type DhtObserver,
   type FindProvidersSummary,
+  hooksOf,
   InvalidOptionError,
   NoKnownPeersError,
   parseShardKey,
@@ -196,6 +197,33 @@ describe('provider lookups: the hot-shard cache and the stream, on real nodes ov
     expect(cached.summary).toMatchObject({ found: 2, fromCache: true })
     expect(ids(cached.providers)).toEqual(ids(streamed.providers))
     expect(queries).toEqual(['closed early', 'completed'])
+  })
+
+  it('drops a provider the request timeouts evict from the routing table from its cached answers', async () => {
+    const seeker = await createTestNode({ startRouting: false })
+    nodes = [seeker]
+    // the reporter ShardRouting attaches at start: what the request timeouts call on an eviction
+    const hooks = hooksOf(seeker.libp2p.services.dht)
+    let reporter: RequestTimeoutsReporter | undefined
+    const attach = hooks.attachRequestTimeoutsReporter.bind(hooks)
+    hooks.attachRequestTimeoutsReporter = (next) => {
+      reporter = next
+      attach(next)
+    }
+    await seeker.routing.start()
+    const [provider] = await createTestNetwork(1)
+    nodes.push(provider!)
+    await provider!.routing.bootstrap([seeker.addr])
+    await waitFor(() => seeker.routing.routingTableSize() === 1, {
+      on: routingTableEvents(seeker.libp2p),
+      what: 'the provider in the routing table',
+    })
+    await provider!.routing.provide(SHARD)
+    await seeker.routing.findProviders(SHARD)
+    expect((await seeker.routing.findProviders(SHARD)).fromCache).toBe(true)
+    reporter?.evicted('timeouts', provider!.libp2p.peerId)
+    expect(seeker.routing.providerCacheStats()?.entries).toBe(0)
+    expect((await seeker.routing.findProviders(SHARD)).fromCache).toBe(false)
   })
 
   it('fails as findProviders does: bad limit, empty routing table', async () => {
