@@ -8,6 +8,7 @@ import {
   NoKnownPeersError,
   parseShardKey,
   type QueryEndedEvent,
+  type RequestTimeoutsReporter,
   type ShardPeer,
 } from '../src/index.js'
 import {
