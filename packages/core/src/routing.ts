@@ -919,7 +919,8 @@ export class ShardRouting {
   /** A cached answer for a lookup of `limit` providers, when the cache may give one. */
   private fromCache(key: ShardKey, limit: number, options: FindProvidersOptions): ShardPeer[] | undefined {
     this.assertStarted()
-    if (options.cache === false) return undefined
+    // an aborted caller gets the operation's own error (QueryAbortedError), not a cached answer
+    if (options.cache === false || options.signal?.aborted === true) return undefined
     return this.cache?.get(key.hex, limit)
   }
 

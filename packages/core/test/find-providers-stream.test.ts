@@ -7,6 +7,7 @@ import {
   InvalidOptionError,
   NoKnownPeersError,
   parseShardKey,
+  QueryAbortedError,
   type QueryEndedEvent,
   type RequestTimeoutsReporter,
   type ShardPeer,
@@ -115,17 +116,22 @@ describe('provider lookups: the hot-shard cache and the stream, on real nodes ov
     expect(seeker!.routing.providerCacheStats()).toMatchObject({ entries: 1, hits: 1, misses: 1 })
     expect(seen.entries.at(-1)).toBe(1)
 
+    // an aborted signal is the operation's abort error, cached answer or not
+    await expect(
+      seeker!.routing.findProviders(SHARD, { signal: AbortSignal.abort() }),
+    ).rejects.toBeInstanceOf(QueryAbortedError)
+
     // cache: false asks the network (and refreshes the entry)
     const fresh = await seeker!.routing.findProviders(SHARD, { cache: false })
     expect(fresh.fromCache).toBe(false)
-    expect(queries).toEqual(['completed'])
+    expect(queries).toEqual(['closed early', 'completed'])
 
     // a dial of the provider failed: the caller says so, the next lookup asks the network
     expect(seeker!.routing.reportUnreachable(provider!.libp2p.peerId.toString())).toBe(1)
     expect(seeker!.routing.providerCacheStats()?.entries).toBe(0)
     const after = await seeker!.routing.findProviders(SHARD)
     expect(after.fromCache).toBe(false)
-    expect(queries).toEqual(['completed', 'completed'])
+    expect(queries).toEqual(['closed early', 'completed', 'completed'])
   })
 
   it("drops this node from its cached answers when it stops providing; a provide invalidates the shard's entry", async () => {
