@@ -28,6 +28,7 @@ import {
 } from './constants.js'
 import { InboundRejectedError } from './errors.js'
 import { decodeKadMessage, encodeKadMessage, frame, type KadMessage, varintLength } from './kad-message.js'
+import { IntervalGate, LruMap } from './lru-map.js'
 import type { InboundRejectReason, InboundRequestType } from './observer.js'
 import { positiveNumber } from './option-checks.js'
 
@@ -229,34 +230,6 @@ export class TokenBucket {
   }
 }
 
-/** A map that keeps at most `capacity` entries, forgetting the least recently used. */
-class LruMap<V> {
-  private readonly map = new Map<string, V>()
-  constructor(private readonly capacity: number) {}
-
-  get size(): number {
-    return this.map.size
-  }
-
-  get(key: string): V | undefined {
-    const value = this.map.get(key)
-    if (value !== undefined) {
-      this.map.delete(key)
-      this.map.set(key, value)
-    }
-    return value
-  }
-
-  set(key: string, value: V): void {
-    this.map.delete(key)
-    this.map.set(key, value)
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as string
-      this.map.delete(oldest)
-    }
-  }
-}
-
 /** Per-peer and global token buckets; the per-peer ones in a bounded LRU. */
 export class InboundRateLimiter {
   private readonly peers: LruMap<TokenBucket>
@@ -418,7 +391,7 @@ export class InboundGuard {
   readonly options: ResolvedInboundGuardOptions
   readonly limiter: InboundRateLimiter
   private readonly log: Logger
-  private readonly warned: LruMap<number>
+  private readonly warned: IntervalGate
   private readonly now: () => number
 
   constructor(
@@ -430,7 +403,7 @@ export class InboundGuard {
     this.options = resolveInboundGuardOptions(init)
     this.now = components.now ?? Date.now
     this.limiter = new InboundRateLimiter(this.options, this.now)
-    this.warned = new LruMap(this.options.trackedPeers)
+    this.warned = new IntervalGate(this.options.warnInterval, this.options.trackedPeers, this.now)
     this.log = components.logger.forComponent('nsn:inbound-guard')
   }
 
@@ -493,11 +466,7 @@ export class InboundGuard {
   private reject(stream: Stream, peer: PeerId, reason: InboundRejectReason, detail: string): void {
     stream.abort(new InboundRejectedError(reason, detail))
     this.components.reporter()?.rejected(reason, peer)
-    const key = peer.toString()
-    const now = this.now()
-    const last = this.warned.get(key)
-    if (last == null || now - last >= this.options.warnInterval) {
-      this.warned.set(key, now)
+    if (this.warned.pass(peer.toString())) {
       // libp2p's logger has no warn level: its error level is the one shown by default
       // filters (`DEBUG=*:error`), and this is logged at most once per interval per peer
       this.log.error(
