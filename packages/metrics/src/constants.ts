@@ -12,8 +12,17 @@ const minuteS = minute / second
 /** One hour in seconds. */
 const hourS = hour / second
 
-/** Prefix of every NSN metric name. */
+/** Prefix of every NSN metric name but {@link ROUTING_DIVERSITY_REFUSALS_METRIC}. */
 export const METRIC_PREFIX = 'nsn_p2p_'
+
+/**
+ * The one NSN metric without the {@link METRIC_PREFIX}: refusals of the routing-table
+ * diversity filter and the eviction quarantine, by `reason` (bucket, table, quarantine,
+ * answer). Its name is a contract with the network-namespace eclipse test of
+ * integration-tests, which reads it from `nsn-node` daemons; renaming it (e.g. to
+ * `nsn_p2p_kademlia_routing_refusals_total`) means changing that test with it.
+ */
+export const ROUTING_DIVERSITY_REFUSALS_METRIC = 'nsn_routing_diversity_refusals_total'
 
 /**
  * Buckets of `nsn_p2p_kademlia_query_duration_seconds`, in seconds: from 1 ms to past the

@@ -57,9 +57,12 @@ async function declared(): Promise<Map<string, string>> {
   return new Map((await register.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]))
 }
 
-/** The declared metric each `nsn_p2p_` name of an expression refers to (histogram series map to their histogram). */
+/**
+ * The declared metric each `nsn_` name of an expression refers to (histogram series map
+ * to their histogram): `nsn_p2p_` ones and `nsn_routing_diversity_refusals_total`.
+ */
 function referenced(expr: string, metrics: Map<string, string>): string[] {
-  return (expr.match(/\bnsn_p2p_[a-zA-Z0-9_]+/g) ?? []).map((name) => {
+  return (expr.match(/\bnsn_[a-zA-Z0-9_]+/g) ?? []).map((name) => {
     const base = name.replace(/_(bucket|sum|count)$/, '')
     return base !== name && metrics.get(base) === 'histogram' ? base : name
   })
