@@ -1,7 +1,10 @@
 // Routing-table diversity and the eviction quarantine on real libp2p hosts over loopback.
 // Every loopback peer is 127.0.0.1, one IP group: the `local` profile turns the filter
 // off for that reason, and these tests turn it on explicitly (`routingDiversity: {}`).
+import { MessageType } from '@libp2p/kad-dht'
+import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
+import { FrameReader } from '../src/inbound-guard.js'
 import {
   type PeerEvictedEvent,
   parseShardKey,
@@ -9,15 +12,20 @@ import {
   type RoutingRefusedEvent,
   routingTableOf,
 } from '../src/index.js'
+import { decodeKadMessage, encodeKadMessage, frame, type KadPeerInfo } from '../src/kad-message.js'
 import {
+  createFakeDhtPeer,
   createNodeWithOnlyPeer,
   createSilentPeer,
   createTestNode,
+  type FakeDhtPeer,
   QUIET_SELF_QUERY,
   routingTableEvents,
   type SilentPeer,
+  seededRandom,
   stopAll,
   type TestNode,
+  testSeed,
   waitFor,
 } from '../src/testing.js'
 
@@ -127,5 +135,57 @@ describe('the eviction quarantine on real hosts', () => {
     })
     expect(tablePeers(a)).not.toContain(silentId)
     expect(a.routing.routingTableSize()).toBe(0)
+  })
+})
+
+describe('the per-lookup answer filter on real hosts', () => {
+  const nodes: Array<{ stop(): Promise<void> }> = []
+  afterEach(async () => {
+    await stopAll(nodes.splice(0))
+  })
+
+  const random = seededRandom(testSeed())
+  /** A Sybil of the loopback group: a valid peer id that nobody runs, at a closed port. */
+  const sybil = (): KadPeerInfo => ({
+    id: new Uint8Array([0x12, 0x20, ...random.bytes(32)]),
+    multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/1').bytes],
+  })
+
+  /** A peer that answers every FIND_NODE with five Sybils of its own. */
+  async function sybilGateway(): Promise<FakeDhtPeer> {
+    const sybils = Array.from({ length: 5 }, sybil)
+    return createFakeDhtPeer(async (stream) => {
+      const body = await new FrameReader(stream, 64 * 1024).next()
+      if (body == null) return
+      const request = decodeKadMessage(body)
+      const closer = request.type === MessageType.FIND_NODE ? sybils : []
+      const answer = encodeKadMessage({ type: request.type, closer, providers: [] })
+      if (!stream.send(frame(answer))) await stream.onDrain()
+      await stream.close()
+    })
+  }
+
+  it('takes at most perTable peers of one IP group from all the answers of one lookup, counted across its paths', async () => {
+    const refused: RoutingRefusedEvent[] = []
+    const gateways = [await sybilGateway(), await sybilGateway()]
+    nodes.push(...gateways)
+    const a = await createTestNode({
+      dht: { ...QUIET_SELF_QUERY, queryTimeout: 3_000, routingDiversity: {} },
+      routing: { observer: { routingRefused: (event) => refused.push(event) } },
+    })
+    nodes.push(a)
+    for (const g of gateways) await a.libp2p.dial(g.addr)
+    await waitFor(() => a.routing.routingTableSize() === 2, {
+      on: routingTableEvents(a.libp2p),
+      what: 'both gateways in the routing table',
+    })
+    const answerRefusals = (): RoutingRefusedEvent[] => refused.filter((r) => r.reason === 'answer')
+    // two answers of 5 Sybils each, one lookup: 3 taken, 7 dropped (per request, 4 would be)
+    await a.routing.closestPeers(NOBODYS).catch(() => undefined)
+    expect(answerRefusals()).toHaveLength(10 - ROUTING_DIVERSITY_PER_TABLE)
+    for (const r of answerRefusals()) expect(r.group).toBe(LOOPBACK_GROUP)
+    // the next lookup starts fresh
+    await a.routing.closestPeers(NOBODYS).catch(() => undefined)
+    expect(answerRefusals()).toHaveLength(2 * (10 - ROUTING_DIVERSITY_PER_TABLE))
   })
 })
