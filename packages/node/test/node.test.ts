@@ -102,6 +102,8 @@ describe('NsnNode', () => {
     const text = await (await fetch(`http://${metrics?.host}:${metrics?.port}/metrics`)).text()
     expect(text).toContain('nsn_p2p_kademlia_routing_table_size')
     expect(text).toContain('nsn_p2p_shard_registry_capacity 10000')
+    // the integration tests' eclipse test reads this name from daemons
+    expect(text).toContain('nsn_routing_diversity_refusals_total{reason="table"} 0')
   })
 
   it('bootstraps from a /dnsaddr seed, retrying with backoff while the routing table is empty', async () => {
