@@ -35,6 +35,12 @@ export * from './constants.js'
 export { type Deadline, startDeadline } from './deadline.js'
 export * from './errors.js'
 export {
+  EvictionQuarantine,
+  type EvictionQuarantineInit,
+  type ResolvedEvictionQuarantineOptions,
+  resolveEvictionQuarantineOptions,
+} from './eviction-quarantine.js'
+export {
   InboundGuard,
   type InboundGuardComponents,
   type InboundGuardInit,
@@ -47,6 +53,7 @@ export {
   type Verdict,
   validateInbound,
 } from './inbound-guard.js'
+export { ipGroupOf, ipGroupsOf, ipv4GroupOf, ipv6GroupOf } from './ip-groups.js'
 export {
   type NsnKadDHTInit,
   nsnKadDHT,
@@ -71,6 +78,7 @@ export {
   type KadPeerInfo,
   UnknownMessageTypeError,
 } from './kad-message.js'
+export { IntervalGate, LruMap } from './lru-map.js'
 export * from './observer.js'
 export { AnswerTally, type OperationContext, type RunOperationOptions, runOperation } from './operation.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
@@ -116,4 +124,21 @@ export {
   type ShardRoutingLibp2p,
   shardRoutingComponents,
 } from './routing.js'
+export {
+  RoutingAdmission,
+  type RoutingAdmissionComponents,
+  type RoutingAdmissionInit,
+  type RoutingAdmissionReporter,
+} from './routing-admission.js'
+export {
+  commonPrefixLength,
+  type DiversityRefusal,
+  LookupDiversity,
+  LookupGroups,
+  type Placement,
+  type ResolvedRoutingDiversityOptions,
+  RoutingDiversity,
+  type RoutingDiversityInit,
+  resolveRoutingDiversityOptions,
+} from './routing-diversity.js'
 export * from './shard-key.js'

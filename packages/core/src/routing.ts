@@ -316,6 +316,10 @@ export class ShardRouting {
     this.kad.attachRequestTimeoutsReporter({
       evicted: (reason, peer) => this.notify('peerEvicted', { reason, peer: peer.toString() }),
     })
+    this.kad.attachRoutingReporter({
+      refused: (reason, peer, group) =>
+        this.notify('routingRefused', { reason, peer: peer.toString(), ...(group == null ? {} : { group }) }),
+    })
     if (this.wiring != null) {
       await this.wiring.start()
       this.republisher?.start()
@@ -332,6 +336,7 @@ export class ShardRouting {
     this.kad.attachInboundReporter(undefined)
     this.kad.attachAnswerReporter(undefined)
     this.kad.attachRequestTimeoutsReporter(undefined)
+    this.kad.attachRoutingReporter(undefined)
     this.shutdown.abort(new NotStartedError())
     const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)

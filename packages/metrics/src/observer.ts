@@ -34,6 +34,8 @@ function nonNegative(value: number): number | undefined {
  * - `answerRejected`: increments `kademlia_answers_rejected_total{reason}`.
  * - `answerTrimmed`: adds `dropped` to `kademlia_answer_entries_dropped_total{reason}`.
  * - `peerEvicted`: increments `kademlia_peers_evicted_total{reason}`.
+ * - `routingRefused`: increments `nsn_p2p_routing_diversity_refusals_total{reason}` (no
+ *   `nsn_p2p_` prefix: `ROUTING_DIVERSITY_REFUSALS_METRIC`).
  *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
@@ -90,6 +92,9 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
     },
     peerEvicted({ reason }) {
       kademlia.peersEvicted.inc({ reason })
+    },
+    routingRefused({ reason }) {
+      kademlia.routingDiversityRefusals.inc({ reason })
     },
     republishRunEnded({ republished, failed, durationMs }) {
       republish.runs.inc()
