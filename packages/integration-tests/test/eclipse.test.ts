@@ -17,6 +17,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { kadId, parseShardKey } from '@nsn/core'
 import { seededRandom, testSeed } from '@nsn/core/testing'
 import { waitFor } from '@nsn/node/testing'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -28,10 +29,20 @@ const HONEST = 8
 const SYBILS = 50
 /** Leading bits each Sybil's Kademlia id shares with the key's: past kad-dht's 6-bit bucket prefix. */
 const GROUND_BITS = 8
+/** Leading bits an honest node's Kademlia id may share with the key's: below kad-dht's 6-bit bucket prefix. */
+const HONEST_BITS_MAX = 6
 /** Dials per second per honest daemon: under libp2p's default of 5 inbound per second per IP. */
 const DIAL_RATE = 4
 /** The future filter's counter, whatever prefix it gets (`nsn_p2p_…` or `nsn_…`). */
 const REFUSALS = /^nsn_\w*routing_diversity_refusals_total(\{[^}]*\})?\s+(\S+)/gm
+
+function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = (a[i] ?? 0) ^ (b[i] ?? 0)
+    if (x !== 0) return i * 8 + Math.clz32(x) - 24
+  }
+  return a.length * 8
+}
 
 interface TableView {
   size: number
@@ -77,8 +88,6 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
     const started = performance.now()
     const phases: string[] = []
     const phase = (name: string) => phases.push(`${name} ${Math.round(performance.now() - started)} ms`)
-    const random = seededRandom(testSeed())
-    const shard = Buffer.from(random.bytes(32)).toString('hex')
 
     // hosts 0..7 honest, host 8 the attacker
     topology = await Topology.create({ hosts: HONEST + 1 })
@@ -89,6 +98,18 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
     // identities made here, so that every daemon starts at once with all the others as bootstrap peers
     const keys = await Promise.all(Array.from({ length: HONEST }, () => generateKeyPair('Ed25519')))
     const ids = keys.map((k) => k.publicKey.toString())
+    // a shard whose key no honest node is near (fewer than HONEST_BITS_MAX leading bits in
+    // common): an honest node in the key's own bucket would stay there (the Sybils come
+    // later and cannot evict a live peer) and the provider there would be found by luck,
+    // not because the tables resist; a real attacker picks his key too
+    const random = seededRandom(testSeed())
+    const honestKadIds = await Promise.all(keys.map((k) => kadId(k.publicKey.toMultihash().bytes)))
+    let shard = ''
+    for (let near = true; near; ) {
+      shard = Buffer.from(random.bytes(32)).toString('hex')
+      const keyKadId = await kadId(parseShardKey(shard).multihash)
+      near = honestKadIds.some((id) => commonPrefixBits(id, keyKadId) >= HONEST_BITS_MAX)
+    }
     const addrOf = (i: number) => `/ip4/${topology!.hosts[i]!.ip}/tcp/4001/p2p/${ids[i]}`
     for (let i = 0; i < HONEST; i++) {
       const dataDir = join(root, `honest-${i}`)
@@ -223,7 +244,7 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
     const closest = sybils.slice(0, 3).map((s: SybilInfo) => s.commonBits)
     const report = [
       `shard ${shard}, provided by honest 0 (${ids[0]}): ${provide.status} ${JSON.stringify(provide.body)}`,
-      `Sybils: ${sybils.length} from ${attacker.ip}, ${GROUND_BITS}+ bits shared with the key (the nearest: ${closest.join(', ')}); dials ${ready.dials.ok} ok, ${ready.dials.failed} failed`,
+      `Sybils: ${sybils.length} from ${attacker.ip}, ${GROUND_BITS}+ bits shared with the key (the nearest: ${closest.join(', ')}); dials ${ready.dials.ok} ok, ${ready.dials.failed} failed (${ready.dials.retried} retried)`,
       'routing tables before the provide (size: Sybils + honest):',
       ...views.map(
         (v, i) =>

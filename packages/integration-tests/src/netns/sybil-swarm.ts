@@ -13,7 +13,8 @@
  *   announced, so the provide believes it stored the record (`lie: false` turns this off);
  * - dials every target (the honest daemons), paced at `rate` dials per second per target,
  *   targets in parallel, so each Sybil is identified by, and offered to the routing table
- *   of, every honest node without tripping libp2p's per-IP inbound limit (5 per second).
+ *   of, every honest node without tripping libp2p's per-IP inbound limit (5 per second);
+ *   a dial that fails anyway (dials bunched up on a loaded machine) is tried twice more.
  *
  * Run it with Node 24 (it strips the types itself), inside the attacker's namespace:
  * `node sybil-swarm.ts '<json of SwarmConfig>'`. It writes JSON lines on stdout:
@@ -79,9 +80,18 @@ export type SwarmEvent =
   | { event: 'listening'; sybils: SybilInfo[]; groundMs: number }
   | {
       event: 'ready'
-      dials: { ok: number; failed: number; errors: string[] }
+      dials: { ok: number; failed: number; retried: number; errors: string[] }
       ms: number
     }
+
+/** How long one dial may take. */
+const DIAL_TIMEOUT_MS = 10_000
+/** Attempts per Sybil and target. */
+const DIAL_ATTEMPTS = 3
+/** Pause before dials that failed are tried again. */
+const RETRY_DELAY_MS = 1_500
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(bytes).digest())
 
@@ -251,27 +261,38 @@ async function main(config: SwarmConfig): Promise<void> {
     })),
   })
 
-  const dials = { ok: 0, failed: 0, errors: [] as string[] }
+  const dials = { ok: 0, failed: 0, retried: 0, errors: [] as string[] }
   const gap = 1000 / rate
   await Promise.all(
     config.targets.map(async (target) => {
       const addr = multiaddr(target)
-      const pending: Array<Promise<void>> = []
-      for (const [i, sybil] of sybils.entries()) {
-        if (i > 0) await new Promise((resolve) => setTimeout(resolve, gap))
-        pending.push(
-          sybil.libp2p.dial(addr, { signal: AbortSignal.timeout(10_000) }).then(
-            () => {
-              dials.ok++
-            },
-            (err: unknown) => {
-              dials.failed++
-              if (dials.errors.length < 10) dials.errors.push(`${target}: ${(err as Error).message}`)
-            },
-          ),
-        )
+      const failures: Sybil[] = []
+      const dialAll = async (list: Sybil[]): Promise<void> => {
+        const pending: Array<Promise<void>> = []
+        for (const [i, sybil] of list.entries()) {
+          if (i > 0) await sleep(gap)
+          pending.push(
+            sybil.libp2p.dial(addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).then(
+              () => {
+                dials.ok++
+              },
+              (err: unknown) => {
+                failures.push(sybil)
+                if (dials.errors.length < 10) dials.errors.push(`${target}: ${(err as Error).message}`)
+              },
+            ),
+          )
+        }
+        await Promise.all(pending)
       }
-      await Promise.all(pending)
+      await dialAll(sybils)
+      // a refusal by the per-IP limit (dials bunched up on a loaded machine) is retried, slower
+      for (let attempt = 1; attempt < DIAL_ATTEMPTS && failures.length > 0; attempt++) {
+        await sleep(RETRY_DELAY_MS)
+        dials.retried += failures.length
+        await dialAll(failures.splice(0))
+      }
+      dials.failed += failures.length
     }),
   )
   write({ event: 'ready', dials, ms: Math.round(performance.now() - start) })
