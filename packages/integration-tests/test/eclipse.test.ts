@@ -13,8 +13,7 @@
  * the honest nodes do not find the provider.
  */
 
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { kadId, parseShardKey } from '@nsn/core'
@@ -61,7 +60,6 @@ interface Lookup {
 
 describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /16', () => {
   let topology: Topology | undefined
-  let root: string | undefined
   const daemons: NetnsDaemon[] = []
   let swarm: SybilSwarm | undefined
   let failed = false
@@ -74,7 +72,6 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
     }
     const stops = await Promise.allSettled([swarm?.stop(), ...daemons.map((d) => d.stop())])
     await topology?.destroy()
-    if (root != null) await rm(root, { recursive: true, force: true })
     const failedStop = stops.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failedStop != null) throw failedStop.reason
   }, 60_000)
@@ -92,7 +89,8 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
     // hosts 0..7 honest, host 8 the attacker
     topology = await Topology.create({ hosts: HONEST + 1 })
     const attacker = topology.hosts[HONEST]!
-    root = await mkdtemp(join(tmpdir(), 'nsn-eclipse-'))
+    // data dirs and logs: removed with the topology
+    const root = topology.workDir
     phase('topology')
 
     // identities made here, so that every daemon starts at once with all the others as bootstrap peers

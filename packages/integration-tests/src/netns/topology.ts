@@ -16,7 +16,8 @@
  * octet) is derived from the pid and moved on when an address is already in use.
  *
  * Every name carries a per-run prefix (`nsn-<pid>-<serial>-`; the root link is
- * `nsn<pid>r<serial>`). {@link Topology.destroy} removes everything it made and kills the
+ * `nsn<pid>r<serial>`), and so does its work dir in the temp dir (data dirs and logs of
+ * what runs in it). {@link Topology.destroy} removes everything it made and kills the
  * processes left inside its namespaces; the same happens synchronously on process exit,
  * SIGINT and SIGTERM; {@link sweepStaleTopologies} removes what runs of dead processes
  * left behind.
@@ -25,7 +26,11 @@
  */
 
 import { type ChildProcess, execFile, execFileSync, type SpawnOptions, spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { NetnsCommandError, NetnsUnavailableError, NetnsUnreachableError } from './errors.js'
 
@@ -123,11 +128,18 @@ const NETNS_NAME = /^nsn-(\d+)-\d+-/
 const ROOT_LINK_NAME = /^nsn(\d+)r\d+$/
 
 /**
- * Removes the namespaces and root links that topologies of processes no longer alive left
- * behind (a run killed with SIGKILL cannot clean up). Returns what it removed.
+ * Removes the namespaces, root links and work dirs that topologies of processes no longer
+ * alive left behind (a run killed with SIGKILL cannot clean up), and kills what still runs
+ * in those namespaces. Returns what it removed.
  */
 export function sweepStaleTopologies(): string[] {
   const removed: string[] = []
+  for (const name of readdirSync(tmpdir())) {
+    const match = NETNS_NAME.exec(name)
+    if (match == null || alive(Number(match[1]))) continue
+    rmSync(join(tmpdir(), name), { recursive: true, force: true })
+    removed.push(join(tmpdir(), name))
+  }
   for (const line of ipSync(['netns', 'list']).split('\n')) {
     const name = line.split(' ')[0] ?? ''
     const match = NETNS_NAME.exec(name)
@@ -187,7 +199,7 @@ export class Topology {
   readonly switchNetns: string
   /** The link of the root namespace into the switch. */
   readonly rootLink: string
-  private readonly made = { netns: [] as string[], rootLink: false }
+  private readonly made = { netns: [] as string[], rootLink: false, workDir: '' }
   private destroyed = false
 
   private constructor(id: number, third: number, hosts: number) {
@@ -233,6 +245,7 @@ export class Topology {
     }
     hookExit()
     live.add(topology)
+    topology.made.workDir = mkdtempSync(join(tmpdir(), topology.prefix))
     try {
       await topology.build()
       if (verify) await topology.verify()
@@ -241,6 +254,11 @@ export class Topology {
       throw err
     }
     return topology
+  }
+
+  /** A temp dir for what runs in the topology (data dirs, logs), removed with it. */
+  get workDir(): string {
+    return this.made.workDir
   }
 
   private async addNetns(name: string): Promise<void> {
@@ -341,13 +359,15 @@ export class Topology {
     return spawn('ip', ['netns', 'exec', host.netns, command, ...args], options)
   }
 
-  /** Kills what still runs in its namespaces, deletes them and the root link. Idempotent. */
+  /** Kills what still runs in its namespaces, deletes them, the root link and the work dir. Idempotent. */
   async destroy(): Promise<void> {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
     for (const netns of this.made.netns) killInsideSync(netns)
-    const results = await Promise.allSettled(this.made.netns.map((netns) => ip(['netns', 'del', netns])))
+    const results: Array<PromiseSettledResult<unknown>> = await Promise.allSettled(
+      this.made.netns.map((netns) => ip(['netns', 'del', netns])),
+    )
     if (this.made.rootLink) {
       // normally gone with the switch namespace (a veth dies with its peer), perhaps a moment later
       await ip(['link', 'del', this.rootLink]).catch(async (err: unknown) => {
@@ -357,6 +377,9 @@ export class Topology {
         )
         if (still) results.push({ status: 'rejected', reason: err })
       })
+    }
+    if (this.made.workDir !== '') {
+      results.push(...(await Promise.allSettled([rm(this.made.workDir, { recursive: true, force: true })])))
     }
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed != null) throw failed.reason
@@ -372,5 +395,6 @@ export class Topology {
       ipSync(['netns', 'del', netns])
     }
     if (this.made.rootLink) ipSync(['link', 'del', this.rootLink])
+    if (this.made.workDir !== '') rmSync(this.made.workDir, { recursive: true, force: true })
   }
 }
