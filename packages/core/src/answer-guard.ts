@@ -36,10 +36,10 @@ import {
   type KadPeerInfo,
   varintLength,
 } from './kad-message.js'
+import type { IntervalGate } from './lru-map.js'
 import type { AnswerDropReason, AnswerRejectReason } from './observer.js'
 import { positiveNumber } from './option-checks.js'
 import type { SendRequest } from './request-timeouts.js'
-import type { WarnLimiter } from './warn-limiter.js'
 
 /** Options of the answer guard (`nsnKadDHT({ answerGuard })`); every one has a default. */
 export interface AnswerGuardInit {
@@ -213,7 +213,7 @@ export interface AnswerGuardComponents {
   /** Where a rejected answer is logged, against its sender (see {@link AnswerGuard.watch}). */
   log?: Logger
   /** At most one log line per offending peer per interval. */
-  warnings?: WarnLimiter
+  warnings?: IntervalGate
 }
 
 /** The answer guard of one DHT: see the module docs. */
@@ -287,7 +287,7 @@ export class AnswerGuard {
         if (
           event.name === 'QUERY_ERROR' &&
           event.error instanceof AnswerRejectedError &&
-          (warnings == null || warnings.due(to.toString()))
+          (warnings == null || warnings.pass(to.toString()))
         ) {
           // libp2p's logger has no warn level: its error level is the one shown by default
           log.error('rejected an answer of %p: %s', to, event.error.message)

@@ -219,13 +219,16 @@ export const INBOUND_WARN_INTERVAL = 1 * minute
 
 /**
  * The `local` host profile (`@nsn/core/host`), for networks on one machine: tests, the
- * demo, benchmarks. Every value is a deliberate change from libp2p's defaults:
+ * demo, benchmarks. Every value is a deliberate change from NSN's or libp2p's defaults:
  * - listen on a free TCP port of 127.0.0.1;
  * - every dial on one host arrives from 127.0.0.1, so libp2p's limit of 5 inbound
  *   connections per second per address would refuse most of a many-node network: the
  *   limit is raised and loopback is allow-listed;
  * - the connection monitor pings every connection: 100 idle nodes in one process used
- *   77 % of a core with it and 7 % without, so it is off.
+ *   77 % of a core with it and 7 % without, so it is off;
+ * - the routing-table diversity filter is off (`routingDiversity: false`): every peer of
+ *   a loopback network is 127.0.0.1, one IP group, so the filter would keep at most
+ *   {@link ROUTING_DIVERSITY_PER_TABLE} peers in any routing table.
  */
 export const LOCAL_PROFILE = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -233,6 +236,7 @@ export const LOCAL_PROFILE = {
   maxIncomingPendingConnections: 1_000,
   allow: ['/ip4/127.0.0.1/ipcidr/8'],
   connectionMonitorInterval: 0,
+  routingDiversity: false,
 } as const
 
 /**
@@ -300,3 +304,37 @@ export const MiB = 1024 * KiB
  * 16 KiB per provider).
  */
 export const PROVIDER_CACHE_MAX_BYTES = 16 * MiB
+
+/**
+ * Routing-table peers of one IP group (IPv4 /16, IPv6 /32) per k-bucket (common prefix
+ * length with this node's id), as go-libp2p-kad-dht's diversity filter on its public DHT:
+ * 50 Sybil ids ground close to a key from one IP no longer fill the buckets near it.
+ */
+export const ROUTING_DIVERSITY_PER_BUCKET = 2
+
+/** Routing-table peers of one IP group in the whole table (go-libp2p-kad-dht's 3). */
+export const ROUTING_DIVERSITY_PER_TABLE = 3
+
+/**
+ * A refused IP group (or quarantined peer) is logged (warn) at most this often; the
+ * refusals themselves are all counted.
+ */
+export const ROUTING_DIVERSITY_WARN_INTERVAL = 1 * minute
+
+/** IP groups and peers whose last warn-log time is kept (least recently logged forgotten past it). */
+export const ROUTING_DIVERSITY_WARN_KEYS = 1_024
+
+/**
+ * How long a peer evicted by request timeouts ({@link REQUEST_TIMEOUTS_BEFORE_EVICTION}
+ * timeouts in a row) is kept out: kad-dht would re-add it at its next connection or its
+ * next mention in an answer, and a silent peer would cost every lookup one timeout again.
+ * Ten minutes: several lookups' worth, short enough that a peer which was only briefly
+ * unreachable comes back.
+ */
+export const EVICTION_QUARANTINE = 10 * minute
+
+/**
+ * Quarantined peers remembered at most; past it the oldest quarantine is forgotten (that
+ * peer may come back early), so the memory is bounded whatever the number of peer ids.
+ */
+export const EVICTION_QUARANTINE_MAX_PEERS = 1_024

@@ -55,7 +55,10 @@ export interface NsnHostInit<D = KadDHT> {
   privateKey?: PrivateKey
   /** Where libp2p (peer store) and the DHT (provider records) keep their data. Default: memory. */
   datastore?: Datastore
-  /** Options of {@link nsnKadDHT}, for the default DHT service. */
+  /**
+   * Options of {@link nsnKadDHT}, for the default DHT service. The `local` profile sets
+   * `routingDiversity: false` unless it is given here.
+   */
   dht?: NsnKadDHTInit
   /**
    * Replaces the DHT service (benchmarks compare with plain `kadDHT()` this way, on an
@@ -113,7 +116,13 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     init.connectionMonitorInterval ?? profile?.connectionMonitorInterval,
   )
   const allow = init.allow ?? profile?.allow
-  const dht = (init.dhtService ?? nsnKadDHT(init.dht)) as (components: unknown) => D
+  // the local profile turns the diversity filter off (every loopback peer is one IP
+  // group), unless the caller set it: said by LOCAL_PROFILE, never silently
+  const dhtInit: NsnKadDHTInit | undefined =
+    profile != null && init.dht?.routingDiversity === undefined
+      ? { ...init.dht, routingDiversity: profile.routingDiversity }
+      : init.dht
+  const dht = (init.dhtService ?? nsnKadDHT(dhtInit)) as (components: unknown) => D
   return {
     ...(init.start == null ? {} : { start: init.start }),
     ...(init.privateKey == null ? {} : { privateKey: init.privateKey }),

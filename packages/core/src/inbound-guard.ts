@@ -28,9 +28,9 @@ import {
 } from './constants.js'
 import { InboundRejectedError } from './errors.js'
 import { decodeKadMessage, encodeKadMessage, frame, type KadMessage, varintLength } from './kad-message.js'
+import { IntervalGate, LruMap } from './lru-map.js'
 import type { InboundRejectReason, InboundRequestType } from './observer.js'
 import { positiveNumber } from './option-checks.js'
-import { LruMap, WarnLimiter } from './warn-limiter.js'
 
 /** Options of the inbound guard (`nsnKadDHT({ inboundGuard })`); every one has a default. */
 export interface InboundGuardInit {
@@ -400,7 +400,7 @@ export class InboundGuard {
   readonly options: ResolvedInboundGuardOptions
   readonly limiter: InboundRateLimiter
   private readonly log: Logger
-  private readonly warned: WarnLimiter
+  private readonly warned: IntervalGate
   private readonly now: () => number
 
   constructor(
@@ -412,7 +412,7 @@ export class InboundGuard {
     this.options = resolveInboundGuardOptions(init)
     this.now = components.now ?? Date.now
     this.limiter = new InboundRateLimiter(this.options, this.now)
-    this.warned = new WarnLimiter(this.options.warnInterval, this.options.trackedPeers, this.now)
+    this.warned = new IntervalGate(this.options.warnInterval, this.options.trackedPeers, this.now)
     this.log = components.logger.forComponent('nsn:inbound-guard')
   }
 
@@ -476,7 +476,7 @@ export class InboundGuard {
   private reject(stream: Stream, peer: PeerId, reason: InboundRejectReason, detail: string): void {
     stream.abort(new InboundRejectedError(reason, detail))
     this.components.reporter()?.rejected(reason, peer)
-    if (this.warned.due(peer.toString())) {
+    if (this.warned.pass(peer.toString())) {
       // libp2p's logger has no warn level: its error level is the one shown by default
       // filters (`DEBUG=*:error`), and this is logged at most once per interval per peer
       this.log.error(

@@ -36,6 +36,12 @@ export * from './constants.js'
 export { type Deadline, startDeadline } from './deadline.js'
 export * from './errors.js'
 export {
+  EvictionQuarantine,
+  type EvictionQuarantineInit,
+  type ResolvedEvictionQuarantineOptions,
+  resolveEvictionQuarantineOptions,
+} from './eviction-quarantine.js'
+export {
   InboundGuard,
   type InboundGuardComponents,
   type InboundGuardInit,
@@ -48,6 +54,7 @@ export {
   type Verdict,
   validateInbound,
 } from './inbound-guard.js'
+export { ipGroupOf, ipGroupsOf, ipv4GroupOf, ipv6GroupOf } from './ip-groups.js'
 export {
   type NsnKadDHTInit,
   nsnKadDHT,
@@ -72,6 +79,7 @@ export {
   type KadPeerInfo,
   UnknownMessageTypeError,
 } from './kad-message.js'
+export { IntervalGate, LruMap } from './lru-map.js'
 export * from './observer.js'
 export {
   AnswerTally,
@@ -137,4 +145,21 @@ export {
   type ShardRoutingLibp2p,
   shardRoutingComponents,
 } from './routing.js'
+export {
+  RoutingAdmission,
+  type RoutingAdmissionComponents,
+  type RoutingAdmissionInit,
+  type RoutingAdmissionReporter,
+} from './routing-admission.js'
+export {
+  commonPrefixLength,
+  type DiversityRefusal,
+  LookupDiversity,
+  LookupGroups,
+  type Placement,
+  type ResolvedRoutingDiversityOptions,
+  RoutingDiversity,
+  type RoutingDiversityInit,
+  resolveRoutingDiversityOptions,
+} from './routing-diversity.js'
 export * from './shard-key.js'

@@ -16,6 +16,8 @@ import {
   PROVIDER_CLEANUP_INTERVAL,
   PROVIDER_RECORD_TTL,
   QUERY_TIMEOUT,
+  type ROUTING_DIVERSITY_PER_BUCKET,
+  type ROUTING_DIVERSITY_PER_TABLE,
   SELF_QUERY_INTERVAL,
 } from './constants.js'
 import { InvalidOptionError } from './errors.js'
@@ -32,6 +34,11 @@ import {
   type ResolvedRequestTimeoutsOptions,
   resolveRequestTimeoutsOptions,
 } from './request-timeouts.js'
+import {
+  type ResolvedRoutingDiversityOptions,
+  type RoutingDiversityInit,
+  resolveRoutingDiversityOptions,
+} from './routing-diversity.js'
 
 /** Options of {@link nsnKadDHT}: kad-dht's own, plus NSN's. */
 export interface NsnKadDHTInit extends KadDHTInit {
@@ -83,6 +90,16 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * the routing table. `false` leaves every request under the query deadline only.
    */
   requestTimeouts?: RequestTimeoutsInit | false
+  /**
+   * Routing-table diversity (see `routing-diversity.ts`), as go-libp2p-kad-dht's public
+   * DHT: at most `perBucket` ({@link ROUTING_DIVERSITY_PER_BUCKET}, 2) peers of one IP
+   * group (IPv4 /16, IPv6 /32) per k-bucket and `perTable`
+   * ({@link ROUTING_DIVERSITY_PER_TABLE}, 3) in the whole table, and at most `perTable`
+   * peers of one group taken from answers during one lookup. On by default; `false`
+   * turns it off, which the host's `local` profile does (every loopback peer is one
+   * group). The eviction quarantine of `requestTimeouts` applies either way.
+   */
+  routingDiversity?: RoutingDiversityInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -96,6 +113,7 @@ export interface ResolvedKadDHTOptions {
   providerStore: ResolvedProviderStoreOptions | false
   answerGuard: AnswerGuardInit | false
   requestTimeouts: ResolvedRequestTimeoutsOptions | false
+  routingDiversity: ResolvedRoutingDiversityOptions | false
 }
 
 const positive = (name: string, value: number): number => positiveNumber(name, value, ' of ms')
@@ -103,7 +121,8 @@ const positive = (name: string, value: number): number => positiveNumber(name, v
 /**
  * Merges NSN defaults with `init`.
  *
- * @throws {InvalidOptionError} for a non-positive timeout, TTL or bucket size
+ * @throws {InvalidOptionError} for a non-positive timeout, TTL or bucket size, or a
+ *   diversity bound that is not an integer >= 1
  */
 export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOptions {
   const {
@@ -115,6 +134,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     providerStore,
     answerGuard,
     requestTimeouts,
+    routingDiversity,
     ...rest
   } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
@@ -134,6 +154,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     providerStore: providerStore === false ? false : resolveProviderStoreOptions(providerStore),
     answerGuard: answerGuard === false ? false : resolveAnswerGuardOptions(answerGuard, k),
     requestTimeouts: requestTimeouts === false ? false : resolveRequestTimeoutsOptions(requestTimeouts),
+    routingDiversity: routingDiversity === false ? false : resolveRoutingDiversityOptions(routingDiversity),
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -193,6 +214,9 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       logger: components.logger,
       providerStore: resolved.providerStore,
       peerId: components.peerId,
+      routingDiversity: resolved.routingDiversity,
+      connectionManager: components.connectionManager,
+      peerStore: components.peerStore,
     })
     return dht
   }

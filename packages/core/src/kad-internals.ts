@@ -16,7 +16,9 @@
  * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
  * | `rpc.onIncomingStream` | replaced, before kad-dht starts (its `start()` registers `rpc.onIncomingStream.bind(rpc)` with the registrar), by the inbound guard's reader: a small maximum message size checked on the length prefix, rate limits, validation of every message | kad-dht reads inbound messages with a fixed 4 MiB limit (and a length-prefix reader that loops over any number of 0xff bytes), decodes the whole message before any check, and has no hook or option between reading and handling; unregistering its handler and registering another after start would be undone by every `setMode('server')` |
  * | `network._writeReadMessage` | replaced by the answer guard's reader of answers to this node's own requests: a maximum answer size checked on the length prefix, the codec of the inbound guard, and the answer caps (k closer peers, bounded providers, bounded valid addresses per peer, valid peer ids) applied before kad-dht or the peer store sees a peer | kad-dht reads answers with a fixed 4 MiB limit (and the length-prefix reader that loops over any number of 0xff bytes) and hands every closer peer and provider, with every address, to the peer store (its `peer` event, which libp2p merges) and to the query result; `sendRequest` has no hook between reading and using the answer |
- * | `network.sendRequest` | wrapped: every request this node sends (FIND_NODE, GET_PROVIDERS, PING) runs under the addressed peer's own timeout, from its measured response times (`request-timeouts.ts`); its answers and timeouts feed the estimate; a peer timing out `evictAfter` times in a row is removed from the routing table (`routingTable.remove`, `find`) | kad-dht's only per-request bound is one `AdaptiveTimeout` (`networkDialTimeout`) shared by all peers, which NSN sets to the query deadline; it keeps no per-peer times and removes no peer that never answers. The wrapper knows the peer (`to`) and covers the dial, which `_writeReadMessage` (it only sees the stream) does not; so an answer the answer guard rejected is logged against its sender by the outermost wrapper (`AnswerGuard.watch`), once a minute per peer at most |
+ * | `network.sendRequest` | wrapped: every request this node sends (FIND_NODE, GET_PROVIDERS, PING) runs under the addressed peer's own timeout, from its measured response times (`request-timeouts.ts`); its answers and timeouts feed the estimate; a peer timing out `evictAfter` times in a row is removed from the routing table (`routingTable.remove`, `find`) | kad-dht's only per-request bound is one `AdaptiveTimeout` (`networkDialTimeout`) shared by all peers, which NSN sets to the query deadline; it keeps no per-peer times and removes no peer that never answers. The wrapper knows the peer (`to`) and covers the dial, which `_writeReadMessage` (it only sees the stream) does not; so an answer the answer guard rejected is logged against its sender (`AnswerGuard.watch`, a wrapper outside this one), once a minute per peer at most |
+ * | `routingTable.add` (+ its `peer:remove` event) | wrapped by the routing admission (`routing-admission.ts`): a peer in its eviction quarantine, or one of an IP group that already has `perBucket` peers in its k-bucket or `perTable` in the table (`routing-diversity.ts`), is refused before kad-dht pings it or puts it in a bucket; `peer:remove` gives its slots back | every way into kad-dht's table (a connection, a peer in an answer, the peer store at start) goes through `routingTable.add` (`queueRoutingTableUpdate` calls `this.add`), and kad-dht has no admission hook, no diversity filter and no memory of evicted peers; the k-bucket's `add` is one level lower and sees the same calls |
+ * | `network.sendRequest` (second wrapper, outermost) | the routing admission drops from each answer's closer peers the quarantined peers and the peers of an IP group that already gave this lookup `perTable` peers; the per-lookup state is keyed (weakly) by the `signal` kad-dht's query manager gives every request of one query, all paths included | the closer peers of answers drive kad-dht's lookup (`queryPath`) with no hook between the answer and the next hop; the wrapper must be outside the request-timeouts one, which gives the inner call a signal of its own |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy | kad-dht stores any number of records from anyone, has no cap option, and writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool) |
@@ -57,6 +59,7 @@ import { startDeadline } from './deadline.js'
 import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
 import type { KadMessage } from './kad-message.js'
+import { IntervalGate } from './lru-map.js'
 import { ProviderLimits, type ProviderStoreInit } from './provider-limits.js'
 import {
   RequestTimeouts,
@@ -64,7 +67,12 @@ import {
   type RequestTimeoutsReporter,
   type SendRequest,
 } from './request-timeouts.js'
-import { WarnLimiter } from './warn-limiter.js'
+import {
+  RoutingAdmission,
+  type RoutingAdmissionComponents,
+  type RoutingAdmissionReporter,
+} from './routing-admission.js'
+import type { RoutingDiversityInit } from './routing-diversity.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -73,6 +81,10 @@ export interface KadRoutingTable extends EventTarget {
   kb: { toIterable(): Iterable<{ peerId: PeerId; lastPing: number }> }
   remove(peer: PeerId, options?: AbortOptions): Promise<void>
   find(peer: PeerId, options?: AbortOptions): Promise<PeerId | undefined>
+}
+
+interface AddableRoutingTable extends KadRoutingTable {
+  add(peer: PeerId, options?: AbortOptions): Promise<void>
 }
 
 interface QueryManagerLike {
@@ -169,6 +181,16 @@ export interface KadHooks extends KadTableAccess {
    * attaches its observer at start); `undefined` detaches it.
    */
   attachRequestTimeoutsReporter(reporter: RequestTimeoutsReporter | undefined): void
+  /**
+   * The routing admission (diversity filter and eviction quarantine), unless both are
+   * off.
+   */
+  readonly routingAdmission?: RoutingAdmission
+  /**
+   * Makes the routing admission report refused peers to `reporter` (`ShardRouting`
+   * attaches its observer at start); `undefined` detaches it.
+   */
+  attachRoutingReporter(reporter: RoutingAdmissionReporter | undefined): void
 }
 
 const HOOKS = Symbol.for('@nsn/core/kad-hooks')
@@ -207,8 +229,17 @@ export interface KadHookOptions {
   logger?: ComponentLogger
   /** The bounds of the provider store, or false to leave kad-dht's unbounded store. */
   providerStore?: ProviderStoreInit | false
-  /** This node's peer id: its own records are admitted and not counted. */
+  /** This node's peer id: its own records are admitted and not counted; the diversity filter's buckets. */
   peerId?: PeerId
+  /**
+   * The routing-table diversity bounds (`routing-diversity.ts`), or false for none. The
+   * eviction quarantine comes with `requestTimeouts`.
+   */
+  routingDiversity?: RoutingDiversityInit | false
+  /** libp2p's connection manager (the diversity filter reads connections' remote addresses). */
+  connectionManager?: RoutingAdmissionComponents['connectionManager']
+  /** libp2p's peer store (the diversity filter reads the addresses of unconnected peers). */
+  peerStore?: RoutingAdmissionComponents['peerStore']
 }
 
 /**
@@ -250,7 +281,8 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   const providers = need<ProvidersLike>(dht, 'providers')
   need(dht, 'providers.addProvider')
   need(dht, 'reprovider.datastore')
-  const needsNetwork = options.answerGuard !== false || options.requestTimeouts !== false
+  const needsAdmission = options.routingDiversity !== false || options.requestTimeouts !== false
+  const needsNetwork = options.answerGuard !== false || needsAdmission
   const network = needsNetwork ? need<NetworkLike>(dht, 'network') : undefined
   if (options.answerGuard !== false) {
     need(dht, 'network._writeReadMessage')
@@ -261,6 +293,12 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     need(dht, 'network.sendRequest')
     need(dht, 'routingTable.remove')
     need(dht, 'routingTable.find')
+  }
+  if (needsAdmission) {
+    need(dht, 'network.sendRequest')
+    need(dht, 'routingTable.add')
+    need(dht, 'routingTable.find')
+    need(dht, 'routingTable.addEventListener')
   }
 
   const run = queryManager.run.bind(queryManager)
@@ -310,20 +348,20 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
       options.providerStore,
     )
     const storeLog = options.logger?.forComponent('nsn:provider-store')
-    const warnings = new WarnLimiter(INBOUND_WARN_INTERVAL, INBOUND_TRACKED_PEERS)
+    const warnings = new IntervalGate(INBOUND_WARN_INTERVAL, INBOUND_TRACKED_PEERS)
     providers.addProvider = async (cid, provider, addOptions) => {
       const admission = await limits.add(cid.multihash.bytes, provider.toString(), addOptions)
       // ADD_PROVIDER has no answer: a refusal is only reported (and kad-dht goes on to
       // merge the sender's addresses, which the inbound guard has bounded)
       if (!admission.stored) {
         reporter?.rejected(admission.reason, provider)
-        if (warnings.due(provider.toString())) {
+        if (warnings.pass(provider.toString())) {
           // libp2p's logger has no warn level: its error level is the one shown by default
           storeLog?.error(
             'refused a provider record of %p: %s; its next refusals are not logged for %d ms',
             provider,
             admission.reason,
-            warnings.intervalMs,
+            warnings.interval,
           )
         }
       }
@@ -340,7 +378,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
         dispatchPeer: (peer) => network.safeDispatchEvent('peer', { detail: peer }),
         reporter: () => answerReporter,
         log: options.logger?.forComponent('nsn:answer-guard'),
-        warnings: new WarnLimiter(INBOUND_WARN_INTERVAL, INBOUND_TRACKED_PEERS),
+        warnings: new IntervalGate(INBOUND_WARN_INTERVAL, INBOUND_TRACKED_PEERS),
       },
       options.answerGuard,
       options.kBucketSize,
@@ -351,11 +389,14 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
 
   let timeoutsReporter: RequestTimeoutsReporter | undefined
   let requestTimeouts: RequestTimeouts | undefined
+  let routingAdmission: RoutingAdmission | undefined
   if (network != null && options.requestTimeouts !== false) {
     const timeouts = new RequestTimeouts(
       {
         sendRequest: network.sendRequest.bind(network),
         evict: async (peer) => {
+          // quarantined first: a re-add racing the removal is refused
+          routingAdmission?.evicted(peer)
           if ((await routingTable.find(peer)) == null) return false
           await routingTable.remove(peer)
           return true
@@ -369,9 +410,51 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     requestTimeouts = timeouts
   }
 
-  // outermost: a rejected answer is logged against the peer the request went to
+  // outside the request timeouts: a rejected answer is logged against the peer the request went to
   if (network != null && answerGuard != null)
     network.sendRequest = answerGuard.watch(network.sendRequest.bind(network))
+
+  let routingReporter: RoutingAdmissionReporter | undefined
+  if (network != null && needsAdmission) {
+    if (options.peerId == null) throw new UnsupportedKadDhtError('the peer id component')
+    if (options.connectionManager == null)
+      throw new UnsupportedKadDhtError('the connection manager component')
+    if (options.peerStore == null) throw new UnsupportedKadDhtError('the peer store component')
+    const table = routingTable as AddableRoutingTable
+    const add = table.add.bind(table)
+    const admission = new RoutingAdmission(
+      {
+        peerId: options.peerId,
+        connectionManager: options.connectionManager,
+        peerStore: options.peerStore,
+        add,
+        contains: async (peer) => (await routingTable.find(peer)) != null,
+        tablePeers: () => Array.from(routingTable.kb.toIterable(), (p) => p.peerId.toString()),
+        tableSize: () => routingTable.size,
+        // installed after the request timeouts: this wrapper is the outermost one and
+        // sees the query's own signal
+        sendRequest: network.sendRequest.bind(network),
+        reporter: () => routingReporter,
+        log: options.logger?.forComponent('nsn:routing-admission'),
+      },
+      {
+        diversity: options.routingDiversity,
+        quarantine:
+          options.requestTimeouts === false
+            ? false
+            : {
+                duration: options.requestTimeouts?.quarantine,
+                maxPeers: options.requestTimeouts?.quarantinedPeers,
+              },
+      },
+    )
+    table.add = (peer, addOptions) => admission.add(peer, addOptions)
+    routingTable.addEventListener('peer:remove', (evt) => {
+      admission.removed((evt as CustomEvent<PeerId>).detail)
+    })
+    network.sendRequest = (to, msg, sendOptions) => admission.sendRequest(to, msg, sendOptions)
+    routingAdmission = admission
+  }
 
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
@@ -408,6 +491,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     requestTimeouts,
     attachRequestTimeoutsReporter(next) {
       timeoutsReporter = next
+    },
+    routingAdmission,
+    attachRoutingReporter(next) {
+      routingReporter = next
     },
   }
   Object.defineProperty(hooked, HOOKS, { value: hooks, enumerable: false })

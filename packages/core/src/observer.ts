@@ -238,6 +238,35 @@ export interface ProviderCacheSizeEvent {
   bytes: number
 }
 
+/**
+ * Why a peer was kept out of the routing table or out of a lookup, as the `reason` label
+ * (`routing-diversity.ts`, `routing-admission.ts`):
+ * - `bucket`: the table already holds `perBucket` peers of one of its IP groups in its
+ *   k-bucket (its common prefix length with this node);
+ * - `table`: the table already holds `perTable` peers of one of its IP groups;
+ * - `quarantine`: it was evicted by request timeouts and its quarantine has not ended
+ *   (refused by the table, or dropped from an answer's closer peers);
+ * - `answer`: dropped from an answer's closer peers because `perTable` peers of one of
+ *   its IP groups were already taken from answers during the same lookup.
+ */
+export type RoutingRefusalReason = 'bucket' | 'table' | 'quarantine' | 'answer'
+
+/** Every {@link RoutingRefusalReason}, for label pre-initialisation. */
+export const ROUTING_REFUSAL_REASONS: readonly RoutingRefusalReason[] = [
+  'bucket',
+  'table',
+  'quarantine',
+  'answer',
+]
+
+export interface RoutingRefusedEvent {
+  reason: RoutingRefusalReason
+  /** The refused peer, as a string. */
+  peer: string
+  /** The IP group that was full (`bucket`, `table`, `answer`). */
+  group?: string
+}
+
 /** What core reports. Every method is optional. */
 export interface DhtObserver {
   queryStarted?(event: QueryStartedEvent): void
@@ -266,4 +295,10 @@ export interface DhtObserver {
   providerCacheEvicted?(event: ProviderCacheEvictedEvent): void
   /** The provider cache's entries or bytes changed. */
   providerCacheSizeChanged?(event: ProviderCacheSizeEvent): void
+  /**
+   * A peer was refused entry to the routing table, or dropped from an answer's closer
+   * peers, by the diversity filter or the eviction quarantine. Counts refused attempts:
+   * kad-dht tries a refused peer again at each connection or answer.
+   */
+  routingRefused?(event: RoutingRefusedEvent): void
 }

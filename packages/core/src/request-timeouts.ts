@@ -6,7 +6,9 @@
  * measured. A silent peer then holds one of the query's alpha parallel slots for one
  * short timeout, not the whole query deadline, and the other slots keep the query moving.
  * A peer whose requests time out `evictAfter` times in a row (no answer between them) is
- * removed from the routing table and reported, and its estimate forgotten.
+ * removed from the routing table and reported, its estimate forgotten, and it is
+ * quarantined (`eviction-quarantine.ts`): kept out of the table and of answers' closer
+ * peers for `quarantine` ms, where kad-dht would re-add it at its next connection.
  *
  * The estimates are kept for at most `trackedPeers` peers (least recently used forgotten).
  * A timed-out request gives no sample (Karn's rule: its response time is unknown).
@@ -24,6 +26,7 @@ import {
   REQUEST_TIMEOUTS_BEFORE_EVICTION,
 } from './constants.js'
 import { InvalidOptionError } from './errors.js'
+import { resolveEvictionQuarantineOptions } from './eviction-quarantine.js'
 import type { PeerEvictionReason } from './observer.js'
 import { positiveInteger, positiveNumber } from './option-checks.js'
 
@@ -39,6 +42,13 @@ export interface RequestTimeoutsInit {
   evictAfter?: number
   /** Peers whose estimates are kept. Default {@link REQUEST_TIMEOUT_TRACKED_PEERS}. */
   trackedPeers?: number
+  /**
+   * How long an evicted peer is kept out of the routing table and out of answers' closer
+   * peers, in ms (`eviction-quarantine.ts`). Default `EVICTION_QUARANTINE` (10 min).
+   */
+  quarantine?: number
+  /** Quarantined peers remembered at most. Default `EVICTION_QUARANTINE_MAX_PEERS`. */
+  quarantinedPeers?: number
 }
 
 export type ResolvedRequestTimeoutsOptions = Required<RequestTimeoutsInit>
@@ -51,6 +61,11 @@ export type ResolvedRequestTimeoutsOptions = Required<RequestTimeoutsInit>
 export function resolveRequestTimeoutsOptions(
   init: RequestTimeoutsInit = {},
 ): ResolvedRequestTimeoutsOptions {
+  const resolved = resolveEvictionQuarantineOptions({
+    duration: init.quarantine,
+    maxPeers: init.quarantinedPeers,
+  })
+  const quarantine = { quarantine: resolved.duration, quarantinedPeers: resolved.maxPeers }
   const ms = (name: keyof RequestTimeoutsInit, value: number): number =>
     positiveNumber(`requestTimeouts.${name}`, value, ' of ms')
   const min = ms('min', init.min ?? REQUEST_TIMEOUT_MIN)
@@ -72,6 +87,7 @@ export function resolveRequestTimeoutsOptions(
       'requestTimeouts.trackedPeers',
       init.trackedPeers ?? REQUEST_TIMEOUT_TRACKED_PEERS,
     ),
+    ...quarantine,
   }
 }
 

@@ -377,6 +377,10 @@ export class ShardRouting {
         this.notify('peerEvicted', { reason, peer: peer.toString() })
       },
     })
+    this.kad.attachRoutingReporter({
+      refused: (reason, peer, group) =>
+        this.notify('routingRefused', { reason, peer: peer.toString(), ...(group == null ? {} : { group }) }),
+    })
     if (this.wiring != null) {
       await this.wiring.start()
       this.republisher?.start()
@@ -393,6 +397,7 @@ export class ShardRouting {
     this.kad.attachInboundReporter(undefined)
     this.kad.attachAnswerReporter(undefined)
     this.kad.attachRequestTimeoutsReporter(undefined)
+    this.kad.attachRoutingReporter(undefined)
     this.shutdown.abort(new NotStartedError())
     const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)

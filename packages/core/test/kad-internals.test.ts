@@ -1,5 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -100,8 +100,12 @@ describe('installKadHooks', () => {
     } as const
     expect(() => installKadHooks(stub() as never, options)).toThrow(/network\._writeReadMessage is missing/)
     expect(
-      installKadHooks(stub() as never, { ...options, answerGuard: false, requestTimeouts: false })
-        .answerGuard,
+      installKadHooks(stub() as never, {
+        ...options,
+        answerGuard: false,
+        requestTimeouts: false,
+        routingDiversity: false,
+      }).answerGuard,
     ).toBeUndefined()
   })
 
@@ -109,7 +113,8 @@ describe('installKadHooks', () => {
     const fn = () => undefined
     const stub = (network: object, routingTable: object = { remove: fn, find: fn }) => ({
       queryManager: { run: fn },
-      routingTable: { kb: { toIterable: () => [] }, ...routingTable },
+      // add and its events: the eviction quarantine keeps evicted peers out
+      routingTable: { kb: { toIterable: () => [] }, add: fn, addEventListener: fn, ...routingTable },
       routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
       reprovider: { shouldReprovide: fn, datastore: {} },
       refreshRoutingTable: fn,
@@ -124,6 +129,10 @@ describe('installKadHooks', () => {
       inboundGuard: false,
       providerStore: false,
       answerGuard: false,
+      routingDiversity: false,
+      peerId: peerIdFromString('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'),
+      connectionManager: { getConnections: () => [] },
+      peerStore: { get: async () => ({ addresses: [] }) },
     } as const
     expect(() => installKadHooks(stub({}) as never, options)).toThrow(/network\.sendRequest is missing/)
     expect(() => installKadHooks(stub({ sendRequest: fn }, { find: fn }) as never, options)).toThrow(
@@ -131,8 +140,52 @@ describe('installKadHooks', () => {
     )
     const hooks = installKadHooks(stub({ sendRequest: fn }) as never, options)
     expect(hooks.requestTimeouts?.times.options.unknownPeer).toBe(2_000)
+    expect(hooks.routingAdmission?.quarantine?.options.duration).toBe(10 * 60_000)
+    expect(hooks.routingAdmission?.diversity).toBeUndefined()
     expect(
       installKadHooks(stub({}) as never, { ...options, requestTimeouts: false }).requestTimeouts,
+    ).toBeUndefined()
+  })
+
+  it("fails naming the table's add or a component when the routing admission cannot wrap them", async () => {
+    const fn = () => undefined
+    const stub = (routingTable: object) => ({
+      queryManager: { run: fn },
+      routingTable: { kb: { toIterable: () => [] }, remove: fn, find: fn, ...routingTable },
+      routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
+      reprovider: { shouldReprovide: fn, datastore: {} },
+      refreshRoutingTable: fn,
+      providers: { datastore: {}, addProvider: fn },
+      rpc: { onIncomingStream: fn, handleMessage: fn },
+      network: { sendRequest: fn },
+    })
+    const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const components = {
+      peerId,
+      connectionManager: { getConnections: () => [] },
+      peerStore: { get: async () => ({ addresses: [] }) },
+    }
+    const options = {
+      queryTimeout: 1,
+      providerRecordTtl: 1,
+      datastorePrefix: '/dht',
+      inboundGuard: false,
+      providerStore: false,
+      answerGuard: false,
+      requestTimeouts: false,
+    } as const
+    const table = { addEventListener: fn, add: fn }
+    expect(() =>
+      installKadHooks(stub({ addEventListener: fn }) as never, { ...options, ...components }),
+    ).toThrow(/routingTable\.add is missing/)
+    expect(() => installKadHooks(stub(table) as never, { ...options, peerId })).toThrow(
+      /connection manager component is missing/,
+    )
+    const hooks = installKadHooks(stub(table) as never, { ...options, ...components })
+    expect(hooks.routingAdmission?.diversity?.options).toEqual({ perBucket: 2, perTable: 3 })
+    expect(hooks.routingAdmission?.quarantine).toBeUndefined() // it comes with the request timeouts
+    expect(
+      installKadHooks(stub({}) as never, { ...options, routingDiversity: false }).routingAdmission,
     ).toBeUndefined()
   })
 })

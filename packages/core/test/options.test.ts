@@ -3,6 +3,7 @@ import {
   FIND_PROVIDERS_LIMIT,
   InvalidOptionError,
   K_BUCKET_SIZE,
+  LOCAL_PROFILE,
   NSN_DHT_PROTOCOL,
   PROVIDER_RECORD_TTL,
   QUERY_TIMEOUT,
@@ -44,6 +45,17 @@ describe('NSN defaults', () => {
       minTimeout: QUERY_TIMEOUT,
       maxTimeout: QUERY_TIMEOUT,
     })
+    // routing-table diversity is on unless turned off explicitly
+    expect(resolved.routingDiversity).toEqual({ perBucket: 2, perTable: 3 })
+    expect(resolveKadDHTOptions({ routingDiversity: false }).routingDiversity).toBe(false)
+    expect(resolveKadDHTOptions({ routingDiversity: { perTable: 6 } }).routingDiversity).toEqual({
+      perBucket: 2,
+      perTable: 6,
+    })
+  })
+
+  it('the local host profile names the diversity filter it turns off', () => {
+    expect(LOCAL_PROFILE.routingDiversity).toBe(false)
   })
 
   it('let every value be overridden', () => {
@@ -69,6 +81,9 @@ describe('NSN defaults', () => {
     [{ providerRecordTtl: -1 }, 'providerRecordTtl'],
     [{ kBucketSize: 0 }, 'kBucketSize'],
     [{ kBucketSize: 2.5 }, 'kBucketSize'],
+    [{ routingDiversity: { perBucket: 0 } }, 'routingDiversity.perBucket'],
+    [{ routingDiversity: { perTable: 2.5 } }, 'routingDiversity.perTable'],
+    [{ routingDiversity: true as never }, 'routingDiversity'],
   ])('reject %j naming the field', (init, field) => {
     expect(() => resolveKadDHTOptions(init)).toThrow(InvalidOptionError)
     expect(() => resolveKadDHTOptions(init)).toThrow(field)

@@ -3,6 +3,8 @@ import type { QueryEvent } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import {
+  EVICTION_QUARANTINE,
+  EVICTION_QUARANTINE_MAX_PEERS,
   InvalidOptionError,
   REQUEST_TIMEOUT_MAX,
   REQUEST_TIMEOUT_MIN,
@@ -28,7 +30,10 @@ describe('ResponseTimes (the per-peer estimator)', () => {
       unknownPeer: REQUEST_TIMEOUT_UNKNOWN_PEER,
       evictAfter: REQUEST_TIMEOUTS_BEFORE_EVICTION,
       trackedPeers: REQUEST_TIMEOUT_TRACKED_PEERS,
+      quarantine: EVICTION_QUARANTINE,
+      quarantinedPeers: EVICTION_QUARANTINE_MAX_PEERS,
     })
+    expect(EVICTION_QUARANTINE).toBe(10 * 60_000)
     expect([REQUEST_TIMEOUT_MIN, REQUEST_TIMEOUT_UNKNOWN_PEER, REQUEST_TIMEOUT_MAX]).toEqual([
       1_000, 2_000, 5_000,
     ])

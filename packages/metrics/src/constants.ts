@@ -12,8 +12,15 @@ const minuteS = minute / second
 /** One hour in seconds. */
 const hourS = hour / second
 
-/** Prefix of every NSN metric name. */
+/** Prefix of every NSN metric name but {@link ROUTING_DIVERSITY_REFUSALS_METRIC}. */
 export const METRIC_PREFIX = 'nsn_p2p_'
+
+/**
+ * Refusals of the routing-table diversity filter and the eviction quarantine, by
+ * `reason` (bucket, table, quarantine, answer). The network-namespace eclipse test of
+ * integration-tests reads it from `nsn-node` daemons.
+ */
+export const ROUTING_DIVERSITY_REFUSALS_METRIC = 'nsn_p2p_routing_diversity_refusals_total'
 
 /**
  * Buckets of `nsn_p2p_kademlia_query_duration_seconds`, in seconds: from 1 ms to past the

@@ -50,6 +50,7 @@ export {
   PROMETHEUS_CONTENT_TYPE,
   QUERY_DURATION_BUCKETS,
   REPUBLISH_DURATION_BUCKETS,
+  ROUTING_DIVERSITY_REFUSALS_METRIC,
 } from './constants.js'
 export type { MetricsErrorCode } from './errors.js'
 export {

@@ -14,6 +14,7 @@ import {
   PROVIDER_CACHE_EVICTION_REASONS,
   QUERY_RESULTS,
   QUERY_TYPES,
+  ROUTING_REFUSAL_REASONS,
 } from '@nsn/core'
 import { Counter, collectDefaultMetrics, Histogram, type Registry } from 'prom-client'
 import {
@@ -23,6 +24,7 @@ import {
   METRIC_PREFIX,
   QUERY_DURATION_BUCKETS,
   REPUBLISH_DURATION_BUCKETS,
+  ROUTING_DIVERSITY_REFUSALS_METRIC,
 } from './constants.js'
 import { createCollectableGauge } from './gauge.js'
 
@@ -68,7 +70,7 @@ export function collectProcessMetrics(register: Registry): void {
 }
 
 /**
- * Declares every `nsn_p2p_` metric on `register` and returns them grouped by subsystem.
+ * Declares every NSN metric (all named `nsn_p2p_...`) on `register` and returns them grouped by subsystem.
  * Label combinations that are known in advance (query type × result, eviction reason,
  * connection direction) are created at 0 so their series exist before the first event.
  *
@@ -168,6 +170,17 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
       peersEvicted: new Counter<'reason'>({
         name: name('kademlia_peers_evicted_total'),
         help: 'Peers removed from the routing table by NSN, by reason (timeouts: their requests timed out several times in a row)',
+        labelNames: ['reason'],
+        registers,
+      }),
+      /**
+       * Peers kept out of the routing table, or dropped from the closer peers of answers,
+       * by the diversity filter or the eviction quarantine, by reason
+       * ({@link ROUTING_DIVERSITY_REFUSALS_METRIC}).
+       */
+      routingDiversityRefusals: new Counter<'reason'>({
+        name: ROUTING_DIVERSITY_REFUSALS_METRIC,
+        help: 'Peers refused by the routing-table diversity filter or the eviction quarantine, by reason: bucket and table (their IP group has perBucket peers in their k-bucket, or perTable in the table), quarantine (evicted by request timeouts, kept out of the table and of answers), answer (dropped from an answer: perTable peers of their IP group already taken in the same lookup). Counts refused attempts',
         labelNames: ['reason'],
         registers,
       }),
@@ -330,6 +343,9 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
   }
   for (const reason of PROVIDER_CACHE_EVICTION_REASONS) {
     metrics.providerCache.evictions.inc({ reason }, 0)
+  }
+  for (const reason of ROUTING_REFUSAL_REASONS) {
+    metrics.kademlia.routingDiversityRefusals.inc({ reason }, 0)
   }
   for (const direction of CONNECTION_DIRECTIONS) {
     metrics.connections.established.inc({ direction }, 0)

@@ -38,6 +38,8 @@ function nonNegative(value: number): number | undefined {
  *   `provider_cache_misses_total`.
  * - `providerCacheEvicted`: adds `count` to `provider_cache_evictions_total{reason}`.
  * - `providerCacheSizeChanged`: sets `provider_cache_entries` and `provider_cache_bytes`.
+ * - `routingRefused`: increments `nsn_p2p_routing_diversity_refusals_total{reason}` (no
+ *   `nsn_p2p_` prefix: `ROUTING_DIVERSITY_REFUSALS_METRIC`).
  *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
@@ -108,6 +110,9 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
       if (e !== undefined) providerCache.entries.set(e)
       const b = nonNegative(bytes)
       if (b !== undefined) providerCache.bytes.set(b)
+    },
+    routingRefused({ reason }) {
+      kademlia.routingDiversityRefusals.inc({ reason })
     },
     republishRunEnded({ republished, failed, durationMs }) {
       republish.runs.inc()

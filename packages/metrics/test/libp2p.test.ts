@@ -351,10 +351,11 @@ describe('libp2p’s own metrics in the node’s registry', () => {
     for (const node of [a, b]) {
       const names = node.register.getMetricsAsArray().map((m) => m.name)
       expect(new Set(names).size).toBe(names.length)
-      expect(names.filter((n) => n.startsWith('nsn_p2p_')).length).toBe(30)
+      expect(names.filter((n) => n.startsWith('nsn_p2p_')).length).toBe(31)
       expect(names).toContain('libp2p_connection_manager_dials_total')
       expect(names).toContain('libp2p_tcp_listener_events_total')
       expect(names).toContain('process_cpu_user_seconds_total')
+      expect(names).toContain('nsn_p2p_routing_diversity_refusals_total')
       expect(names.every((n) => /^(nsn_p2p_|libp2p_|process_|nodejs_)/.test(n))).toBe(true)
     }
     // each registry holds its own node's libp2p values

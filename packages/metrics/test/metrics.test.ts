@@ -5,6 +5,7 @@ import {
   INBOUND_REQUEST_TYPES,
   QUERY_RESULTS,
   QUERY_TYPES,
+  ROUTING_REFUSAL_REASONS,
 } from '@nsn/core'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
@@ -15,6 +16,7 @@ import {
   METRIC_PREFIX,
   NONCOMPLIANT_DEFAULT_METRICS,
   QUERY_DURATION_BUCKETS,
+  ROUTING_DIVERSITY_REFUSALS_METRIC,
 } from '../src/index.js'
 import { histogram, samples, value } from './helpers.js'
 
@@ -32,6 +34,7 @@ const SPEC: Record<string, string> = {
   nsn_p2p_kademlia_answers_rejected_total: 'counter',
   nsn_p2p_kademlia_answer_entries_dropped_total: 'counter',
   nsn_p2p_kademlia_peers_evicted_total: 'counter',
+  nsn_p2p_routing_diversity_refusals_total: 'counter',
   nsn_p2p_active_connections: 'gauge',
   nsn_p2p_connected_peers: 'gauge',
   nsn_p2p_connections_established_total: 'counter',
@@ -59,7 +62,9 @@ describe('createNsnMetrics', () => {
     const declared = await register.getMetricsAsJSON()
     expect(Object.fromEntries(declared.map((m) => [m.name, String(m.type)]))).toEqual(SPEC)
     for (const metric of declared) {
-      expect(metric.name.startsWith(METRIC_PREFIX)).toBe(true)
+      // one named exception, a contract with the eclipse test (see its constant)
+      if (metric.name !== ROUTING_DIVERSITY_REFUSALS_METRIC)
+        expect(metric.name.startsWith(METRIC_PREFIX)).toBe(true)
       expect(metric.help.length, `${metric.name} has HELP`).toBeGreaterThan(10)
       expect(metric.help).not.toBe(metric.name)
       if (String(metric.type) === 'counter') expect(metric.name).toMatch(/_total$/)
@@ -109,6 +114,10 @@ describe('createNsnMetrics', () => {
     }
     for (const reason of ANSWER_DROP_REASONS) {
       expect(await value(register, 'nsn_p2p_kademlia_answer_entries_dropped_total', { reason })).toBe(0)
+    }
+    expect(ROUTING_REFUSAL_REASONS).toEqual(['bucket', 'table', 'quarantine', 'answer'])
+    for (const reason of ROUTING_REFUSAL_REASONS) {
+      expect(await value(register, ROUTING_DIVERSITY_REFUSALS_METRIC, { reason })).toBe(0)
     }
     for (const direction of ['inbound', 'outbound']) {
       for (const name of ['established', 'closed', 'failed']) {

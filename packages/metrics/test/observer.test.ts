@@ -105,6 +105,14 @@ describe('createMetricsObserver', () => {
     expect(await value(register, 'nsn_p2p_kademlia_peers_evicted_total', { reason: 'timeouts' })).toBe(0)
     observer.peerEvicted?.({ reason: 'timeouts', peer: '12D3KooWexample' })
     expect(await value(register, 'nsn_p2p_kademlia_peers_evicted_total', { reason: 'timeouts' })).toBe(1)
+    for (const reason of ['bucket', 'table', 'quarantine', 'answer'] as const) {
+      expect(await value(register, 'nsn_p2p_routing_diversity_refusals_total', { reason })).toBe(0)
+    }
+    observer.routingRefused?.({ reason: 'table', peer: '12D3KooWexample', group: 'ip4/127.0.0.0/16' })
+    observer.routingRefused?.({ reason: 'table', peer: '12D3KooWexample2', group: 'ip4/127.0.0.0/16' })
+    observer.routingRefused?.({ reason: 'answer', peer: '12D3KooWexample3' })
+    expect(await value(register, 'nsn_p2p_routing_diversity_refusals_total', { reason: 'table' })).toBe(2)
+    expect(await value(register, 'nsn_p2p_routing_diversity_refusals_total', { reason: 'answer' })).toBe(1)
   })
 
   it('counts rejected answers and the peers or addresses dropped from answers, by reason', async () => {

@@ -83,7 +83,8 @@ export interface NsnNodeInit extends Partial<Omit<NsnNodeConfig, 'api' | 'metric
   datastore?: Datastore
   /**
    * Further kad-dht options (e.g. `prefixLength`, `lastPingThreshold`), applied over the
-   * config; for tests and tuning.
+   * config (a `routingDiversity` or `requestTimeouts` here replaces the config's); for
+   * tests and tuning.
    */
   dht?: Omit<NsnKadDHTInit, 'queryTimeout' | 'providerRecordTtl' | 'kBucketSize'>
   /** libp2p connection gater (tests use it to cut a node off the network). */
@@ -303,6 +304,8 @@ export class NsnNode implements ApiBackend {
         dns: this.init.dns,
         connectionGater: this.init.connectionGater,
         dht: {
+          routingDiversity: config.routingDiversity,
+          requestTimeouts: config.requestTimeouts,
           ...this.init.dht,
           kBucketSize: config.kBucketSize,
           queryTimeout: config.queryTimeout,
@@ -310,14 +313,23 @@ export class NsnNode implements ApiBackend {
           providerCleanupInterval: timing.providerCleanupInterval,
         },
       })
+      const routingDiversity = this.init.dht?.routingDiversity ?? config.routingDiversity
       if (config.profile !== 'default') {
-        // a profile changes libp2p's limits: say so, never silently
+        // a profile changes libp2p's limits and turns defenses off: say so, never silently
         log.info(`host profile ${config.profile}`, {
           listen: config.listen,
           inboundConnectionThreshold: config.inboundConnectionThreshold,
           allow: config.allow,
           connectionMonitorInterval: config.connectionMonitorInterval,
+          routingDiversity,
         })
+      } else if (routingDiversity === false) {
+        log.warn(
+          'routing-table diversity is off (routingDiversity: false): any number of peers of one IP group may enter the routing table',
+          {
+            routingDiversity,
+          },
+        )
       }
       metrics.trackLibp2p(libp2p)
       await libp2p.start()

@@ -218,6 +218,70 @@ describe('config', () => {
     )
   })
 
+  it("routingDiversity and requestTimeouts: on by default with core's defaults, false or an object in the file, off or key=value pairs from flags and env", async () => {
+    const defaults = defaultConfig()
+    expect(defaults.routingDiversity).toEqual({ perBucket: 2, perTable: 3 })
+    expect(defaults.requestTimeouts).toEqual({
+      min: 1_000,
+      max: 5_000,
+      unknownPeer: 2_000,
+      evictAfter: 3,
+      quarantine: 600_000,
+    })
+    expect(resolveConfig({ routingDiversity: false, requestTimeouts: false })).toMatchObject({
+      routingDiversity: false,
+      requestTimeouts: false,
+    })
+    expect(resolveConfig({ routingDiversity: { perTable: 5 } }).routingDiversity).toEqual({
+      perBucket: 2,
+      perTable: 5,
+    })
+    expect(resolveConfig({ requestTimeouts: { max: '8s', quarantine: '1m' } }).requestTimeouts).toMatchObject(
+      {
+        min: 1_000,
+        max: 8_000,
+        quarantine: 60_000,
+      },
+    )
+    const flags = await loadConfig({
+      flags: { routingDiversity: 'perBucket=1,perTable=4', requestTimeouts: 'off' },
+    })
+    expect(flags).toMatchObject({ routingDiversity: { perBucket: 1, perTable: 4 }, requestTimeouts: false })
+    const env = await loadConfig({
+      env: { NSN_ROUTING_DIVERSITY: 'off', NSN_REQUEST_TIMEOUTS: 'evictAfter=5' },
+    })
+    expect(env.routingDiversity).toBe(false)
+    expect(env.requestTimeouts).toMatchObject({ evictAfter: 5, min: 1_000 })
+    expect(() => resolveConfig({ routingDiversity: { perBucket: 4, perTable: 3 } })).toThrow(
+      'invalid config: routingDiversity.perBucket: must be <= perTable (3), got 4',
+    )
+    expect(() => resolveConfig({ routingDiversity: { perIp: 1 } })).toThrow(
+      'invalid config: routingDiversity.perIp: is not a key of routingDiversity (perBucket, perTable)',
+    )
+    expect(() => resolveConfig({ routingDiversity: 3 })).toThrow(
+      'invalid config: routingDiversity: must be false or an object { perBucket, perTable }, got 3',
+    )
+    await expect(loadConfig({ flags: { routingDiversity: 'perBucket' } })).rejects.toThrow(
+      /invalid config: routingDiversity: must be off, on, or perBucket=<value>,perTable=<value>.*\(from --routing-diversity\)/,
+    )
+    expect(() => resolveConfig({ requestTimeouts: { min: 3_000, max: 2_000 } })).toThrow(
+      'invalid config: requestTimeouts.min: must be <= max (2000 ms), got 3000',
+    )
+    expect(() => resolveConfig({ requestTimeouts: { evictAfter: 0 } })).toThrow(
+      'invalid config: requestTimeouts.evictAfter: must be 1-1000, got 0',
+    )
+  })
+
+  it('the local profile turns routing-table diversity off unless a source sets it; the default profile keeps it on', async () => {
+    expect(LOCAL_PROFILE.routingDiversity).toBe(false)
+    expect((await loadConfig({ flags: { profile: 'local' } })).routingDiversity).toBe(false)
+    expect(
+      (await loadConfig({ flags: { profile: 'local', routingDiversity: 'perBucket=2,perTable=3' } }))
+        .routingDiversity,
+    ).toEqual({ perBucket: 2, perTable: 3 })
+    expect((await loadConfig({})).routingDiversity).toEqual({ perBucket: 2, perTable: 3 })
+  })
+
   it('the README documents every flag, environment variable and config key with its default', async () => {
     const readme = await readFile(join(PKG, 'README.md'), 'utf8')
     for (const spec of CONFIG_FIELDS) {

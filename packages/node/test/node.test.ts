@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type DNSResponse, dns, RecordType } from '@multiformats/dns'
+import { hooksOf } from '@nsn/core'
 import { routingTableEvents } from '@nsn/core/testing'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
@@ -56,6 +57,41 @@ function jsonLog(): {
   }
 }
 
+describe('NsnNode: routing-table diversity', () => {
+  it('is on in the default profile, and the local profile turns it off and logs it', async () => {
+    const plain = await node({ profile: 'default', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    expect(hooksOf(plain.libp2p.services.dht).routingAdmission?.diversity?.options).toEqual({
+      perBucket: 2,
+      perTable: 3,
+    })
+    const { logger, lines } = jsonLog()
+    const local = await node({ logger })
+    expect(hooksOf(local.libp2p.services.dht).routingAdmission?.diversity).toBeUndefined()
+    // the eviction quarantine stays on
+    expect(hooksOf(local.libp2p.services.dht).routingAdmission?.quarantine).toBeDefined()
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'host profile local', routingDiversity: false }),
+    )
+  })
+
+  it('turned off under the default profile, it is said in a warning', async () => {
+    const { logger, lines } = jsonLog()
+    const n = await node({
+      profile: 'default',
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      routingDiversity: false,
+      logger,
+    })
+    expect(hooksOf(n.libp2p.services.dht).routingAdmission?.diversity).toBeUndefined()
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: expect.stringContaining('routing-table diversity is off'),
+      }),
+    )
+  })
+})
+
 describe('NsnNode', () => {
   it('keeps its identity in <dataDir>/identity.key with mode 0600 and serves /metrics', async () => {
     const n = await node()
@@ -66,6 +102,8 @@ describe('NsnNode', () => {
     const text = await (await fetch(`http://${metrics?.host}:${metrics?.port}/metrics`)).text()
     expect(text).toContain('nsn_p2p_kademlia_routing_table_size')
     expect(text).toContain('nsn_p2p_shard_registry_capacity 10000')
+    // the integration tests' eclipse test reads this name from daemons
+    expect(text).toContain('nsn_p2p_routing_diversity_refusals_total{reason="table"} 0')
   })
 
   it('bootstraps from a /dnsaddr seed, retrying with backoff while the routing table is empty', async () => {

@@ -12,6 +12,7 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   hour,
+  InvalidOptionError,
   K_BUCKET_SIZE,
   LOCAL_PROFILE,
   minute,
@@ -19,6 +20,8 @@ import {
   QUERY_TIMEOUT,
   REFRESH_INTERVAL,
   REGISTRY_CAPACITY,
+  resolveRequestTimeoutsOptions,
+  resolveRoutingDiversityOptions,
   second,
 } from '@nsn/core'
 import {
@@ -32,7 +35,15 @@ import {
 } from '../constants.js'
 import { ConfigError } from '../errors.js'
 import { isLogLevel, LOG_LEVELS } from '../logger.js'
-import { type ConfigKey, type HostPort, type NsnNodeConfig, PROFILES, type Profile } from './types.js'
+import {
+  type ConfigKey,
+  type HostPort,
+  type NsnNodeConfig,
+  PROFILES,
+  type Profile,
+  type RequestTimeoutsConfig,
+  type RoutingDiversityConfig,
+} from './types.js'
 
 /** Where a value being parsed came from, for messages and relative paths. */
 export interface ParseContext {
@@ -202,6 +213,111 @@ function parseBoolean(field: string, value: unknown, ctx: ParseContext): boolean
   throw ConfigError.invalid(field, `must be true or false, got ${describe(value)}`, ctx.from)
 }
 
+/**
+ * The keys and values of an options object: a JSON object (config file, programmatic
+ * options) or `key=value,key=value` (flags, env). `off`/`false` is `false`, `on`/`true`
+ * (or an empty object) the defaults.
+ */
+function parseOptionsObject(
+  field: string,
+  value: unknown,
+  keys: readonly string[],
+  ctx: ParseContext,
+): Record<string, unknown> | false {
+  if (value === false) return false
+  if (value === true) return {}
+  if (typeof value === 'string') {
+    const text = value.trim()
+    if (['off', 'false', 'no', '0'].includes(text.toLowerCase())) return false
+    if (['on', 'true', 'yes', '1', ''].includes(text.toLowerCase())) return {}
+    const out: Record<string, unknown> = {}
+    for (const pair of text.split(',')) {
+      const [key, val, ...rest] = pair.split('=').map((s) => s.trim())
+      if (key == null || key === '' || val == null || rest.length > 0) {
+        throw ConfigError.invalid(
+          field,
+          `must be off, on, or ${keys.map((k) => `${k}=<value>`).join(',')}, got ${describe(value)}`,
+          ctx.from,
+        )
+      }
+      out[key] = val
+    }
+    value = out
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw ConfigError.invalid(
+      field,
+      `must be false or an object { ${keys.join(', ')} }, got ${describe(value)}`,
+      ctx.from,
+    )
+  }
+  const object = value as Record<string, unknown>
+  for (const key of Object.keys(object)) {
+    if (!keys.includes(key)) {
+      throw ConfigError.invalid(`${field}.${key}`, `is not a key of ${field} (${keys.join(', ')})`, ctx.from)
+    }
+  }
+  return object
+}
+
+const DIVERSITY_KEYS = ['perBucket', 'perTable'] as const
+const TIMEOUT_KEYS = ['min', 'max', 'unknownPeer', 'evictAfter', 'quarantine'] as const
+
+/** The diversity bounds of `routingDiversity`, checked by @nsn/core's own rules. */
+export function parseRoutingDiversity(value: unknown, ctx: ParseContext): RoutingDiversityConfig | false {
+  const object = parseOptionsObject('routingDiversity', value, DIVERSITY_KEYS, ctx)
+  if (object === false) return false
+  const init: Record<string, number> = {}
+  for (const key of DIVERSITY_KEYS) {
+    if (object[key] !== undefined)
+      init[key] = parseInteger(`routingDiversity.${key}`, object[key], 1, 1_000, ctx)
+  }
+  return fromCore(() => resolveRoutingDiversityOptions(init), ctx)
+}
+
+/** The request timeouts of `requestTimeouts`, checked by @nsn/core's own rules. */
+export function parseRequestTimeouts(value: unknown, ctx: ParseContext): RequestTimeoutsConfig | false {
+  const object = parseOptionsObject('requestTimeouts', value, TIMEOUT_KEYS, ctx)
+  if (object === false) return false
+  const init: Record<string, number> = {}
+  for (const key of TIMEOUT_KEYS) {
+    if (object[key] === undefined) continue
+    init[key] =
+      key === 'evictAfter'
+        ? parseInteger('requestTimeouts.evictAfter', object[key], 1, 1_000, ctx)
+        : parseDuration(`requestTimeouts.${key}`, object[key], 1, ctx)
+  }
+  const { min, max, unknownPeer, evictAfter, quarantine } = fromCore(
+    () => resolveRequestTimeoutsOptions(init),
+    ctx,
+  )
+  return { min, max, unknownPeer, evictAfter, quarantine }
+}
+
+/** Runs one of core's option resolvers, its `InvalidOptionError` turned into a `ConfigError`. */
+function fromCore<T>(resolve: () => T, ctx: ParseContext): T {
+  try {
+    return resolve()
+  } catch (err) {
+    if (err instanceof InvalidOptionError) {
+      throw ConfigError.invalid(err.option, err.message.replace(/^invalid option [^:]+: /, ''), ctx.from)
+    }
+    throw err
+  }
+}
+
+function formatOptions(value: object): string {
+  return Object.entries(value)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',')
+}
+
+const DEFAULT_DIVERSITY = resolveRoutingDiversityOptions()
+const DEFAULT_TIMEOUTS = (() => {
+  const { min, max, unknownPeer, evictAfter, quarantine } = resolveRequestTimeoutsOptions()
+  return { min, max, unknownPeer, evictAfter, quarantine }
+})()
+
 function field<K extends ConfigKey>(spec: FieldSpec<K>): FieldSpec<K> {
   return spec
 }
@@ -362,6 +478,28 @@ export const CONFIG_FIELDS = [
     parse: (value, ctx) => parseDuration('connectionMonitorInterval', value, 0, ctx),
   }),
   field({
+    key: 'routingDiversity',
+    flag: 'routing-diversity',
+    arg: '<off|perBucket=n,perTable=n>',
+    env: 'NSN_ROUTING_DIVERSITY',
+    description:
+      'routing-table diversity: at most perBucket peers of one IP group (IPv4 /16, IPv6 /32) per k-bucket and perTable in the table and per lookup; off turns it off (the local profile does)',
+    defaultValue: DEFAULT_DIVERSITY,
+    defaultText: formatOptions(DEFAULT_DIVERSITY),
+    parse: (value, ctx) => parseRoutingDiversity(value, ctx),
+  }),
+  field({
+    key: 'requestTimeouts',
+    flag: 'request-timeouts',
+    arg: '<off|min=ms,max=ms,unknownPeer=ms,evictAfter=n,quarantine=ms>',
+    env: 'NSN_REQUEST_TIMEOUTS',
+    description:
+      'per-peer DHT request timeouts (ms, or 1s, 10m...): clamped to [min, max], unknownPeer before a first answer; evictAfter timeouts in a row evict a peer, kept out for quarantine; off: the query deadline only',
+    defaultValue: DEFAULT_TIMEOUTS,
+    defaultText: formatOptions(DEFAULT_TIMEOUTS),
+    parse: (value, ctx) => parseRequestTimeouts(value, ctx),
+  }),
+  field({
     key: 'profile',
     flag: 'profile',
     arg: '<name>',
@@ -413,7 +551,8 @@ export const CONFIG_FIELDS = [
 /**
  * The values a profile gives to fields that no source sets: `default` none, `local`
  * @nsn/core's `LOCAL_PROFILE` (listen on a free 127.0.0.1 port, inbound connection limit
- * raised, loopback allow-listed, connection monitor off).
+ * raised, loopback allow-listed, connection monitor off, routing-table diversity off:
+ * every loopback peer is one IP group).
  */
 export function profileValues(profile: Profile): Partial<NsnNodeConfig> {
   if (profile !== 'local') return {}
@@ -422,6 +561,7 @@ export function profileValues(profile: Profile): Partial<NsnNodeConfig> {
     inboundConnectionThreshold: LOCAL_PROFILE.inboundConnectionThreshold,
     allow: [...LOCAL_PROFILE.allow],
     connectionMonitorInterval: LOCAL_PROFILE.connectionMonitorInterval,
+    routingDiversity: LOCAL_PROFILE.routingDiversity,
   }
 }
 

@@ -13,6 +13,23 @@ export interface HostPort {
   port: number
 }
 
+/** The diversity bounds of {@link NsnNodeConfig.routingDiversity}. */
+export interface RoutingDiversityConfig {
+  perBucket: number
+  perTable: number
+}
+
+/** The request timeouts of {@link NsnNodeConfig.requestTimeouts} (durations in ms). */
+export interface RequestTimeoutsConfig {
+  min: number
+  max: number
+  unknownPeer: number
+  /** Timeouts in a row that evict a peer from the routing table. */
+  evictAfter: number
+  /** How long an evicted peer is kept out of the table and of answers. */
+  quarantine: number
+}
+
 /** Host profiles: `default` keeps libp2p's limits; `local` is for loopback networks. */
 export const PROFILES = ['default', 'local'] as const
 
@@ -49,6 +66,17 @@ export interface NsnNodeConfig {
   allow: string[]
   /** Connection-monitor ping interval, ms; 0 turns the monitor off. */
   connectionMonitorInterval: number
+  /**
+   * Routing-table diversity (@nsn/core's `routingDiversity`): at most `perBucket` peers
+   * of one IP group (IPv4 /16, IPv6 /32) per k-bucket and `perTable` in the table (and
+   * per lookup); `false` turns it off (the `local` profile does).
+   */
+  routingDiversity: RoutingDiversityConfig | false
+  /**
+   * Per-peer request timeouts (@nsn/core's `requestTimeouts`), ms, and the quarantine of
+   * the peers they evict; `false` leaves every request under the query deadline only.
+   */
+  requestTimeouts: RequestTimeoutsConfig | false
   logLevel: LogLevel
   logJson: boolean
 }

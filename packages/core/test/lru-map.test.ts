@@ -2,24 +2,24 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { AnswerGuard } from '../src/answer-guard.js'
 import { AnswerRejectedError } from '../src/errors.js'
+import { IntervalGate, LruMap } from '../src/lru-map.js'
 import type { SendRequest } from '../src/request-timeouts.js'
-import { LruMap, WarnLimiter } from '../src/warn-limiter.js'
 
 const A = peerIdFromString('12D3KooWHvF5rDgLtj5JT1HbLAZZoszNxxRWYdFaXQrcoMNjmYF3')
 const B = peerIdFromString('12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq')
 
-describe('WarnLimiter', () => {
-  it('says a line is due once per key per interval, remembering a bounded number of keys', () => {
+describe('IntervalGate', () => {
+  it('passes a key once per interval, remembering a bounded number of keys', () => {
     let now = 0
-    const limiter = new WarnLimiter(60_000, 2, () => now)
-    expect([limiter.due('a'), limiter.due('a'), limiter.due('b')]).toEqual([true, false, true])
+    const limiter = new IntervalGate(60_000, 2, () => now)
+    expect([limiter.pass('a'), limiter.pass('a'), limiter.pass('b')]).toEqual([true, false, true])
     now = 59_999
-    expect(limiter.due('a')).toBe(false)
+    expect(limiter.pass('a')).toBe(false)
     now = 60_000
-    expect(limiter.due('a')).toBe(true)
+    expect(limiter.pass('a')).toBe(true)
     // a third key pushes out the least recently used one, which then warns again
-    limiter.due('c')
-    expect(limiter.due('b')).toBe(true)
+    limiter.pass('c')
+    expect(limiter.pass('b')).toBe(true)
   })
 
   it('LruMap keeps at most its capacity, forgetting the least recently used', () => {
@@ -44,7 +44,7 @@ describe('AnswerGuard.watch', () => {
       dispatchPeer: () => undefined,
       reporter: () => undefined,
       log: log as never,
-      warnings: new WarnLimiter(60_000, 16, () => 0),
+      warnings: new IntervalGate(60_000, 16, () => 0),
     })
     const send: SendRequest = async function* (to) {
       yield {

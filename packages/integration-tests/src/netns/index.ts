@@ -1,0 +1,27 @@
+/**
+ * Separate hosts made of Linux network namespaces, for scenarios where the IP address of
+ * a peer matters (an eclipse attack from one address against an IP-group defense):
+ * {@link Topology} builds and removes them, {@link NetnsDaemon} runs an `nsn-node` daemon
+ * in one, {@link SybilSwarm} runs the eclipse attacker in one. Needs root and iproute2.
+ *
+ * @packageDocumentation
+ */
+
+export { type ApiAnswer, NetnsDaemon, type NetnsDaemonInit } from './daemon.js'
+export {
+  NetnsCommandError,
+  NetnsError,
+  type NetnsErrorCode,
+  NetnsUnavailableError,
+  NetnsUnreachableError,
+} from './errors.js'
+export { type SwarmConfig, type SwarmEvent, SYBIL_SWARM_SCRIPT, type SybilInfo, SybilSwarm } from './swarm.js'
+export {
+  assertNetnsAvailable,
+  ip,
+  MAX_HOSTS,
+  type NetnsHost,
+  sweepStaleTopologies,
+  Topology,
+  type TopologyOptions,
+} from './topology.js'
