@@ -287,21 +287,22 @@ export const PROVIDER_CACHE_TTL = 1 * minute
 
 /**
  * Shards the provider cache holds at most; the least recently used entry is evicted past
- * it. Enough for the shards of several hours of video being watched through one node;
- * a flood of lookups of distinct shards cycles through it without growing it.
+ * it. Hot shards are the few looked up again within the TTL: two thousand is more than a
+ * node serving many viewers repeats in a minute, and a flood of lookups of distinct shards
+ * cycles through it without growing it.
  */
-export const PROVIDER_CACHE_MAX_ENTRIES = 4_096
+export const PROVIDER_CACHE_MAX_ENTRIES = 2_048
 
 /** Unit: one mebibyte, in bytes. */
 export const MiB = 1024 * KiB
 
 /**
- * Estimated bytes the provider cache holds at most (ids, addresses and per-object
- * overhead of its entries); least recently used entries are evicted past it. An honest
- * entry of 20 providers with a few addresses each takes about 5 KiB, so the entry bound
- * is reached first; this bound holds when providers carry many long addresses (up to
- * {@link ANSWER_MAX_ADDRESSES_PER_PEER} of {@link ANSWER_MAX_ADDRESS_BYTES} each, about
- * 16 KiB per provider).
+ * Heap the provider cache holds at most, as it charges its entries (their measured heap
+ * cost: `provider-cache.ts`); least recently used entries are evicted past it. A typical
+ * entry (a few providers with a few addresses each) is charged about 9 KiB, so the
+ * entry bound ({@link PROVIDER_CACHE_MAX_ENTRIES}) and this one are reached together;
+ * this one holds alone when answers carry many providers with many long addresses (up to
+ * {@link ANSWER_MAX_ADDRESSES_PER_PEER} of {@link ANSWER_MAX_ADDRESS_BYTES} each).
  */
 export const PROVIDER_CACHE_MAX_BYTES = 16 * MiB
 

@@ -173,7 +173,7 @@ describe('ProviderCache', () => {
 
   it('stays within its bounds under a flood of distinct keys, and keeps a hot key read in between', () => {
     const maxEntries = 256
-    const maxBytes = 64 * 1024
+    const maxBytes = 1024 * 1024
     const cache = new ProviderCache({ maxEntries, maxBytes, now: fakeClock().now })
     const hot = key(0)
     cache.set(hot, [p1, p2], { complete: true })

@@ -163,6 +163,43 @@ console.log(`first provider, plain (first PROVIDER event):     ${fmt(summarize(p
 console.log(
   `lookups that missed the provider: NSN ${nsn.misses}, plain ${plain.misses}; cache hits counted by the NSN nodes: ${hits}`,
 )
+// hostile input: a flood of distinct keys, each answer 20 providers with 32 addresses of
+// 215 bytes (the answer guard's bounds), through a cache at its default bounds
+const flood = await (async () => {
+  const { multiaddr } = await import('@multiformats/multiaddr')
+  const { ProviderCache } = await import('@nsn/core')
+  // the bench networks' peer ids (the nodes are stopped; their ids are plain values)
+  const ids = nets.nsn.map((n) => n.peerId)
+  const gc = () => {
+    for (let i = 0; i < 4; i++) globalThis.gc?.()
+  }
+  gc()
+  const before = process.memoryUsage().heapUsed
+  const cache = new ProviderCache()
+  const keys = 6_000
+  for (let k = 0; k < keys; k++) {
+    const providers = Array.from({ length: 20 }, (_, p) => ({
+      peerId: ids[(k + p) % ids.length],
+      multiaddrs: Array.from({ length: 32 }, (_, a) =>
+        multiaddr(`/dns4/${'x'.repeat(200)}-${k}-${p}-${a}.example/tcp/443`),
+      ),
+    }))
+    cache.set(createHash('sha256').update(`flood/${k}`).digest('hex'), providers, { complete: true })
+  }
+  gc()
+  return {
+    keys,
+    entries: cache.size,
+    charged: cache.bytes,
+    heap: process.memoryUsage().heapUsed - before,
+    cap: cache.options.maxBytes,
+  }
+})()
+const mib = (b) => (b / 2 ** 20).toFixed(1)
+console.log(
+  `hostile flood: ${flood.keys} distinct keys of 20 providers x 32 long addresses through a default cache: ${flood.entries} entries kept, ${mib(flood.charged)} MiB charged (bound ${mib(flood.cap)} MiB), heap +${mib(flood.heap)} MiB${globalThis.gc == null ? ' (run with --expose-gc for a settled heap figure)' : ''}`,
+)
+
 const repeatedP99 = summarize(nsn.repeated).p99
 console.log(
   repeatedP99 < 1
