@@ -13,7 +13,8 @@
 //     --only a,b,c,d,e   a subset of the attacks
 //     --flood-rate 300   requests/s of the query flood (0: as fast as the victim's streams take them)
 //
-// Exit status: 0 when every NSN figure passed, 1 otherwise.
+// Exit status: 0 when every NSN acceptance figure passed, 1 otherwise (the extra b2 row is
+// reported, not gated).
 import { fork } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -69,8 +70,8 @@ const CONFIG = {
   // c. query flood
   floodNetwork: QUICK ? 6 : 10,
   floodShards: 6,
-  floodPhaseSeconds: QUICK ? 4 : 15,
-  floodRounds: QUICK ? 1 : 2,
+  floodPhaseSeconds: QUICK ? 3 : 5,
+  floodRounds: QUICK ? 2 : 6,
   floodRate: Number(values['flood-rate']),
   floodStreams: 4,
   floodNice: !values['flood-no-nice'],
@@ -412,10 +413,13 @@ async function attackFlood() {
   }
   try {
     for (let round = 0; round < CONFIG.floodRounds; round++) {
+      // short phases, alternating which implementation and which phase goes first, so
+      // that a change in the machine's load over minutes falls on every phase alike
       for (const impl of round % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
-        await phase(impl, 'base', false)
-        await phase(impl, 'flood', true)
-        await settle(500)
+        for (const flooded of Math.floor(round / 2) % 2 === 0 ? [false, true] : [true, false]) {
+          await phase(impl, flooded ? 'flood' : 'base', flooded)
+          await settle(500)
+        }
       }
     }
   } finally {
@@ -794,7 +798,8 @@ function rowsOf(results) {
       foundText(b.b2.nsn),
       foundText(b.b2.plain),
       '< 1 s',
-      verdict(b.b2.nsn.lookup?.foundMs != null && b.b2.nsn.lookup.foundMs < 1000),
+      // not an acceptance figure of the issue: reported, not gated (see the exit status)
+      `${verdict(b.b2.nsn.lookup?.foundMs != null && b.b2.nsn.lookup.foundMs < 1000)} (not gated)`,
     ])
   }
   if (c != null) {
