@@ -88,7 +88,8 @@ const CORPUS_DIR = fileURLToPath(new URL('../../core/test/fuzz-corpus/', import.
 const FLOODER_SCRIPT = fileURLToPath(new URL('./attack-flooder.mjs', import.meta.url))
 
 const log = (...args) => console.error(...args)
-const errorName = (err) => err?.code ?? err?.name ?? String(err)
+// a DOMException's code is a number (a TimeoutError's is 23): its name says more
+const errorName = (err) => (typeof err?.code === 'string' ? err.code : (err?.name ?? String(err)))
 
 function shardOf(label) {
   return parseShardKey(new Uint8Array(createHash('sha256').update(`nsn-attack-bench/${label}`).digest()))
