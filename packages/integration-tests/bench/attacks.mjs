@@ -59,7 +59,7 @@ const QUICK = values.quick
 const CONFIG = {
   // a. one peer's ADD_PROVIDER flood: messages, written over this many seconds
   addProviders: QUICK ? 10_000 : 100_000,
-  addProviderSeconds: QUICK ? 12 : 110,
+  addProviderSeconds: QUICK ? 8 : 110,
   addProviderStreams: 4,
   addProvidersPerStream: 1_000,
   // b. address stuffing
@@ -70,7 +70,7 @@ const CONFIG = {
   // c. query flood
   floodNetwork: QUICK ? 6 : 10,
   floodShards: 6,
-  floodPhaseSeconds: QUICK ? 3 : 5,
+  floodPhaseSeconds: QUICK ? 2 : 5,
   floodRounds: QUICK ? 2 : 6,
   floodRate: Number(values['flood-rate']),
   floodStreams: 4,
