@@ -59,7 +59,7 @@ function x(v) {
   return v == null || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}×`
 }
 
-function table(header, rows) {
+export function table(header, rows) {
   const line = (cells) => `| ${cells.join(' | ')} |`
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
 }
