@@ -1,6 +1,7 @@
 // Bench nodes: the daemon's libp2p host, built by the one host builder (@nsn/core/host)
 // with its local profile (TCP on 127.0.0.1, Noise, Yamux, identify, ping, connection
-// monitor off, loopback connection limits raised), with either
+// monitor off, loopback connection limits raised; the `host` option replaces the profile,
+// as eclipse.mjs does on netns addresses), with either
 //   - 'nsn':   nsnKadDHT() + ShardRouting (+ an in-memory ShardRegistry), NSN defaults, or
 //   - 'plain': @libp2p/kad-dht 16.4.5 on its defaults, except clientMode: false and the
 //              passthrough peer-info mapper, without which a loopback network cannot form
@@ -116,11 +117,23 @@ async function drain(source) {
  * Starts one bench node.
  *
  * @param {'nsn'|'plain'} impl
- * @param {{ privateKey: any, counter?: ReturnType<typeof createRpcCounter>, dht?: object, routing?: object, registry?: ShardRegistry|false, datastore?: object }} options
+ * `host` replaces the local profile with other createNsnHost settings (bench/eclipse.mjs:
+ * `{ listen: [...] }`, the default profile on a netns address, where NSN keeps its
+ * routing-table diversity filter and libp2p its per-IP inbound limit).
+ *
+ * @param {{ privateKey: any, counter?: ReturnType<typeof createRpcCounter>, dht?: object, routing?: object, registry?: ShardRegistry|false, datastore?: object, host?: object }} options
  */
 export async function createBenchNode(
   impl,
-  { privateKey, counter, dht: dhtInit = {}, routing: routingInit = {}, registry, datastore },
+  {
+    privateKey,
+    counter,
+    dht: dhtInit = {},
+    routing: routingInit = {},
+    registry,
+    datastore,
+    host = { profile: 'local' },
+  },
 ) {
   if (!IMPLEMENTATIONS.includes(impl)) throw new Error(`unknown implementation ${impl}`)
   const nsn = impl !== 'plain'
@@ -128,7 +141,7 @@ export async function createBenchNode(
   const timing = republishTiming(dhtInit.providerRecordTtl)
   // the same host for both: only the DHT service is swapped
   const libp2p = await createNsnHost({
-    profile: 'local',
+    ...host,
     privateKey,
     datastore,
     // RPCs are counted through libp2p's public metrics component, for both alike
@@ -225,12 +238,13 @@ export async function createBenchNode(
    * comparison measures DHT lookups, and a lookup the seeded draws repeat on the same node
    * would otherwise come from NSN's provider cache (bench/cache.mjs measures that apart).
    */
-  node.findProviders = async (shard, { cache = false } = {}) => {
+  node.findProviders = async (shard, { cache = false, signal: callerSignal } = {}) => {
     if (nsn) {
-      const result = await node.routing.findProviders(shard.hex, { cache })
+      const result = await node.routing.findProviders(shard.hex, { cache, signal: callerSignal })
       return result.providers.map((p) => p.peerId)
     }
-    return bounded(180_000, async (signal) => {
+    return bounded(180_000, async (limit) => {
+      const signal = callerSignal == null ? limit : AbortSignal.any([limit, callerSignal])
       const found = []
       for await (const event of dht.findProviders(shard.cid, { signal })) {
         if (event.name === 'PROVIDER') for (const info of event.providers) found.push(info.id)
