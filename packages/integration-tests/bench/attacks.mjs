@@ -6,18 +6,21 @@
 // so its heap and CPU are its own and a crash or an OOM ends that child, not the bench.
 // Attackers are hosts without a DHT (@nsn/core/testing) writing raw Kademlia frames
 // (@nsn/core's codec). Prints the table of the issue's acceptance figures with a verdict
-// per NSN figure, and writes results/attacks.json and results/attacks.md.
+// per NSN figure, and writes results/attacks.json and results/attacks.md. Attack f, the
+// eclipse by 50 Sybils from one IP, runs on separate hosts made of network namespaces
+// (eclipse.mjs, about 40 s; needs root and iproute2, else its row says why it was skipped).
 //
 //   pnpm --filter @nsn/integration-tests bench:attacks [-- options]
-//     --quick            smaller counts, about a minute
-//     --only a,b,c,d,e   a subset of the attacks
-//     --flood-rate 300   requests/s of the query flood (0: as fast as the victim's streams take them)
+//     --quick              smaller counts, about a minute (f is the same either way)
+//     --only a,b,c,d,e,f   a subset of the attacks: its figures replace those keys of an
+//                          existing results/attacks.json, the others are kept
+//     --flood-rate 300     requests/s of the query flood (0: as fast as the victim's streams take them)
 //
-// Exit status: 0 when every NSN acceptance figure passed, 1 otherwise (the extra b2 row is
-// reported, not gated).
+// Exit status: 0 when every NSN acceptance figure of the attacks run passed, 1 otherwise
+// (the extra b2 row is reported, not gated).
 import { fork } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -30,6 +33,7 @@ import { MAX_RECORDS_PER_PEER, NSN_DHT_PROTOCOL, parseShardKey } from '@nsn/core
 import { createHostWithoutDht } from '@nsn/core/testing'
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
+import { eclipseRows, foundByText, HONEST, runEclipse, SYBILS } from './eclipse.mjs'
 import {
   concat,
   describeExit,
@@ -49,7 +53,7 @@ const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
     quick: { type: 'boolean', default: false },
-    only: { type: 'string', default: 'a,b,c,d,e' },
+    only: { type: 'string', default: 'a,b,c,d,e,f' },
     'flood-rate': { type: 'string', default: '300' },
     'flood-no-nice': { type: 'boolean', default: false },
   },
@@ -81,7 +85,14 @@ const CONFIG = {
   messageLimitMs: QUICK ? 20_000 : 60_000,
   seed: 11,
 }
+const ATTACKS = ['a', 'b', 'c', 'd', 'e', 'f']
 const ONLY = new Set(values.only.split(','))
+for (const key of ONLY) {
+  if (!ATTACKS.includes(key)) {
+    console.error(`--only: unknown attack "${key}" (attacks: ${ATTACKS.join(',')})`)
+    process.exit(64)
+  }
+}
 const IMPLS = ['nsn', 'plain']
 const MiB = 2 ** 20
 const CORPUS_DIR = fileURLToPath(new URL('../../core/test/fuzz-corpus/', import.meta.url))
@@ -710,6 +721,15 @@ async function attackFuzz() {
   return out
 }
 
+// ---- f. the eclipse: 50 Sybils from one IP against 8 honest hosts (eclipse.mjs)
+
+async function attackEclipse() {
+  const f = await runEclipse({ log })
+  if (f.skipped != null) log(`f. skipped: ${f.skipped}`)
+  for (const impl of IMPLS) if (f[impl] != null) log(`   ${impl}: ${foundByText(f[impl])}`)
+  return f
+}
+
 // ---- helpers
 
 function countBy(values) {
@@ -753,11 +773,11 @@ function foundText(r) {
   return `not found (${r.lookup?.end ?? '?'}${errs.length > 0 ? `; ${errs.join(', ')}` : ''}; ${r.lookup?.providers ?? 0} other providers)`
 }
 
-function worstText(d) {
+function worstText(d, cfg = CONFIG) {
   const w = d?.worst
   if (w == null) return '–'
   if (w.crashed != null) return `crash (${w.name})`
-  const cpu = (v) => (Number.isFinite(v) ? fmtMs(v) : `> ${fmtMs(CONFIG.messageLimitMs)}, still busy`)
+  const cpu = (v) => (Number.isFinite(v) ? fmtMs(v) : `> ${fmtMs(cfg.messageLimitMs)}, still busy`)
   const top = d.worstSample
   const topText = top.name === w.name ? `max ${cpu(top.maxCpuMs)}` : `max ${cpu(top.maxCpuMs)}: ${top.name}`
   return `${cpu(w.medianCpuMs)} median (${w.name}; ${topText})`
@@ -765,13 +785,14 @@ function worstText(d) {
 
 function rowsOf(results) {
   const rows = []
-  const { a, b, c, d, e } = results.attacks
+  const cfg = results.config ?? CONFIG
+  const { a, b, c, d, e, f } = results.attacks
   if (a != null) {
     const n = a.nsn
     const p = a.plain
     rows.push([
       'a',
-      `records kept of ${fmtN(CONFIG.addProviders)} ADD_PROVIDER (one peer)`,
+      `records kept of ${fmtN(cfg.addProviders)} ADD_PROVIDER (one peer)`,
       n.error ?? fmtN(n.records),
       p.error ?? fmtN(p.records),
       `≤ ${fmtN(MAX_RECORDS_PER_PEER)}`,
@@ -871,9 +892,9 @@ function rowsOf(results) {
   if (d != null) {
     rows.push([
       'd',
-      `worst victim CPU for one hostile message (median of ${CONFIG.messageRepeats})`,
-      worstText(d.nsn),
-      worstText(d.plain),
+      `worst victim CPU for one hostile message (median of ${cfg.messageRepeats})`,
+      worstText(d.nsn, cfg),
+      worstText(d.plain, cfg),
       '≤ 10 ms',
       verdict(d.nsn.worst != null && d.nsn.worst.medianCpuMs <= 10),
     ])
@@ -888,8 +909,48 @@ function rowsOf(results) {
       verdict(e.nsn.crashes === 0 && e.nsn.unanswered === 0),
     ])
   }
-  rows.push(['f', 'sybil: see test/eclipse.test.ts', '–', '–', '–', 'n/a'])
+  rows.push(...eclipseTableRows(f))
   return rows
+}
+
+/** Attack f's rows: the acceptance figure (every honest lookup finds the provider), then info rows. */
+function eclipseTableRows(f) {
+  const honest = f?.config?.honest ?? HONEST
+  const sybils = f?.config?.sybils ?? SYBILS
+  const figure = `shard provided after ${sybils} Sybils from one IP group joined`
+  const limit = `${honest - 1} of ${honest - 1}`
+  if (f == null || f.placeholder != null) return [['f', figure, '–', '–', limit, 'n/a']]
+  if (f.skipped != null) return [['f', figure, `skipped: ${f.skipped}`, '–', limit, 'n/a']]
+  const n = f.nsn
+  const pass = n != null && n.error == null && n.found === honest - 1 && n.lookupsRun === honest - 1
+  // the first of eclipseRows is the found-by figure, in the acceptance row here
+  const [, ...info] = eclipseRows(f)
+  return [
+    ['f', figure, foundByText(n), foundByText(f.plain), limit, verdict(pass)],
+    ...info.map(([name, nsn, plain]) => ['f', name, nsn, plain, 'info', '']),
+  ]
+}
+
+/** One honest host's cells of the md's f section: table, (refusals,) lookup. */
+function eclipseHostCells(r, i, refusals) {
+  const none = refusals ? ['–', '–', '–'] : ['–', '–']
+  if (r == null || r.error != null) return none
+  const t = r.tables[i]
+  const l = r.lookups.find((x) => x.node === i)
+  const lookup =
+    l == null
+      ? 'provides'
+      : `${l.found ? 'found' : 'NOT found'}, ${fmtMs(l.ms)}${l.error ? ` (${l.error})` : ''}`
+  const cells = [`${t.size}: ${t.sybils} + ${t.honest}`]
+  if (refusals) {
+    cells.push(
+      Object.entries(r.refusals[i])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || '0',
+    )
+  }
+  cells.push(lookup)
+  return cells
 }
 
 const HEADER = ['', 'figure', 'NSN', 'plain kad-dht 16.4.5', 'NSN limit', 'NSN']
@@ -901,13 +962,20 @@ function markdown(results, rows) {
     `${results.quick ? 'Quick run (`--quick`, smaller counts)' : 'Full run'} of ${results.startedAt}, ${results.durationS.toFixed(0)} s. ` +
       `${results.machine.cpuModel}, ${results.machine.cores} cores, Node ${results.machine.node}, commit ${results.machine.commit ?? '?'}; load average at the start ${results.loadavg.map((l) => l.toFixed(2)).join(' / ')}.`,
     '',
+    ...(results.updates ?? []).map(
+      (u) =>
+        `Attack${u.only.length > 1 ? 's' : ''} ${u.only.join(', ')} replaced by a run (\`--only ${u.only.join(',')}\`${u.quick ? ' --quick' : ''}) of ${u.startedAt}, ${u.durationS.toFixed(0)} s, commit ${u.commit ?? '?'}; load average at the start ${u.loadavg.map((l) => l.toFixed(2)).join(' / ')}.\n`,
+    ),
     table(HEADER, rows),
     '',
     'How each attack runs, and what the figures mean: `bench/README.md`, "The attack benchmark". Every figure is in `attacks.json`.',
     '',
   ]
   if (results.attacks.d != null) {
-    lines.push(`## d. CPU per hostile message (median and maximum of ${CONFIG.messageRepeats} samples)`, '')
+    lines.push(
+      `## d. CPU per hostile message (median and maximum of ${(results.config ?? CONFIG).messageRepeats} samples)`,
+      '',
+    )
     const cell = (m) =>
       m == null
         ? '–'
@@ -923,6 +991,26 @@ function markdown(results, rows) {
           fmtN(m.bytes),
           cell(m),
           cell(plainBy.get(m.name)),
+        ]),
+      ),
+      '',
+    )
+  }
+  const f = results.attacks.f
+  if (f?.nsn != null || f?.plain != null) {
+    lines.push(
+      `## f. Eclipse: ${f.config.sybils} Sybils from one IP against ${f.config.honest} honest hosts, each its own /16`,
+      '',
+      'Per honest host: its routing table once it settled (size: Sybils + honest), the refusals of',
+      "NSN's diversity filter (by bound: `bucket`, `table`, and `answer` for peers dropped from a",
+      "lookup's answers), and its lookup of the shard host 0 provided (host 0 provides, it does not look up).",
+      '',
+      table(
+        ['host', 'NSN table', 'NSN refusals', 'NSN lookup', 'plain table', 'plain lookup'],
+        Array.from({ length: f.config.honest }, (_, i) => [
+          String(i),
+          ...eclipseHostCells(f.nsn, i, true),
+          ...eclipseHostCells(f.plain, i, false),
         ]),
       ),
       '',
@@ -947,15 +1035,47 @@ if (ONLY.has('b')) results.attacks.b = await attackStuffing()
 if (ONLY.has('c')) results.attacks.c = await attackFlood()
 if (ONLY.has('d')) results.attacks.d = await attackWorstMessage()
 if (ONLY.has('e')) results.attacks.e = await attackFuzz()
-results.attacks.f = { placeholder: 'sybil: see test/eclipse.test.ts' }
+if (ONLY.has('f')) results.attacks.f = await attackEclipse()
 results.durationS = (performance.now() - started) / 1000
 results.loadavgEnd = os.loadavg()
 
-const rows = rowsOf(results)
-console.log(table(HEADER, rows))
 const dir = fileURLToPath(new URL('./results/', import.meta.url))
+const jsonFile = join(dir, 'attacks.json')
+// a subset of the attacks replaces its keys of the existing file and keeps the others
+const subset = ATTACKS.some((key) => !ONLY.has(key))
+const earlier = subset && existsSync(jsonFile) ? JSON.parse(readFileSync(jsonFile, 'utf8')) : undefined
+const out =
+  earlier == null
+    ? results
+    : {
+        ...earlier,
+        // the rows of a..e read the config (counts) of the run that measured them
+        ...(['a', 'b', 'c', 'd', 'e'].some((key) => ONLY.has(key)) ? { config: CONFIG, quick: QUICK } : {}),
+        attacks: { ...earlier.attacks, ...results.attacks },
+        updates: [
+          // an earlier partial run's note keeps the attacks this run did not replace
+          ...(earlier.updates ?? [])
+            .map((u) => ({ ...u, only: u.only.filter((key) => !ONLY.has(key)) }))
+            .filter((u) => u.only.length > 0),
+          {
+            only: ATTACKS.filter((key) => ONLY.has(key)),
+            startedAt: results.startedAt,
+            quick: QUICK,
+            durationS: results.durationS,
+            commit: results.machine.commit,
+            loadavg: results.loadavg,
+          },
+        ],
+      }
+
+const rows = rowsOf(out)
+// this run's rows on the terminal; every row in the files
+console.log(table(HEADER, rowsOf(results)))
 await mkdir(dir, { recursive: true })
-await writeFile(join(dir, 'attacks.json'), `${JSON.stringify(results, null, 2)}\n`)
-await writeFile(join(dir, 'attacks.md'), markdown(results, rows))
-log(`wrote results/attacks.json and results/attacks.md (${results.durationS.toFixed(0)} s)`)
-process.exit(rows.some((row) => row[5] === 'FAIL') ? 1 : 0)
+await writeFile(jsonFile, `${JSON.stringify(out, null, 2)}\n`)
+await writeFile(join(dir, 'attacks.md'), markdown(out, rows))
+log(
+  `${earlier == null ? 'wrote' : `merged ${[...ONLY].join(',')} into`} results/attacks.json and results/attacks.md (${results.durationS.toFixed(0)} s)`,
+)
+// gated: the NSN figures of the attacks this run measured
+process.exit(rowsOf(results).some((row) => row[5] === 'FAIL') ? 1 : 0)
