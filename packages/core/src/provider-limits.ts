@@ -39,7 +39,9 @@
  * record's group before deleting it). The per-key and per-peer maps hold only non-zero
  * counts, so their size is bounded by the total cap. A key's groups live with its count
  * ({@link KeyRecords}): a key with one record costs the same as a bare count (the group
- * strings are shared), so 100,000 keys of one record each add no heap for the groups.
+ * strings are shared), so 100,000 keys of one record each add no heap for the groups
+ * (measured: +0.1 B a record; 5,000 keys of 20 records from 20 groups: +21 B a record;
+ * an in-memory datastore also holds each value's group, +15 B a record).
  * Writes and counted deletes run one at a time, in arrival order: a
  * flood is slowed (each inbound stream's next message is read only once its write is
  * done), never dropped after being admitted, and no queue grows beyond the callers
