@@ -118,6 +118,16 @@ export const REPUBLISH_RETRY_DELAY = 1 * minute
 export const MAX_PROVIDERS_PER_KEY = 20
 
 /**
+ * Providers of one key this node keeps from one IP group (IPv4 /16, IPv6 /32: the group
+ * of the connection each ADD_PROVIDER arrived on), as the routing table's per-bucket
+ * diversity ({@link ROUTING_DIVERSITY_PER_BUCKET}). Without it, 60 valid identities from
+ * one IP filled a key's {@link MAX_PROVIDERS_PER_KEY} slots before the honest provider,
+ * whose record was then refused for the records' whole TTL (the attack benchmark's b2);
+ * with it, one /16 holds at most 2 of the 20 slots.
+ */
+export const MAX_PROVIDERS_PER_KEY_PER_GROUP = 2
+
+/**
  * Records one providing peer may have on this node: the most shards an honest NSN node
  * provides ({@link REGISTRY_CAPACITY}), which on a network of k nodes or fewer all land
  * on every node. Plain kad-dht stored 100,000 records of one peer in 40 s.
@@ -228,7 +238,10 @@ export const INBOUND_WARN_INTERVAL = 1 * minute
  *   77 % of a core with it and 7 % without, so it is off;
  * - the routing-table diversity filter is off (`routingDiversity: false`): every peer of
  *   a loopback network is 127.0.0.1, one IP group, so the filter would keep at most
- *   {@link ROUTING_DIVERSITY_PER_TABLE} peers in any routing table.
+ *   {@link ROUTING_DIVERSITY_PER_TABLE} peers in any routing table;
+ * - for the same reason the provider store's per-group cap is off
+ *   (`providerStore.maxProvidersPerKeyPerGroup: false`): it would keep at most
+ *   {@link MAX_PROVIDERS_PER_KEY_PER_GROUP} providers of any key.
  */
 export const LOCAL_PROFILE = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -237,6 +250,7 @@ export const LOCAL_PROFILE = {
   allow: ['/ip4/127.0.0.1/ipcidr/8'],
   connectionMonitorInterval: 0,
   routingDiversity: false,
+  maxProvidersPerKeyPerGroup: false,
 } as const
 
 /**

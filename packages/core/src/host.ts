@@ -57,7 +57,8 @@ export interface NsnHostInit<D = KadDHT> {
   datastore?: Datastore
   /**
    * Options of {@link nsnKadDHT}, for the default DHT service. The `local` profile sets
-   * `routingDiversity: false` unless it is given here.
+   * `routingDiversity: false` and `providerStore.maxProvidersPerKeyPerGroup: false`, each
+   * unless it is given here.
    */
   dht?: NsnKadDHTInit
   /**
@@ -116,12 +117,20 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     init.connectionMonitorInterval ?? profile?.connectionMonitorInterval,
   )
   const allow = init.allow ?? profile?.allow
-  // the local profile turns the diversity filter off (every loopback peer is one IP
-  // group), unless the caller set it: said by LOCAL_PROFILE, never silently
-  const dhtInit: NsnKadDHTInit | undefined =
-    profile != null && init.dht?.routingDiversity === undefined
-      ? { ...init.dht, routingDiversity: profile.routingDiversity }
-      : init.dht
+  // the local profile turns the diversity filter and the provider store's per-group cap
+  // off (every loopback peer is one IP group), each unless the caller set it: said by
+  // LOCAL_PROFILE, never silently
+  let dhtInit: NsnKadDHTInit | undefined = init.dht
+  if (profile != null && dhtInit?.routingDiversity === undefined) {
+    dhtInit = { ...dhtInit, routingDiversity: profile.routingDiversity }
+  }
+  const providerStore = dhtInit?.providerStore
+  if (profile != null && providerStore !== false && providerStore?.maxProvidersPerKeyPerGroup === undefined) {
+    dhtInit = {
+      ...dhtInit,
+      providerStore: { ...providerStore, maxProvidersPerKeyPerGroup: profile.maxProvidersPerKeyPerGroup },
+    }
+  }
   const dht = (init.dhtService ?? nsnKadDHT(dhtInit)) as (components: unknown) => D
   return {
     ...(init.start == null ? {} : { start: init.start }),

@@ -387,8 +387,11 @@ export interface InboundGuardReporter {
 /** What the guard uses. */
 export interface InboundGuardComponents {
   logger: ComponentLogger
-  /** kad-dht's handler of one message (`rpc.handleMessage`). */
-  handleMessage(peer: PeerId, msg: KadMessage): Promise<KadMessage | undefined>
+  /**
+   * kad-dht's handler of one message (`rpc.handleMessage`), given the connection the
+   * message arrived on as well (the provider store takes a record's IP group from it).
+   */
+  handleMessage(peer: PeerId, msg: KadMessage, connection: Connection): Promise<KadMessage | undefined>
   /** Where rejections and handled requests are reported. */
   reporter(): InboundGuardReporter | undefined
   /** The clock of the rate limits and the warn log. Default `Date.now`. */
@@ -459,7 +462,7 @@ export class InboundGuard {
         const verdict = validateInbound(msg, peer, this.options)
         if (!verdict.ok) return this.reject(stream, peer, verdict.reason, verdict.detail)
         this.components.reporter()?.handled(verdict.type)
-        const answer = await this.components.handleMessage(peer, msg)
+        const answer = await this.components.handleMessage(peer, msg, connection)
         if (answer != null) {
           if (!stream.send(frame(encodeKadMessage(answer)))) await stream.onDrain()
         }

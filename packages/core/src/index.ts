@@ -103,6 +103,7 @@ export {
   resolveProviderCacheOptions,
 } from './provider-cache.js'
 export {
+  type ProviderAddOptions,
   type ProviderAdmission,
   type ProviderRefusal,
   type ProviderStoreInit,

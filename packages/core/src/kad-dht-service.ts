@@ -71,8 +71,11 @@ export interface NsnKadDHTInit extends KadDHTInit {
   /**
    * The bounded provider store (see `provider-limits.ts`): at most
    * `maxProvidersPerKey` providers per key (existing records kept, newcomers refused),
-   * `maxRecordsPerPeer` records per providing peer and `maxRecords` in total, each a
-   * named default. `false` leaves kad-dht's unbounded store (for comparisons only).
+   * `maxProvidersPerKeyPerGroup` of them from one IP group (IPv4 /16, IPv6 /32) of the
+   * connection the record arrived on (`false`: no per-group cap, which the host's
+   * `local` profile sets), `maxRecordsPerPeer` records per providing peer and
+   * `maxRecords` in total, each a named default. `false` leaves kad-dht's unbounded
+   * store (for comparisons only).
    */
   providerStore?: ProviderStoreInit | false
   /**

@@ -21,10 +21,10 @@
  * | `network.sendRequest` (second wrapper, outermost) | the routing admission drops from each answer's closer peers the quarantined peers and the peers of an IP group that already gave this lookup `perTable` peers; the per-lookup state is keyed (weakly) by the `signal` kad-dht's query manager gives every request of one query, all paths included | the closer peers of answers drive kad-dht's lookup (`queryPath`) with no hook between the answer and the next hop; the wrapper must be outside the request-timeouts one, which gives the inner call a signal of its own |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
- * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy | kad-dht stores any number of records from anyone, has no cap option, and writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool) |
+ * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-key-per-IP-group, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy. A record's IP group is that of the connection its ADD_PROVIDER arrived on: the inbound guard hands the connection to the `rpc.handleMessage` wrapper, which notes it per sender while kad-dht's handler runs (the handler checks, as the guard does, that the provider is the sender); without the guard, or for a call outside a message, the group of the provider's first open connection with an IP address (libp2p's connection manager) | kad-dht stores any number of records from anyone, has no cap option, writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool), and calls `addProvider(cid, peerId)` without the connection |
  * | `providers.addProvider` (called) | writing this node's own record before a provide publishes it (so it answers lookups at once), through the bounded store above when it is on | NSN publishes records itself (confirmed stores: ADD_PROVIDER then GET_PROVIDERS on one stream), so kad-dht's `provide()`, which wrote the self-record, is no longer called; kad-dht has no public method that writes a record without sending it |
  * | `reprovider.datastore` | replaced by a view of the same datastore whose `delete` updates the provider store's counts | kad-dht's cleanup of expired records of others deletes through it, with no event or hook |
- * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
+ * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms, which kad-dht reads with `uint8-varint`'s `decode`, ignoring any byte after it: NSN's bounded store appends the record's UTF-8 IP group there, old values without it still read) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
  *
  * Read by a test only, to prove the point above: `@nsn/metrics`' libp2p test reads
  * libp2p's `components.transportManager` and `components.upgrader` to assert that nothing
@@ -47,7 +47,7 @@
  */
 
 import type { AbortOptions, ComponentLogger, Connection, PeerId, PeerInfo, Stream } from '@libp2p/interface'
-import type { KadDHT, QueryEvent } from '@libp2p/kad-dht'
+import { type KadDHT, MessageType, type QueryEvent } from '@libp2p/kad-dht'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
 import type { CID } from 'multiformats/cid'
@@ -58,6 +58,7 @@ import { INBOUND_TRACKED_PEERS, INBOUND_WARN_INTERVAL } from './constants.js'
 import { startDeadline } from './deadline.js'
 import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
+import { ipGroupOf } from './ip-groups.js'
 import type { KadMessage } from './kad-message.js'
 import { IntervalGate } from './lru-map.js'
 import { ProviderLimits, type ProviderStoreInit } from './provider-limits.js'
@@ -236,7 +237,10 @@ export interface KadHookOptions {
    * eviction quarantine comes with `requestTimeouts`.
    */
   routingDiversity?: RoutingDiversityInit | false
-  /** libp2p's connection manager (the diversity filter reads connections' remote addresses). */
+  /**
+   * libp2p's connection manager (the diversity filter, and the provider store without the
+   * inbound guard, read connections' remote addresses).
+   */
   connectionManager?: RoutingAdmissionComponents['connectionManager']
   /** libp2p's peer store (the diversity filter reads the addresses of unconnected peers). */
   peerStore?: RoutingAdmissionComponents['peerStore']
@@ -321,10 +325,26 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   }
 
   let reporter: InboundGuardReporter | undefined
+  // the connection each sender's ADD_PROVIDER is being handled from (the provider store's IP group)
+  const arrivals = new Map<string, Connection>()
+  let providerLimits: ProviderLimits | undefined
   let inboundGuard: InboundGuard | undefined
   if (options.inboundGuard !== false) {
     if (options.logger == null) throw new UnsupportedKadDhtError('the component logger')
-    const handleMessage = rpc.handleMessage.bind(rpc)
+    const kadHandle = rpc.handleMessage.bind(rpc)
+    const handleMessage = async (peer: PeerId, msg: KadMessage, connection: Connection) => {
+      if (msg.type !== MessageType.ADD_PROVIDER || providerLimits?.groupsCounted !== true) {
+        return kadHandle(peer, msg)
+      }
+      const sender = peer.toString()
+      arrivals.set(sender, connection)
+      try {
+        return await kadHandle(peer, msg)
+      } finally {
+        // a later message of the sender on another connection may have taken the entry
+        if (arrivals.get(sender) === connection) arrivals.delete(sender)
+      }
+    }
     const guard = new InboundGuard(
       { logger: options.logger, handleMessage, reporter: () => reporter },
       options.inboundGuard,
@@ -335,7 +355,16 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   }
 
   const providerPrefix = `${options.datastorePrefix}/provider`
-  let providerLimits: ProviderLimits | undefined
+  /** The IP group of the connection `provider`'s record arrived on (see the table above). */
+  const groupOf = (provider: PeerId): string | undefined => {
+    const arrival = arrivals.get(provider.toString())
+    if (arrival != null) return ipGroupOf(arrival.remoteAddr)
+    for (const connection of options.connectionManager?.getConnections(provider) ?? []) {
+      const group = ipGroupOf(connection.remoteAddr)
+      if (group != null) return group
+    }
+    return undefined
+  }
   if (options.providerStore !== false) {
     if (options.peerId == null) throw new UnsupportedKadDhtError('the peer id component')
     const limits = new ProviderLimits(
@@ -349,8 +378,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     )
     const storeLog = options.logger?.forComponent('nsn:provider-store')
     const warnings = new IntervalGate(INBOUND_WARN_INTERVAL, INBOUND_TRACKED_PEERS)
+    const self = options.peerId.toString()
     providers.addProvider = async (cid, provider, addOptions) => {
-      const admission = await limits.add(cid.multihash.bytes, provider.toString(), addOptions)
+      const group = limits.groupsCounted && provider.toString() !== self ? groupOf(provider) : undefined
+      const admission = await limits.add(cid.multihash.bytes, provider.toString(), { ...addOptions, group })
       // ADD_PROVIDER has no answer: a refusal is only reported (and kad-dht goes on to
       // merge the sender's addresses, which the inbound guard has bounded)
       if (!admission.stored) {
@@ -358,9 +389,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
         if (warnings.pass(provider.toString())) {
           // libp2p's logger has no warn level: its error level is the one shown by default
           storeLog?.error(
-            'refused a provider record of %p: %s; its next refusals are not logged for %d ms',
+            'refused a provider record of %p: %s%s; its next refusals are not logged for %d ms',
             provider,
             admission.reason,
+            admission.group == null ? '' : ` (IP group ${admission.group})`,
             warnings.interval,
           )
         }
@@ -540,6 +572,23 @@ export function parseProviderRecordKey(
   } catch {
     return undefined // not base32: not a record kad-dht wrote
   }
+}
+
+/** Longest IP group read back from a record value; a longer tail is no group NSN wrote. */
+const MAX_GROUP_BYTES = 64
+
+/**
+ * The IP group NSN wrote after the varint of a record value (`provider-limits.ts`), or
+ * undefined for a value without one (kad-dht's own, or NSN's before the per-group cap or
+ * while it was off).
+ */
+export function decodeProviderRecordGroup(value: Uint8Array): string | undefined {
+  let end = 0
+  while (end < value.byteLength && ((value[end] as number) & 0x80) !== 0) end++
+  end++ // the varint's last byte
+  const rest = value.byteLength - end
+  if (rest <= 0 || rest > MAX_GROUP_BYTES) return undefined
+  return uint8ArrayToString(value.subarray(end))
 }
 
 /** When a provider record was stored (epoch ms): kad-dht writes an unsigned varint. */

@@ -102,10 +102,12 @@ export const INBOUND_REQUEST_TYPES: readonly InboundRequestType[] = [
  * - `foreign_provider`: an ADD_PROVIDER naming another peer than its sender;
  * - `rate_limited`: over the sender's or the global request rate;
  * - `unsupported_type`: GET_VALUE, PUT_VALUE (NSN uses no records) or an unknown type;
- * - `provider_key_full`, `provider_peer_full`, `provider_store_full`: a valid ADD_PROVIDER
- *   whose record the bounded provider store refused (the key has its maximum of
- *   providers, the sender its maximum of records, the store its total); the protocol has
- *   no answer for this, so nothing is sent and the stream stays open.
+ * - `provider_key_full`, `provider_key_group_full`, `provider_peer_full`,
+ *   `provider_store_full`: a valid ADD_PROVIDER whose record the bounded provider store
+ *   refused (the key has its maximum of providers, or of providers from the IP group of
+ *   the connection the message arrived on; the sender its maximum of records; the store
+ *   its total); the protocol has no answer for this, so nothing is sent and the stream
+ *   stays open.
  */
 export type InboundRejectReason =
   | 'too_large'
@@ -118,6 +120,7 @@ export type InboundRejectReason =
   | 'rate_limited'
   | 'unsupported_type'
   | 'provider_key_full'
+  | 'provider_key_group_full'
   | 'provider_peer_full'
   | 'provider_store_full'
 
@@ -133,6 +136,7 @@ export const INBOUND_REJECT_REASONS: readonly InboundRejectReason[] = [
   'rate_limited',
   'unsupported_type',
   'provider_key_full',
+  'provider_key_group_full',
   'provider_peer_full',
   'provider_store_full',
 ]

@@ -1,8 +1,12 @@
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { describe, expect, it } from 'vitest'
-import { LOCAL_PROFILE, PING_MAX_OUTBOUND_STREAMS } from '../src/constants.js'
+import {
+  LOCAL_PROFILE,
+  MAX_PROVIDERS_PER_KEY_PER_GROUP,
+  PING_MAX_OUTBOUND_STREAMS,
+} from '../src/constants.js'
 import { InvalidOptionError, UnsupportedKadDhtError } from '../src/errors.js'
-import { createNsnHost, nsnHostOptions } from '../src/host.js'
+import { createNsnHost, type NsnHostInit, nsnHostOptions } from '../src/host.js'
 import { hooksOf } from '../src/kad-internals.js'
 
 describe('the host builder', () => {
@@ -22,6 +26,26 @@ describe('the host builder', () => {
     })
     expect(tuned.connectionManager?.inboundConnectionThreshold).toBe(7)
     expect(tuned.connectionMonitor).toEqual({ enabled: true, pingInterval: 2_000 })
+  })
+
+  it('turns the per-group provider cap off under the local profile only, unless it is set', async () => {
+    const perGroup = async (init: NsnHostInit) => {
+      const host = await createNsnHost({ ...init, start: false })
+      try {
+        return hooksOf(host.services.dht).providerLimits?.options.maxProvidersPerKeyPerGroup
+      } finally {
+        await host.stop()
+      }
+    }
+    expect(await perGroup({ profile: 'local' })).toBe(false)
+    expect(await perGroup({ profile: 'local', dht: { providerStore: { maxRecords: 10 } } })).toBe(false)
+    expect(
+      await perGroup({ profile: 'local', dht: { providerStore: { maxProvidersPerKeyPerGroup: 3 } } }),
+    ).toBe(3)
+    expect(await perGroup({})).toBe(MAX_PROVIDERS_PER_KEY_PER_GROUP)
+    const off = await createNsnHost({ profile: 'local', start: false, dht: { providerStore: false } })
+    expect(hooksOf(off.services.dht).providerLimits).toBeUndefined()
+    await off.stop()
   })
 
   it("keeps libp2p's defaults without a profile", () => {

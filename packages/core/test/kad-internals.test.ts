@@ -1,16 +1,21 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import { MessageType } from '@libp2p/kad-dht'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NoKnownPeersError, NotStartedError, UnsupportedKadDhtError } from '../src/errors.js'
 import {
+  decodeProviderRecordGroup,
   decodeProviderRecordTime,
   installKadHooks,
   parseProviderRecordKey,
   providerRecordKey,
   routingTableOf,
 } from '../src/kad-internals.js'
+import { encodeKadMessage, frame, type KadMessage } from '../src/kad-message.js'
 import { ProviderStore } from '../src/provider-store.js'
 import { parseShardKey } from '../src/shard-key.js'
 import { createTestNode, type TestNode } from '../src/testing.js'
@@ -211,5 +216,80 @@ describe('dht.refreshRoutingTable()', () => {
     expect(refreshes).toEqual(['refresh:NoKnownPeersError'])
     await node.routing.stop()
     await expect(dht.refreshRoutingTable()).rejects.toBeInstanceOf(NotStartedError)
+  })
+})
+
+describe("the provider store's IP group of a record", () => {
+  it('is the group of the connection the ADD_PROVIDER arrived on, else of an open connection of the provider', async () => {
+    const fn = () => undefined
+    const log = Object.assign(fn, { error: fn, trace: fn, enabled: false })
+    const logger = { forComponent: () => log }
+    const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const sender = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const datastore = new MemoryDatastore()
+    type ProvidersAdd = (cid: { multihash: { bytes: Uint8Array } }, peer: PeerId) => Promise<void>
+    const providers: { datastore: MemoryDatastore; addProvider: ProvidersAdd } = {
+      datastore,
+      addProvider: async () => undefined,
+    }
+    const dht = {
+      queryManager: { run: fn },
+      routingTable: { kb: { toIterable: () => [] } },
+      routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
+      reprovider: { shouldReprovide: fn, datastore },
+      refreshRoutingTable: fn,
+      providers,
+      // kad-dht's ADD_PROVIDER handler: the provider is the sender
+      rpc: {
+        onIncomingStream: fn,
+        handleMessage: async (peer: PeerId, msg: KadMessage) => {
+          await providers.addProvider({ multihash: { bytes: msg.key as Uint8Array } }, peer)
+          return undefined
+        },
+      },
+    }
+    const hooks = installKadHooks(dht as never, {
+      queryTimeout: 1,
+      providerRecordTtl: 60_000,
+      datastorePrefix: '/dht',
+      logger: logger as never,
+      peerId: self,
+      answerGuard: false,
+      requestTimeouts: false,
+      routingDiversity: false,
+      // an open connection of the sender from another group than the one the message uses
+      connectionManager: { getConnections: () => [{ remoteAddr: multiaddr('/ip4/192.168.1.1/tcp/1') }] },
+    })
+    const shard = parseShardKey('0a'.repeat(32))
+    const message = encodeKadMessage({
+      type: MessageType.ADD_PROVIDER,
+      key: shard.multihash,
+      closer: [],
+      providers: [{ id: sender.toMultihash().bytes, multiaddrs: [multiaddr('/ip4/10.9.8.7/tcp/1').bytes] }],
+    })
+    const stream = {
+      async *[Symbol.asyncIterator]() {
+        yield frame(message)
+      },
+      close: async () => undefined,
+      abort: fn,
+      send: () => true,
+    }
+    const connection = { remotePeer: sender, remoteAddr: multiaddr('/ip4/10.9.8.7/tcp/4001') }
+    // the guard replaced kad-dht's reader
+    const onIncomingStream = dht.rpc.onIncomingStream as unknown as (
+      stream: unknown,
+      connection: unknown,
+    ) => Promise<void>
+    await onIncomingStream(stream, connection)
+    const value = await datastore.get(providerRecordKey(PREFIX, shard.multihash, sender))
+    expect(decodeProviderRecordGroup(value)).toBe('ip4/10.9.0.0/16')
+    expect(hooks.providerLimits?.providersOfGroup(shard.multihash, 'ip4/10.9.0.0/16')).toBe(1)
+
+    // outside a message (kad-dht's own reader, with the guard off): an open connection's group
+    const other = parseShardKey('0b'.repeat(32))
+    await providers.addProvider({ multihash: { bytes: other.multihash } }, sender)
+    const fallback = await datastore.get(providerRecordKey(PREFIX, other.multihash, sender))
+    expect(decodeProviderRecordGroup(fallback)).toBe('ip4/192.168.0.0/16')
   })
 })

@@ -54,8 +54,9 @@ describe('NSN defaults', () => {
     })
   })
 
-  it('the local host profile names the diversity filter it turns off', () => {
+  it('the local host profile names the diversity filter and the per-group provider cap it turns off', () => {
     expect(LOCAL_PROFILE.routingDiversity).toBe(false)
+    expect(LOCAL_PROFILE.maxProvidersPerKeyPerGroup).toBe(false)
   })
 
   it('let every value be overridden', () => {
@@ -84,6 +85,12 @@ describe('NSN defaults', () => {
     [{ routingDiversity: { perBucket: 0 } }, 'routingDiversity.perBucket'],
     [{ routingDiversity: { perTable: 2.5 } }, 'routingDiversity.perTable'],
     [{ routingDiversity: true as never }, 'routingDiversity'],
+    [{ providerStore: { maxProvidersPerKeyPerGroup: 0 } }, 'providerStore.maxProvidersPerKeyPerGroup'],
+    [{ providerStore: { maxProvidersPerKeyPerGroup: 1.5 } }, 'providerStore.maxProvidersPerKeyPerGroup'],
+    [
+      { providerStore: { maxProvidersPerKeyPerGroup: true as never } },
+      'providerStore.maxProvidersPerKeyPerGroup',
+    ],
   ])('reject %j naming the field', (init, field) => {
     expect(() => resolveKadDHTOptions(init)).toThrow(InvalidOptionError)
     expect(() => resolveKadDHTOptions(init)).toThrow(field)

@@ -4,15 +4,20 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_PROVIDERS_PER_KEY, NSN_DHT_PROTOCOL } from '../src/constants.js'
+import { MAX_PROVIDERS_PER_KEY, MAX_PROVIDERS_PER_KEY_PER_GROUP, NSN_DHT_PROTOCOL } from '../src/constants.js'
 import { InvalidOptionError } from '../src/errors.js'
 import { hooksOf } from '../src/index.js'
-import { decodeProviderRecordTime, providerRecordKey } from '../src/kad-internals.js'
+import {
+  decodeProviderRecordGroup,
+  decodeProviderRecordTime,
+  providerRecordKey,
+} from '../src/kad-internals.js'
 import { encodeKadMessage, frame } from '../src/kad-message.js'
 import type { InboundRejectedEvent } from '../src/observer.js'
 import {
   encodeProviderRecordTime,
   ProviderLimits,
+  type ProviderStoreInit,
   resolveProviderStoreOptions,
 } from '../src/provider-limits.js'
 import { parseShardKey } from '../src/shard-key.js'
@@ -120,12 +125,107 @@ describe('ProviderLimits (in-memory datastore)', () => {
     expect(resolveProviderStoreOptions().maxProvidersPerKey).toBe(MAX_PROVIDERS_PER_KEY)
   })
 
+  it('rejects a per-group bound of 0, accepts false, defaults to 2', () => {
+    expect(() => resolveProviderStoreOptions({ maxProvidersPerKeyPerGroup: 0 })).toThrow(/false/)
+    expect(
+      resolveProviderStoreOptions({ maxProvidersPerKeyPerGroup: false }).maxProvidersPerKeyPerGroup,
+    ).toBe(false)
+    expect(resolveProviderStoreOptions().maxProvidersPerKeyPerGroup).toBe(MAX_PROVIDERS_PER_KEY_PER_GROUP)
+  })
+
   it('ignores foreign keys under the prefix', async () => {
     const datastore = new MemoryDatastore()
     await datastore.put(new Key(`${prefix}/not-base32!/x`), new Uint8Array(1))
     const { limits } = store(datastore)
     await limits.ready()
     expect(limits.stored).toBe(0)
+  })
+})
+
+const A = 'ip4/10.1.0.0/16'
+const B = 'ip4/10.2.0.0/16'
+
+describe('ProviderLimits: providers of a key per IP group', () => {
+  const grouped = (datastore = new MemoryDatastore(), clock = { now: 1_000_000 }, init = {}) =>
+    store(datastore, clock, { maxProvidersPerKey: 5, maxRecordsPerPeer: 10, maxRecords: 20, ...init })
+
+  it('refuses the third record of a key from one group, admits another group, leaves other keys alone', async () => {
+    const { limits, datastore } = grouped()
+    expect((await limits.add(mh(1), 'a1', { group: A })).stored).toBe(true)
+    expect((await limits.add(mh(1), 'a2', { group: A })).stored).toBe(true)
+    expect(await limits.add(mh(1), 'a3', { group: A })).toEqual({
+      stored: false,
+      reason: 'provider_key_group_full',
+      group: A,
+    })
+    expect(await datastore.has(providerRecordKey(prefix, mh(1), 'a3'))).toBe(false)
+    expect(await limits.add(mh(1), 'b1', { group: B })).toEqual({ stored: true, refreshed: false })
+    // a provider without an IP address has no group: only the key's cap applies
+    expect((await limits.add(mh(1), 'n1')).stored).toBe(true)
+    expect((await limits.add(mh(1), 'n2')).stored).toBe(true)
+    expect(await limits.add(mh(1), 'n3')).toEqual({ stored: false, reason: 'provider_key_full' })
+    // another key of the same group
+    expect((await limits.add(mh(2), 'a3', { group: A })).stored).toBe(true)
+    expect(limits.providersOfGroup(mh(1), A)).toBe(2)
+    expect(limits.providersOfGroup(mh(2), A)).toBe(1)
+    expect(limits.providersOf(mh(1))).toBe(5)
+    // a refresh is admitted, and stays counted in the group it was admitted with
+    expect(await limits.add(mh(1), 'a1', { group: B })).toEqual({ stored: true, refreshed: true })
+    expect(limits.providersOfGroup(mh(1), A)).toBe(2)
+    const value = await datastore.get(providerRecordKey(prefix, mh(1), 'a1'))
+    expect(decodeProviderRecordGroup(value)).toBe(A)
+  })
+
+  it('frees a group slot when a record is deleted by the cleanup or has expired', async () => {
+    const { limits, datastore, clock } = grouped()
+    await limits.add(mh(1), 'a1', { group: A })
+    await limits.add(mh(1), 'a2', { group: A })
+    await limits.countedDatastore(datastore).delete(providerRecordKey(prefix, mh(1), 'a1'))
+    expect(limits.providersOfGroup(mh(1), A)).toBe(1)
+    expect((await limits.add(mh(1), 'a3', { group: A })).stored).toBe(true)
+    expect(await limits.add(mh(1), 'a4', { group: A })).toMatchObject({ reason: 'provider_key_group_full' })
+    clock.now += ttl + 1
+    expect(await limits.add(mh(1), 'a4', { group: A })).toEqual({ stored: true, refreshed: false })
+    expect(limits.providersOfGroup(mh(1), A)).toBe(1)
+    expect(limits.stored).toBe(1)
+  })
+
+  it('reads the groups back after a restart; records written without one count against no group', async () => {
+    const datastore = new MemoryDatastore()
+    // records as kad-dht (or NSN before the per-group cap) wrote them: a bare varint
+    for (const p of ['old1', 'old2', 'old3']) {
+      await datastore.put(providerRecordKey(prefix, mh(1), p), encodeProviderRecordTime(1_000_000))
+    }
+    const { limits } = grouped(datastore)
+    await limits.add(mh(1), 'a1', { group: A })
+    await limits.add(mh(1), 'a2', { group: A })
+    const value = await datastore.get(providerRecordKey(prefix, mh(1), 'a1'))
+    // kad-dht reads the time from the varint and ignores the group after it
+    expect(decodeProviderRecordTime(value)).toBe(1_000_000)
+    expect(decodeProviderRecordGroup(value)).toBe(A)
+    expect(decodeProviderRecordGroup(encodeProviderRecordTime(1_000_000))).toBeUndefined()
+
+    const restarted = grouped(datastore, undefined, { maxProvidersPerKey: 7 }).limits
+    await restarted.ready()
+    expect(restarted.providersOf(mh(1))).toBe(5)
+    expect(restarted.providersOfGroup(mh(1), A)).toBe(2)
+    expect(await restarted.add(mh(1), 'a3', { group: A })).toMatchObject({
+      reason: 'provider_key_group_full',
+    })
+    expect((await restarted.add(mh(1), 'b1', { group: B })).stored).toBe(true)
+    // an old record leaves without touching any group's count
+    await restarted.countedDatastore(datastore).delete(providerRecordKey(prefix, mh(1), 'old1'))
+    expect(restarted.providersOfGroup(mh(1), A)).toBe(2)
+    expect(restarted.providersOf(mh(1))).toBe(5)
+  })
+
+  it('with the cap off (false), counts no group and writes bare varints', async () => {
+    const { limits, datastore } = grouped(undefined, undefined, { maxProvidersPerKeyPerGroup: false })
+    for (const p of ['a1', 'a2', 'a3', 'a4'])
+      expect((await limits.add(mh(1), p, { group: A })).stored).toBe(true)
+    expect(limits.providersOfGroup(mh(1), A)).toBe(0)
+    const value = await datastore.get(providerRecordKey(prefix, mh(1), 'a1'))
+    expect(value).toEqual(encodeProviderRecordTime(1_000_000))
   })
 })
 
@@ -172,7 +272,7 @@ describe('the bounded provider store on real nodes', () => {
     await stopAll(nodes.splice(0))
   })
 
-  async function victim(providerStore: { maxRecordsPerPeer?: number } = {}) {
+  async function victim(providerStore: ProviderStoreInit = {}) {
     const rejected: InboundRejectedEvent[] = []
     const node = await createTestNode({
       dht: {
@@ -226,5 +326,35 @@ describe('the bounded provider store on real nodes', () => {
     expect(await recordsIn(node)).toBe(MAX_PROVIDERS_PER_KEY)
     expect(await node.routing.storedProviderRecords()).toBe(MAX_PROVIDERS_PER_KEY)
     expect(rejected.map((e) => e.reason)).toEqual(Array(5).fill('provider_key_full'))
+  })
+
+  it('20 identities from one IP group leave 2 records of a key when the per-group cap is on', async () => {
+    // every attacker dials from 127.0.0.1: one IP group; the local profile turns the cap
+    // off, so it is set explicitly here
+    const { node, rejected } = await victim({ maxProvidersPerKeyPerGroup: MAX_PROVIDERS_PER_KEY_PER_GROUP })
+    const evil = await attackers(20)
+    const key = mh(8)
+    await Promise.all(evil.map((e) => sendAll(e, node, [key])))
+    await waitFor(async () => rejected.length + (await recordsIn(node)) >= 20, {
+      what: '20 ADD_PROVIDER handled (stored or refused)',
+    })
+    expect(await recordsIn(node)).toBe(MAX_PROVIDERS_PER_KEY_PER_GROUP)
+    expect(rejected.map((e) => e.reason)).toEqual(Array(18).fill('provider_key_group_full'))
+    const kad = hooksOf(node.libp2p.services.dht)
+    expect(kad.providerLimits?.providersOfGroup(key, 'ip4/127.0.0.0/16')).toBe(
+      MAX_PROVIDERS_PER_KEY_PER_GROUP,
+    )
+  })
+
+  it('the same 20 identities leave all 20 records under the local profile’s default', async () => {
+    const { node, rejected } = await victim()
+    const evil = await attackers(20)
+    const key = mh(9)
+    await Promise.all(evil.map((e) => sendAll(e, node, [key])))
+    await waitFor(async () => rejected.length + (await recordsIn(node)) >= 20, {
+      what: '20 ADD_PROVIDER handled (stored or refused)',
+    })
+    expect(await recordsIn(node)).toBe(20)
+    expect(rejected).toEqual([])
   })
 })
