@@ -15,6 +15,7 @@ import {
   type FindProvidersOptions,
   type FindProvidersResult,
   type FindProvidersSummary,
+  LOCAL_PROFILE,
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
@@ -306,6 +307,10 @@ export class NsnNode implements ApiBackend {
         dht: {
           routingDiversity: config.routingDiversity,
           requestTimeouts: config.requestTimeouts,
+          // the local profile's provider store: every loopback provider is one IP group
+          ...(config.profile === 'local'
+            ? { providerStore: { maxProvidersPerKeyPerGroup: LOCAL_PROFILE.maxProvidersPerKeyPerGroup } }
+            : {}),
           ...this.init.dht,
           kBucketSize: config.kBucketSize,
           queryTimeout: config.queryTimeout,
@@ -322,6 +327,11 @@ export class NsnNode implements ApiBackend {
           allow: config.allow,
           connectionMonitorInterval: config.connectionMonitorInterval,
           routingDiversity,
+          maxProvidersPerKeyPerGroup:
+            this.init.dht?.providerStore === false
+              ? false
+              : (this.init.dht?.providerStore?.maxProvidersPerKeyPerGroup ??
+                LOCAL_PROFILE.maxProvidersPerKeyPerGroup),
         })
       } else if (routingDiversity === false) {
         log.warn(

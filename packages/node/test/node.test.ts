@@ -70,8 +70,20 @@ describe('NsnNode: routing-table diversity', () => {
     // the eviction quarantine stays on
     expect(hooksOf(local.libp2p.services.dht).routingAdmission?.quarantine).toBeDefined()
     expect(lines).toContainEqual(
-      expect.objectContaining({ msg: 'host profile local', routingDiversity: false }),
+      expect.objectContaining({
+        msg: 'host profile local',
+        routingDiversity: false,
+        maxProvidersPerKeyPerGroup: false,
+      }),
     )
+  })
+
+  it("the provider store's per-IP-group cap is on in the default profile and off in the local one", async () => {
+    const plain = await node({ profile: 'default', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    expect(hooksOf(plain.libp2p.services.dht).providerLimits?.options.maxProvidersPerKeyPerGroup).toBe(2)
+    const local = await node()
+    // every loopback provider is one IP group: a local network would keep 2 providers a key
+    expect(hooksOf(local.libp2p.services.dht).providerLimits?.options.maxProvidersPerKeyPerGroup).toBe(false)
   })
 
   it('turned off under the default profile, it is said in a warning', async () => {
