@@ -1,4 +1,14 @@
 #!/usr/bin/env node
-import { main } from './cli/index.js'
+// Checks the Node.js version before loading the CLI, which needs Node.js 22 APIs as soon
+// as it is imported: on an older Node.js every verb stops here with one clear line.
+import { EXIT_UNSUPPORTED_RUNTIME } from './cli/exit-code-values.js'
+import { unsupportedNodeReason } from './cli/runtime.js'
 
-void main()
+const reason = unsupportedNodeReason(process.versions.node)
+if (reason == null) {
+  const { main } = await import('./cli/index.js')
+  await main()
+} else {
+  process.stderr.write(`error: ${reason}\n`)
+  process.exitCode = EXIT_UNSUPPORTED_RUNTIME
+}

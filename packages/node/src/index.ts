@@ -35,11 +35,14 @@ export {
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_UNREACHABLE,
+  EXIT_UNSUPPORTED_RUNTIME,
   EXIT_USAGE,
   exitCodeOf,
   getCli,
   main,
+  REQUIRED_NODE_MAJOR,
   runCli,
+  unsupportedNodeReason,
 } from './cli/index.js'
 export type {
   CliArgs,

@@ -5,29 +5,23 @@
  */
 
 import { isNsnError } from '@nsn/core'
+import { EXIT_FAILURE, EXIT_UNREACHABLE, EXIT_USAGE } from './exit-code-values.js'
 
-/** Success. */
-export const EXIT_OK = 0
-/** The operation failed (timeout, no peers, daemon error, start failure...). */
-export const EXIT_FAILURE = 1
-/** Usage error or bad input (unknown flag, malformed hash, invalid config). */
-export const EXIT_USAGE = 2
-/** The daemon's API could not be reached. */
-export const EXIT_UNREACHABLE = 3
-
-/** Exit codes with their meaning, for help and docs. */
-export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
-  [EXIT_OK, 'ok'],
-  [EXIT_FAILURE, 'operation failed (timeout, no peers, daemon error)'],
-  [EXIT_USAGE, 'usage error or bad input'],
-  [EXIT_UNREACHABLE, 'daemon unreachable'],
-]
+export {
+  EXIT_CODES,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_UNREACHABLE,
+  EXIT_UNSUPPORTED_RUNTIME,
+  EXIT_USAGE,
+} from './exit-code-values.js'
 
 /** The exit code for an error a command threw. */
 export function exitCodeOf(err: unknown): number {
   if (!isNsnError(err)) return EXIT_FAILURE
   switch (err.code) {
     case 'ERR_DAEMON_UNREACHABLE':
+    case 'ERR_API_TIMEOUT':
       return EXIT_UNREACHABLE
     case 'ERR_USAGE':
     case 'ERR_INVALID_CONFIG':

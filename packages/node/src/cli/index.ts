@@ -150,7 +150,16 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.exit(code)
 }
 
-export { EXIT_CODES, EXIT_FAILURE, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, exitCodeOf } from './exit-codes.js'
+export {
+  EXIT_CODES,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_UNREACHABLE,
+  EXIT_UNSUPPORTED_RUNTIME,
+  EXIT_USAGE,
+  exitCodeOf,
+} from './exit-codes.js'
+export { REQUIRED_NODE_MAJOR, unsupportedNodeReason } from './runtime.js'
 export type {
   CliArgs,
   CliCommand,
