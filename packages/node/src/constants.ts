@@ -62,6 +62,13 @@ export const MAX_FIND_PROVIDERS_LIMIT = 1000
 /** Smallest provider-record TTL the config accepts. */
 export const MIN_PROVIDER_TTL = 1 * second
 
+/**
+ * How long a client verb (`nsn-node id`, `provide`, `find`...) waits for the daemon's
+ * answer before it gives up (`--timeout`): above the daemon's own 10 s query deadline, so
+ * a slow DHT operation answers with its own error first.
+ */
+export const CLIENT_REQUEST_TIMEOUT = 1 * minute
+
 /** Nodes of the local demo network (`nsn-node demo`, `pnpm start`), and the bounds `--nodes` accepts. */
 export const DEMO_NODES = { default: 12, min: 4, max: 100 } as const
 

@@ -25,6 +25,7 @@ export type NsnNodeErrorCode =
   | 'ERR_USAGE'
   | 'ERR_DAEMON_UNREACHABLE'
   | 'ERR_API_RESPONSE'
+  | 'ERR_API_TIMEOUT'
   | 'ERR_DEMO_NETWORK'
 
 /** Base class of every @nsn/node error: `@nsn/core`'s {@link NsnError} with the node's codes. */
@@ -217,6 +218,27 @@ export class DaemonUnreachableError extends NsnNodeError {
       options,
     )
     this.api = api
+  }
+}
+
+/**
+ * A daemon took longer than the client's timeout to answer (`--timeout`): it accepted
+ * the connection but did not answer in time (exit code 3, as an unreachable daemon).
+ */
+export class ApiTimeoutError extends NsnNodeError {
+  static readonly code = 'ERR_API_TIMEOUT'
+  override readonly name = 'ApiTimeoutError'
+  readonly code = ApiTimeoutError.code
+  readonly api: string
+  readonly timeoutMs: number
+
+  constructor(api: string, timeoutMs: number, options?: ErrorOptions) {
+    super(
+      `the nsn-node daemon at ${api} did not answer within ${timeoutMs} ms (is it stuck or overloaded? wait longer with --timeout)`,
+      options,
+    )
+    this.api = api
+    this.timeoutMs = timeoutMs
   }
 }
 

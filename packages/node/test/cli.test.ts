@@ -5,15 +5,19 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
+  ApiTimeoutError,
+  CLIENT_REQUEST_TIMEOUT,
   type CliIo,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_UNREACHABLE,
   EXIT_USAGE,
+  exitCodeOf,
   getCli,
+  NsnApiClient,
   runCli,
 } from '../src/index.js'
-import { closedPort, hash, TempDirs, type WaitEvents, waitFor } from './helpers.js'
+import { closedPort, hash, runBin, TempDirs, type WaitEvents, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 afterAll(() => dirs.cleanup())
@@ -84,7 +88,7 @@ describe('CLI usage and bad input', () => {
     expect(cli.out()).toMatch(/^\d+\.\d+\.\d+\n$/)
     cli = io()
     expect(await runCli([], cli)).toBe(EXIT_USAGE)
-    expect(cli.err()).toContain('Usage: nsn-node <command>')
+    expect(cli.err()).toContain('Usage: nsn-node [global options] <command>')
     cli = io()
     expect(await runCli(['launch'], cli)).toBe(EXIT_USAGE)
     expect(cli.err()).toBe('error: unknown command "launch" (see: nsn-node --help)\n')
@@ -150,6 +154,134 @@ describe('CLI usage and bad input', () => {
     expect(cli.err()).toBe(
       `error: cannot reach the nsn-node daemon at 127.0.0.1:${port} (connection refused): is it running? (start it with: nsn-node start)\n`,
     )
+  })
+})
+
+describe('CLI request timeout and global options', () => {
+  /** A server that accepts connections and never answers; closed by `close()`. */
+  async function silentApi(): Promise<{ addr: string; requests: () => number; close(): Promise<void> }> {
+    let requests = 0
+    const server = createServer(() => {
+      requests++ // and no answer
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    return {
+      addr: `127.0.0.1:${port}`,
+      requests: () => requests,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections()
+          server.close(() => resolve())
+        }),
+    }
+  }
+
+  it('every client verb gives up on a daemon that never answers: typed error, one line, exit 3', async () => {
+    const api = await silentApi()
+    try {
+      const verbs = [
+        ['id'],
+        ['peers'],
+        ['provide', hash('e1')],
+        ['find', hash('e1')],
+        ['find', hash('e1'), '--stream'],
+        ['stop-providing', hash('e1')],
+      ]
+      for (const verb of verbs) {
+        const cli = io()
+        expect(await runCli([...verb, '--api', api.addr, '--timeout', '150ms'], cli)).toBe(EXIT_UNREACHABLE)
+        expect(cli.err()).toBe(
+          `error: the nsn-node daemon at ${api.addr} did not answer within 150 ms (is it stuck or overloaded? wait longer with --timeout)\n`,
+        )
+        expect(cli.out()).toBe('')
+      }
+      expect(api.requests()).toBe(verbs.length)
+      // from the environment too
+      const cli = io({ env: { NSN_API: api.addr, NSN_TIMEOUT: '100' } })
+      expect(await runCli(['id'], cli)).toBe(EXIT_UNREACHABLE)
+      expect(cli.err()).toContain('did not answer within 100 ms')
+    } finally {
+      await api.close()
+    }
+  })
+
+  it('the client throws ApiTimeoutError; the CLI default is CLIENT_REQUEST_TIMEOUT', async () => {
+    const api = await silentApi()
+    try {
+      const client = new NsnApiClient(api.addr, { timeoutMs: 50 })
+      await expect(client.id()).rejects.toMatchObject({
+        name: 'ApiTimeoutError',
+        code: 'ERR_API_TIMEOUT',
+        timeoutMs: 50,
+      })
+      expect(exitCodeOf(new ApiTimeoutError(api.addr, 50))).toBe(EXIT_UNREACHABLE)
+      const cli = io()
+      expect(await runCli(['id', '--help'], cli)).toBe(EXIT_OK)
+      expect(cli.out()).toContain(`--timeout <ms>`)
+      expect(cli.out()).toContain(`[default: ${CLIENT_REQUEST_TIMEOUT}; env: NSN_TIMEOUT]`)
+      expect(CLIENT_REQUEST_TIMEOUT).toBe(60_000)
+    } finally {
+      await api.close()
+    }
+  })
+
+  it.each([
+    [
+      ['id', '--timeout', 'soon'],
+      'error: invalid config: timeout: must be a duration in ms (an integer, or with a unit: 500ms, 10s, 5m, 12h), got "soon" (from --timeout)\n',
+    ],
+    [
+      ['id', '--timeout', '0'],
+      'error: invalid config: timeout: must be at least 1 ms, got 0 (from --timeout)\n',
+    ],
+    [
+      ['--verbose', 'id'],
+      "error: unknown option '--verbose' before the command (global options: --api, --timeout, --json; see: nsn-node --help)\n",
+    ],
+    [['--api'], "error: option '--api <host:port>' argument missing (see: nsn-node --help)\n"],
+    [['--timeout', '1s', 'start'], "error: unknown option '--timeout' (see: nsn-node start --help)\n"],
+  ])('%j → exit 2 with one clear line', async (argv, line) => {
+    const cli = io()
+    expect(await runCli(argv, cli)).toBe(EXIT_USAGE)
+    expect(cli.err()).toBe(line)
+  })
+
+  it('global options before the verb work as after it; the verb’s own flag wins', async () => {
+    const port = await closedPort()
+    const api = await silentApi()
+    try {
+      for (const argv of [
+        ['--api', `127.0.0.1:${port}`, 'id'],
+        [`--api=127.0.0.1:${port}`, '--json', 'peers'],
+        ['--api', api.addr, 'id', '--api', `127.0.0.1:${port}`],
+      ]) {
+        const cli = io()
+        expect(await runCli(argv, cli)).toBe(EXIT_UNREACHABLE)
+        expect(cli.err()).toContain(
+          `cannot reach the nsn-node daemon at 127.0.0.1:${port} (connection refused)`,
+        )
+      }
+      const cli = io()
+      expect(await runCli(['--timeout', '100', '--api', api.addr, 'id'], cli)).toBe(EXIT_UNREACHABLE)
+      expect(cli.err()).toContain('did not answer within 100 ms')
+      const help = io()
+      expect(await runCli(['--api', api.addr, '--help'], help)).toBe(EXIT_OK)
+      expect(help.out()).toContain('Usage: nsn-node [global options] <command> [options]')
+    } finally {
+      await api.close()
+    }
+  })
+
+  it('the built bin, a daemon that never answers and --timeout before the verb: exit 3', async () => {
+    const api = await silentApi()
+    try {
+      const run = await runBin(['--api', api.addr, '--timeout', '200', 'id'])
+      expect(run.code).toBe(EXIT_UNREACHABLE)
+      expect(run.stderr).toContain(`the nsn-node daemon at ${api.addr} did not answer within 200 ms`)
+    } finally {
+      await api.close()
+    }
   })
 })
 

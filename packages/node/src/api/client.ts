@@ -1,7 +1,8 @@
 /**
  * A client of a running daemon's HTTP API, used by the CLI verbs. Connection failures
- * become {@link DaemonUnreachableError}; error answers {@link ApiResponseError} with the
- * daemon's status and code.
+ * become {@link DaemonUnreachableError}; no answer within `timeoutMs`
+ * {@link ApiTimeoutError}; error answers {@link ApiResponseError} with the daemon's status
+ * and code.
  *
  * @packageDocumentation
  */
@@ -9,7 +10,7 @@
 import { formatHostPort, parseHostPort } from '../config/fields.js'
 import type { HostPort } from '../config/types.js'
 import { NDJSON_CONTENT_TYPE } from '../constants.js'
-import { ApiResponseError, DaemonUnreachableError } from '../errors.js'
+import { ApiResponseError, ApiTimeoutError, DaemonUnreachableError } from '../errors.js'
 import type {
   ApiErrorLine,
   ApiPeer,
@@ -28,7 +29,11 @@ import type {
 
 /** Options of {@link NsnApiClient}. */
 export interface NsnApiClientOptions {
-  /** Gives up on a call after this many ms. Default: none (a DHT query is bounded by its deadline). */
+  /**
+   * Gives up on a call (its whole answer, streamed lines included) after this many ms,
+   * with {@link ApiTimeoutError}. Default: none (the CLI passes `--timeout`, default
+   * `CLIENT_REQUEST_TIMEOUT`).
+   */
   timeoutMs?: number
 }
 
@@ -115,7 +120,7 @@ export class NsnApiClient {
         try {
           chunk = await reader.read()
         } catch (err) {
-          throw cut(err)
+          throw this.timedOut(err) ?? cut(err)
         }
         if (chunk.done) throw cut()
         buffer += decoder.decode(chunk.value, { stream: true })
@@ -163,13 +168,18 @@ export class NsnApiClient {
         signal: this.timeoutMs == null ? undefined : AbortSignal.timeout(this.timeoutMs),
       })
     } catch (err) {
-      if ((err as Error).name === 'TimeoutError') {
-        throw new DaemonUnreachableError(this.api, `no answer within ${this.timeoutMs} ms`, { cause: err })
-      }
+      const timedOut = this.timedOut(err)
+      if (timedOut != null) throw timedOut
       const reason = unreachableReason(err)
       if (reason != null) throw new DaemonUnreachableError(this.api, reason, { cause: err })
       throw err
     }
+  }
+
+  /** The typed error for `err` when it is this client's timeout firing. */
+  private timedOut(err: unknown): ApiTimeoutError | undefined {
+    if (this.timeoutMs == null || (err as Error | undefined)?.name !== 'TimeoutError') return undefined
+    return new ApiTimeoutError(this.api, this.timeoutMs, { cause: err })
   }
 
   private parseLine(status: number, text: string): ApiPeer | FindProvidersStreamEnd | ApiErrorLine {
@@ -197,9 +207,12 @@ export class NsnApiClient {
     try {
       text = await res.text()
     } catch (err) {
-      throw new DaemonUnreachableError(this.api, 'the connection closed before the answer was complete', {
-        cause: err,
-      })
+      throw (
+        this.timedOut(err) ??
+        new DaemonUnreachableError(this.api, 'the connection closed before the answer was complete', {
+          cause: err,
+        })
+      )
     }
     let body: unknown
     try {

@@ -104,6 +104,7 @@ async function sendLines(
     if (res.destroyed) return
     const answer = toHttpError(err, stopping())
     if (answer.internal) log.error('streamed request failed', { err })
+    else log.warn('streamed answer ended with an error', { status: answer.status, code: answer.code })
     res.write(
       `${JSON.stringify({ error: { code: answer.code, message: answer.message, status: answer.status } })}\n`,
     )
@@ -182,7 +183,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
             status,
             result.lines,
             () => backend.state === 'stopping' || backend.state === 'stopped',
-            log,
+            log.child({ method, path }),
           )
       }
       if (routeMethod.dht === true) {
@@ -206,6 +207,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       const answer = toHttpError(err, backend.state === 'stopping' || backend.state === 'stopped')
       status = answer.status
       if (answer.internal) log.error('request failed', { method, path, err })
+      else
+        log.warn('request answered with an error', { method, path, status: answer.status, code: answer.code })
       send(
         res,
         answer.status,

@@ -53,13 +53,14 @@ export function globalHelp(commands: readonly CliCommand[], version: string): st
   const lines = [
     `${BIN} ${version}: the NSN shard DHT node (a Kademlia DHT on libp2p for video shards)`,
     '',
-    `Usage: ${BIN} <command> [options]`,
+    `Usage: ${BIN} [global options] <command> [options]`,
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(16)} ${c.summary}`),
     '',
     `Run \`${BIN} <command> --help\` for a command's options.`,
     `The client commands reach a running daemon through its HTTP API (--api, default ${API_LISTEN}).`,
+    `Their options --api, --timeout and --json may also come before the command: ${BIN} --api ${API_LISTEN} id`,
     '',
     exitCodes(),
   ]

@@ -12,7 +12,8 @@ import { VERSION } from '../version.js'
 import { COMMANDS } from './cmds/index.js'
 import { EXIT_OK, EXIT_USAGE, exitCodeOf } from './exit-codes.js'
 import { BIN, commandHelp, globalHelp } from './help.js'
-import type { CliArgs, CliCommand, CliIo } from './types.js'
+import { clientOptions } from './options.js'
+import type { CliArgs, CliCommand, CliIo, CliOptions } from './types.js'
 
 /** A CLI: its commands, and a runner that resolves with the exit code. */
 export interface Cli {
@@ -78,6 +79,46 @@ function parseCommandArgs(command: CliCommand, argv: readonly string[]): CliArgs
   return { values, positionals: parsed.positionals, help: false }
 }
 
+/** Options that may come before the verb (`nsn-node --api X id` is `nsn-node id --api X`). */
+export const GLOBAL_OPTIONS: CliOptions = clientOptions
+
+const HELP_OR_VERSION = new Set(['--help', '-h', '--version', '-v'])
+
+/**
+ * Splits the global options before the verb from the rest: `['--api', 'X', 'id', '--json']`
+ * gives `{ globals: ['--api', 'X'], rest: ['id', '--json'] }`; the verb then parses the
+ * globals with its own options, so a verb that does not take one says so.
+ */
+function leadingGlobals(argv: readonly string[], options: CliOptions): { globals: string[]; rest: string[] } {
+  const globals: string[] = []
+  let i = 0
+  for (; i < argv.length; i++) {
+    const token = argv[i] as string
+    if (!token.startsWith('-') || HELP_OR_VERSION.has(token)) break
+    const eq = token.indexOf('=')
+    const name = token.slice(2, eq < 0 ? undefined : eq)
+    const option = token.startsWith('--') ? options[name] : undefined
+    if (option == null) {
+      const names = Object.keys(options).map((n) => `--${n}`)
+      throw new UsageError(
+        `unknown option '${token.split('=')[0]}' before the command (global options: ${names.join(', ')}; see: ${BIN} --help)`,
+      )
+    }
+    globals.push(token)
+    if (option.type === 'string' && eq < 0) {
+      const value = argv[i + 1]
+      if (value == null) {
+        throw new UsageError(
+          `option '--${name} ${option.arg ?? '<value>'}' argument missing (see: ${BIN} --help)`,
+        )
+      }
+      globals.push(value)
+      i++
+    }
+  }
+  return { globals, rest: argv.slice(i) }
+}
+
 function errorLine(err: unknown): string {
   if (err instanceof ApiResponseError) return `error: ${err.message} (${err.remoteCode})`
   if (err instanceof Error) return `error: ${err.message}`
@@ -90,7 +131,15 @@ export function getCli(commands: readonly CliCommand[] = COMMANDS): Cli {
     commands,
     async run(argv, partialIo = {}) {
       const io = defaultIo(partialIo)
-      const [name, ...rest] = argv
+      let split: { globals: string[]; rest: string[] }
+      try {
+        split = leadingGlobals(argv, GLOBAL_OPTIONS)
+      } catch (err) {
+        io.stderr.write(`${errorLine(err)}\n`)
+        return exitCodeOf(err)
+      }
+      const [name, ...verbArgs] = split.rest
+      const rest = [...split.globals, ...verbArgs]
       if (name == null) {
         io.stderr.write(globalHelp(commands, VERSION))
         return EXIT_USAGE
@@ -159,6 +208,7 @@ export {
   EXIT_USAGE,
   exitCodeOf,
 } from './exit-codes.js'
+export { clientOptions } from './options.js'
 export { REQUIRED_NODE_MAJOR, unsupportedNodeReason } from './runtime.js'
 export type {
   CliArgs,

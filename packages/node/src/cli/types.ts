@@ -8,6 +8,8 @@
 /** Anything with `write(string)`. */
 export interface CliWriter {
   write(chunk: string): unknown
+  /** True on a terminal (Node's streams say so): progress frames are drawn only there. */
+  readonly isTTY?: boolean
 }
 
 /** Where `start` listens for SIGINT/SIGTERM (and unhandled rejections); `process` by default. */

@@ -17,6 +17,7 @@ import { InvalidOptionError, parseShardKey, type ShardKey } from '@nsn/core'
 import { DEMO_FORM_TIMEOUT, DEMO_NODES, DEMO_SHARDS } from '../constants.js'
 import { DemoNetworkError } from '../errors.js'
 import { createNsnNode, type NsnNode } from '../node.js'
+import { type ProgressOutput, progressOn } from './progress.js'
 import { formatMs, percentile, table } from './stats.js'
 
 /** Options of {@link runDemo}. */
@@ -44,10 +45,8 @@ export interface DemoReport {
   totalMs: number
 }
 
-/** Where the demo writes progress lines. */
-export interface DemoOutput {
-  write(chunk: string): unknown
-}
+/** Where the demo writes progress lines; `\r` frames only when `isTTY` is true. */
+export interface DemoOutput extends ProgressOutput {}
 
 const QUIET = {
   logLevel: 'error' as const,
@@ -96,30 +95,31 @@ export async function runDemo(
   const began = performance.now()
   const root = await mkdtemp(join(tmpdir(), 'nsn-demo-'))
   const nodes: NsnNode[] = []
-  const say = (line: string) => out.write(`${line}\n`)
+  const progress = progressOn(out)
+  const say = (line: string) => progress.line(line)
   try {
     say(`NSN demo: ${count} nodes on 127.0.0.1 over TCP, ${shardCount} shards (data in ${root})`)
     for (let i = 0; i < count; i++) {
       const seeds = nodes.slice(0, 3).flatMap((n) => n.addresses().addrs.slice(0, 1))
       nodes.push(await createNsnNode({ ...QUIET, dataDir: join(root, `node-${i}`), bootstrap: seeds }))
-      out.write(`\r  started ${i + 1}/${count} nodes`)
+      progress.frame(`  started ${i + 1}/${count} nodes`)
     }
     const startMs = performance.now() - began
-    say(` (${formatMs(startMs)})`)
+    say(`  started ${count}/${count} nodes (${formatMs(startMs)})`)
 
     const target = Math.min(count - 1, 8)
     const formed = await until(
       () => nodes.every((n) => n.routing.routingTableSize() >= target),
       formTimeout,
       () =>
-        out.write(
-          `\r  forming: routing tables ${nodes.map((n) => n.routing.routingTableSize()).join(' ')}   `,
+        progress.frame(
+          `  forming: routing tables ${nodes.map((n) => n.routing.routingTableSize()).join(' ')}`,
         ),
     )
     if (!formed) throw new DemoNetworkError(`the network did not form within ${formTimeout} ms`)
     const formMs = performance.now() - began - startMs
     const sizes = nodes.map((n) => n.routing.routingTableSize())
-    say(`\r  formed in ${formatMs(formMs)}: routing tables ${sizes.join(' ')}`)
+    say(`  formed in ${formatMs(formMs)}: routing tables ${sizes.join(' ')}`)
 
     const pick = (not?: number) => {
       let i = Math.floor(Math.random() * count)
