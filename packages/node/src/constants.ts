@@ -41,6 +41,26 @@ export const CONNECTION_MONITOR_INTERVAL = 10 * second
 /** At most this many DHT operations run at once through the API; more are answered 429. */
 export const API_MAX_CONCURRENT_QUERIES = 64
 
+/**
+ * An API request whose headers have not all arrived after this long is cut (408): Node's
+ * `headersTimeout` (its own default is 60 s).
+ */
+export const API_HEADERS_TIMEOUT = 5 * second
+
+/**
+ * An API request not received completely (headers and body) after this long is cut (408)
+ * and not executed: Node's `requestTimeout` (its own default is 300 s). Answering takes as
+ * long as the operation needs: only receiving the request is bounded.
+ */
+export const API_REQUEST_TIMEOUT = 8 * second
+
+/**
+ * How often the API server checks for requests past those timeouts (Node's
+ * `connectionsCheckingInterval`, 30 s by default): an unfinished request is cut at most
+ * `API_REQUEST_TIMEOUT + API_CONNECTIONS_CHECK_INTERVAL` = 9 s after it began.
+ */
+export const API_CONNECTIONS_CHECK_INTERVAL = 1 * second
+
 /** First delay before a failed bootstrap is retried (while the routing table stays empty). */
 export const BOOTSTRAP_RETRY_MIN = 1 * second
 

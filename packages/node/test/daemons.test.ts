@@ -45,7 +45,7 @@ describe('the built bin', () => {
   it('--help works', async () => {
     const { code, stdout, stderr } = await runBin(['--help'])
     expect(code).toBe(0)
-    expect(stdout).toContain('Usage: nsn-node <command> [options]')
+    expect(stdout).toContain('Usage: nsn-node [global options] <command> [options]')
     expect(stderr).toBe('')
   })
 

@@ -27,12 +27,7 @@ describe('the demo network', () => {
     tty.frame('  started 2/2')
     tty.line('  done')
     tty.line('next')
-    expect(written).toEqual([
-      '\r  started 1/2 nodes',
-      '\r  started 2/2      ',
-      '\r  done       \n',
-      'next\n',
-    ])
+    expect(written).toEqual(['\r  started 1/2 nodes', '\r  started 2/2      ', '\r  done       \n', 'next\n'])
     const piped: string[] = []
     const pipe = progressOn({ write: (c: string) => piped.push(c) })
     pipe.frame('  started 1/2 nodes')

@@ -4,12 +4,27 @@
  * concurrency (past the bound: 429); while the node starts or stops every route but
  * `/healthz` answers 503.
  *
+ * Hardened against malformed and unfinished requests: a request target must be a path
+ * beginning with a single `/` (else 400); what Node itself refuses (malformed request 400,
+ * headers too large 431, unknown `Expect` 417, a request not received in time 408) is
+ * answered in the same `{ error: { code, message } }` envelope; a request is executed only
+ * once it is received completely, and one not received within `requestTimeout` is cut.
+ * HEAD is answered on every GET route (its headers, no body).
+ *
  * @packageDocumentation
  */
 
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { API_DRAIN_TIMEOUT, API_MAX_CONCURRENT_QUERIES, NDJSON_CONTENT_TYPE } from '../constants.js'
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import {
+  API_CONNECTIONS_CHECK_INTERVAL,
+  API_DRAIN_TIMEOUT,
+  API_HEADERS_TIMEOUT,
+  API_MAX_CONCURRENT_QUERIES,
+  API_REQUEST_TIMEOUT,
+  NDJSON_CONTENT_TYPE,
+} from '../constants.js'
 import {
   ApiAddressInUseError,
   ApiListenError,
@@ -35,6 +50,15 @@ export interface ApiServerOptions {
   log?: Logger
   /** DHT operations running at once at most; more are answered 429. Default 64. */
   maxConcurrentQueries?: number
+  /** A request whose headers are not all received after this many ms is cut (408). Default {@link API_HEADERS_TIMEOUT}. */
+  headersTimeout?: number
+  /**
+   * A request not received completely after this many ms is cut (408) and not executed.
+   * Default {@link API_REQUEST_TIMEOUT}; at least `headersTimeout`.
+   */
+  requestTimeout?: number
+  /** How often requests are checked against those timeouts, ms. Default {@link API_CONNECTIONS_CHECK_INTERVAL}. */
+  connectionsCheckingInterval?: number
 }
 
 /** A running API server. */
@@ -112,6 +136,79 @@ async function sendLines(
   if (!res.destroyed) res.end()
 }
 
+/** The error envelope as a whole raw HTTP answer, for a socket Node gave up parsing. */
+function rawErrorAnswer(status: number, code: string, message: string): string {
+  const body = `${JSON.stringify({ error: { code, message } } satisfies ApiErrorBody)}\n`
+  return [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'cache-control: no-store',
+    'connection: close',
+    '',
+    body,
+  ].join('\r\n')
+}
+
+/** What Node's parser refused (the `clientError` event), as the API answers it. */
+function clientErrorAnswer(
+  err: NodeJS.ErrnoException & { reason?: string },
+  timeouts: { headers: number; request: number },
+): { status: number; code: string; message: string } {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: 'ERR_HEADERS_TOO_LARGE', message: 'request headers too large' }
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'ERR_HTTP_HEADERS_TIMEOUT':
+      return {
+        status: 408,
+        code: 'ERR_REQUEST_TIMEOUT',
+        message: `request not received in time (headers within ${timeouts.headers} ms, the whole request within ${timeouts.request} ms); it was not executed`,
+      }
+    default:
+      return {
+        status: 400,
+        code: 'ERR_BAD_REQUEST',
+        message: `malformed HTTP request: ${err.reason ?? err.code ?? err.message}`,
+      }
+  }
+}
+
+/** At most 100 characters of a request target, for messages and logs. */
+const shortTarget = (target: string): string => (target.length > 100 ? `${target.slice(0, 100)}…` : target)
+
+/**
+ * The path of a request target, which must be in origin form: a path beginning with a
+ * single `/`. `//host/path` would otherwise be read as a URL of another host (and `//[`
+ * does not parse at all); the absolute and asterisk forms are refused too.
+ */
+function pathOf(target: string): URL {
+  if (!target.startsWith('/') || target.startsWith('//')) {
+    throw new BadRequestError(
+      `invalid request target ${JSON.stringify(shortTarget(target))}: it must be a path beginning with a single /`,
+    )
+  }
+  try {
+    return new URL(`http://api.invalid${target}`)
+  } catch {
+    throw new BadRequestError(`invalid request target ${JSON.stringify(shortTarget(target))}`)
+  }
+}
+
+/**
+ * Resolves true once the request is received completely (its body drained: no route reads
+ * one), false when its connection closes first (cut by `requestTimeout`, or the client went away).
+ */
+function received(req: IncomingMessage): Promise<boolean> {
+  req.on('error', () => undefined) // an aborted request: its connection is gone, nothing to answer
+  req.resume()
+  if (req.readableEnded) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    req.once('end', () => resolve(true))
+    req.once('close', () => resolve(req.complete))
+  })
+}
+
 function match(path: string): { route: Route; params: string[] } | undefined {
   for (const route of ROUTES) {
     const m = route.pattern.exec(path)
@@ -141,6 +238,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const host = options.host ?? '127.0.0.1'
   const log = options.log ?? silentLogger()
   const maxConcurrent = options.maxConcurrentQueries ?? API_MAX_CONCURRENT_QUERIES
+  const headersTimeout = options.headersTimeout ?? API_HEADERS_TIMEOUT
+  const requestTimeout = Math.max(options.requestTimeout ?? API_REQUEST_TIMEOUT, headersTimeout)
+  /** Sockets whose current answer has begun: a late parser error there cannot be answered. */
+  const answering = new WeakSet<Socket>()
   const inflight = new Set<Promise<void>>()
   let running = 0
 
@@ -151,17 +252,28 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new ClientDisconnectedError())
     })
-    req.resume() // no route reads a body
-    let path = req.url ?? '/'
+    res.once('prefinish', () => answering.delete(req.socket))
+    let path = shortTarget(req.url ?? '/')
     let status = 200
+    // executed only once received completely: a PUT whose body never ends is cut, not run
+    if (!(await received(req))) {
+      log.debug('request not received completely; not executed', { method, path })
+      return
+    }
+    answering.add(req.socket)
     try {
-      const url = new URL(path, 'http://api.invalid')
+      const url = pathOf(req.url ?? '/')
       path = url.pathname
       log.debug('request received', { method, path })
       const found = match(path)
       if (found == null) throw new RouteNotFoundError(path)
-      const routeMethod = found.route.methods[method]
-      if (routeMethod == null) throw new MethodNotAllowedError(method, path, Object.keys(found.route.methods))
+      const methods = found.route.methods
+      // HEAD on a GET route: the GET's answer, whose body Node leaves out
+      const routeMethod = methods[method] ?? (method === 'HEAD' ? methods.GET : undefined)
+      if (routeMethod == null) {
+        const allow = Object.keys(methods)
+        throw new MethodNotAllowedError(method, path, allow.includes('GET') ? [...allow, 'HEAD'] : allow)
+      }
       if (found.route.always !== true && backend.state !== 'running') {
         throw backend.state === 'starting' || backend.state === 'created'
           ? new NodeStartingError()
@@ -220,10 +332,43 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     }
   }
 
-  const server = createServer((req, res) => {
-    const task = handle(req, res).catch((err: unknown) => log.error('request handler crashed', { err }))
-    inflight.add(task)
-    void task.finally(() => inflight.delete(task))
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      connectionsCheckingInterval: options.connectionsCheckingInterval ?? API_CONNECTIONS_CHECK_INTERVAL,
+    },
+    (req, res) => {
+      const task = handle(req, res).catch((err: unknown) => log.error('request handler crashed', { err }))
+      inflight.add(task)
+      void task.finally(() => inflight.delete(task))
+    },
+  )
+  // what Node refuses before a request reaches `handle`: the same envelope as every error
+  server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable || answering.has(socket as Socket)) {
+      socket.destroy()
+      return
+    }
+    const answer = clientErrorAnswer(err, { headers: headersTimeout, request: requestTimeout })
+    log.warn('request refused', { status: answer.status, code: answer.code, reason: err.code })
+    socket.end(rawErrorAnswer(answer.status, answer.code, answer.message))
+  })
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const expect = shortTarget(req.headers.expect ?? '')
+    const path = shortTarget(req.url ?? '/')
+    log.warn('request answered with an error', {
+      method: req.method,
+      path,
+      status: 417,
+      code: 'ERR_EXPECTATION_FAILED',
+    })
+    send(res, 417, {
+      error: {
+        code: 'ERR_EXPECTATION_FAILED',
+        message: `unsupported Expect: ${JSON.stringify(expect)} (only 100-continue is)`,
+      },
+    } satisfies ApiErrorBody)
   })
 
   await new Promise<void>((resolve, reject) => {
