@@ -29,7 +29,7 @@ export const clientOptions = {
 } as const satisfies CliOptions
 
 /** A client option's value: its flag, else its environment variable; and where it came from. */
-function valueOf(args: CliArgs, io: CliIo, name: 'api' | 'timeout'): { value?: string; from?: string } {
+function optionValue(args: CliArgs, io: CliIo, name: 'api' | 'timeout'): { value?: string; from?: string } {
   const flag = args.values[name]
   if (typeof flag === 'string') return { value: flag, from: `--${name}` }
   const env = clientOptions[name].env
@@ -42,8 +42,8 @@ function valueOf(args: CliArgs, io: CliIo, name: 'api' | 'timeout'): { value?: s
  * `--timeout` (else `NSN_TIMEOUT`, else {@link CLIENT_REQUEST_TIMEOUT}).
  */
 export function clientFrom(args: CliArgs, io: CliIo): NsnApiClient {
-  const api = valueOf(args, io, 'api')
-  const timeout = valueOf(args, io, 'timeout')
+  const api = optionValue(args, io, 'api')
+  const timeout = optionValue(args, io, 'timeout')
   const timeoutMs =
     timeout.value == null
       ? CLIENT_REQUEST_TIMEOUT
