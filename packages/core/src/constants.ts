@@ -221,8 +221,34 @@ export const ANSWER_MAX_ADDRESS_BYTES = INBOUND_MAX_ADDRESS_BYTES
  */
 export const ANSWER_MAX_SIZE = (20 + 20) * (4 + 46 + 32 * (3 + 512)) + 48
 
-/** DHT streams one connection may have open at once (kad-dht's `maxInboundStreams`). */
+/**
+ * DHT streams a peer may have open to this node at once on one connection (kad-dht's
+ * `maxInboundStreams`); libp2p resets the ones past it with
+ * `TooManyInboundProtocolStreamsError`, which the sender reads as a closed stream.
+ */
 export const INBOUND_STREAMS_PER_CONNECTION = 32
+
+/**
+ * DHT streams this node opens to one peer at once (kad-dht's `maxOutboundStreams`, whose
+ * own default is 64): what a peer with NSN's defaults accepts
+ * ({@link INBOUND_STREAMS_PER_CONNECTION}), never more. With kad-dht's 64, 64 concurrent
+ * lookups on a 3-node network opened 64 streams to each peer, the peers reset 32 of them,
+ * and 32 lookups failed with "no peer answered" (503) on a healthy network.
+ */
+export const OUTBOUND_STREAMS_PER_CONNECTION = INBOUND_STREAMS_PER_CONNECTION
+
+/**
+ * DHT requests to one peer that wait for a free stream (one of
+ * {@link OUTBOUND_STREAMS_PER_CONNECTION}) before one is refused with `OverloadedError`.
+ * Each operation holds at most one stream to a given peer at a time (a query asks a peer
+ * once; a provide's record goes after its lookup), so this queue holds every operation the
+ * node admits beyond the open streams: the API's 64 (`API_MAX_CONCURRENT_QUERIES` in
+ * `@nsn/node`), the republisher's {@link REPUBLISH_CONCURRENCY}, refreshes and
+ * self-queries, with room to spare. A request waits under its query's deadline, and the
+ * wait is no part of the peer's request timeout: a peer is never struck or evicted for
+ * this node's own limit.
+ */
+export const OUTBOUND_STREAM_QUEUE_PER_PEER = 1_024
 
 /** A peer whose messages are rejected is logged (warn) at most this often. */
 export const INBOUND_WARN_INTERVAL = 1 * minute
