@@ -177,8 +177,17 @@ export const INBOUND_MAX_MESSAGE_SIZE = 20 * KiB
  */
 export const INBOUND_PEER_REQUESTS_PER_SECOND = 100
 
-/** Burst of one remote peer's requests above its rate (token bucket capacity). */
-export const INBOUND_PEER_REQUEST_BURST = 200
+/**
+ * Burst of one remote peer's requests above its rate (token bucket capacity). It holds
+ * what one honest NSN node sends a peer when it runs as many operations as it admits at
+ * once: the node's API admits 64 (`API_MAX_CONCURRENT_QUERIES` in `@nsn/node`), and on a
+ * small network each provide sends every peer 3 messages (FIND_NODE, ADD_PROVIDER,
+ * GET_PROVIDERS), each lookup 1; 64 lookups then 64 provides sent each peer of a 3-node
+ * network 256 requests in half a second. With a burst of 200 the peers cut the last
+ * ones, and 6 of the 64 provides failed as "no peer confirmed the store" (503). Twice
+ * that, rounded: a flood is still cut to the rate after it.
+ */
+export const INBOUND_PEER_REQUEST_BURST = 512
 
 /** Requests per second this node handles from all peers together, on average. */
 export const INBOUND_GLOBAL_REQUESTS_PER_SECOND = 1_000
