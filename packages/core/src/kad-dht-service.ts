@@ -165,6 +165,15 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
   const cleanup = positive('providerCleanupInterval', providerCleanupInterval ?? PROVIDER_CLEANUP_INTERVAL)
   const k = positiveInteger('kBucketSize', rest.kBucketSize ?? K_BUCKET_SIZE)
   const datastorePrefix = rest.datastorePrefix ?? '/dht'
+  const slots = streamSlots === false ? false : resolveStreamSlotsOptions(streamSlots)
+  const maxOutboundStreams = rest.maxOutboundStreams ?? OUTBOUND_STREAMS_PER_CONNECTION
+  if (slots !== false && slots.perPeer > maxOutboundStreams) {
+    // libp2p would refuse the streams past its limit that the slots let through
+    throw new InvalidOptionError(
+      'streamSlots.perPeer',
+      `must be <= maxOutboundStreams (${maxOutboundStreams}), got ${slots.perPeer}`,
+    )
+  }
   return {
     queryTimeout: timeout,
     providerRecordTtl: ttl,
@@ -175,7 +184,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     answerGuard: answerGuard === false ? false : resolveAnswerGuardOptions(answerGuard, k),
     requestTimeouts: requestTimeouts === false ? false : resolveRequestTimeoutsOptions(requestTimeouts),
     routingDiversity: routingDiversity === false ? false : resolveRoutingDiversityOptions(routingDiversity),
-    streamSlots: streamSlots === false ? false : resolveStreamSlotsOptions(streamSlots),
+    streamSlots: slots,
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,

@@ -107,6 +107,9 @@ describe('outbound DHT stream slots', () => {
     expect(kad.maxInboundStreams).toBe(INBOUND_STREAMS_PER_CONNECTION)
     expect(OUTBOUND_STREAMS_PER_CONNECTION).toBeLessThanOrEqual(INBOUND_STREAMS_PER_CONNECTION)
     expect(streamSlots === false ? undefined : streamSlots.perPeer).toBe(OUTBOUND_STREAMS_PER_CONNECTION)
+    expect(() => resolveKadDHTOptions({ maxOutboundStreams: 8, streamSlots: { perPeer: 9 } })).toThrow(
+      /streamSlots\.perPeer.*<= maxOutboundStreams \(8\)/,
+    )
   })
 })
 
