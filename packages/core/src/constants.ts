@@ -177,8 +177,17 @@ export const INBOUND_MAX_MESSAGE_SIZE = 20 * KiB
  */
 export const INBOUND_PEER_REQUESTS_PER_SECOND = 100
 
-/** Burst of one remote peer's requests above its rate (token bucket capacity). */
-export const INBOUND_PEER_REQUEST_BURST = 200
+/**
+ * Burst of one remote peer's requests above its rate (token bucket capacity). It holds
+ * what one honest NSN node sends a peer when it runs as many operations as it admits at
+ * once: the node's API admits 64 (`API_MAX_CONCURRENT_QUERIES` in `@nsn/node`), and on a
+ * small network each provide sends every peer 3 messages (FIND_NODE, ADD_PROVIDER,
+ * GET_PROVIDERS), each lookup 1; 64 lookups then 64 provides sent each peer of a 3-node
+ * network 256 requests in half a second. With a burst of 200 the peers cut the last
+ * ones, and 6 of the 64 provides failed as "no peer confirmed the store" (503). Twice
+ * that, rounded: a flood is still cut to the rate after it.
+ */
+export const INBOUND_PEER_REQUEST_BURST = 512
 
 /** Requests per second this node handles from all peers together, on average. */
 export const INBOUND_GLOBAL_REQUESTS_PER_SECOND = 1_000
@@ -221,8 +230,34 @@ export const ANSWER_MAX_ADDRESS_BYTES = INBOUND_MAX_ADDRESS_BYTES
  */
 export const ANSWER_MAX_SIZE = (20 + 20) * (4 + 46 + 32 * (3 + 512)) + 48
 
-/** DHT streams one connection may have open at once (kad-dht's `maxInboundStreams`). */
+/**
+ * DHT streams a peer may have open to this node at once on one connection (kad-dht's
+ * `maxInboundStreams`); libp2p resets the ones past it with
+ * `TooManyInboundProtocolStreamsError`, which the sender reads as a closed stream.
+ */
 export const INBOUND_STREAMS_PER_CONNECTION = 32
+
+/**
+ * DHT streams this node opens to one peer at once (kad-dht's `maxOutboundStreams`, whose
+ * own default is 64): what a peer with NSN's defaults accepts
+ * ({@link INBOUND_STREAMS_PER_CONNECTION}), never more. With kad-dht's 64, 64 concurrent
+ * lookups on a 3-node network opened 64 streams to each peer, the peers reset 32 of them,
+ * and 32 lookups failed with "no peer answered" (503) on a healthy network.
+ */
+export const OUTBOUND_STREAMS_PER_CONNECTION = INBOUND_STREAMS_PER_CONNECTION
+
+/**
+ * DHT requests to one peer that wait for a free stream (one of
+ * {@link OUTBOUND_STREAMS_PER_CONNECTION}) before one is refused with `OverloadedError`.
+ * Each operation holds at most one stream to a given peer at a time (a query asks a peer
+ * once; a provide's record goes after its lookup), so this queue holds every operation the
+ * node admits beyond the open streams: the API's 64 (`API_MAX_CONCURRENT_QUERIES` in
+ * `@nsn/node`), the republisher's {@link REPUBLISH_CONCURRENCY}, refreshes and
+ * self-queries, with room to spare. A request waits under its query's deadline, and the
+ * wait is no part of the peer's request timeout: a peer is never struck or evicted for
+ * this node's own limit.
+ */
+export const OUTBOUND_STREAM_QUEUE_PER_PEER = 1_024
 
 /** A peer whose messages are rejected is logged (warn) at most this often. */
 export const INBOUND_WARN_INTERVAL = 1 * minute

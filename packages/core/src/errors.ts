@@ -33,6 +33,7 @@ export type CoreErrorCode =
   | 'ERR_SHARD_EVICTED'
   | 'ERR_INBOUND_REJECTED'
   | 'ERR_ANSWER_REJECTED'
+  | 'ERR_OVERLOADED'
 
 /**
  * The stable code of an NSN error. Open: core's codes are listed for completion, and
@@ -171,6 +172,23 @@ export class NoPeerAnsweredError extends NsnError<CoreErrorCode> {
   constructor(contacted: number, message = `no peer answered (${contacted} contacted)`) {
     super(message)
     this.contacted = contacted
+  }
+}
+
+/**
+ * This node has more DHT requests waiting for one peer than it queues
+ * (`streamSlots.queuePerPeer`): a local overload, not a failure of the peer. An
+ * operation whose every request met it fails with it (HTTP 429, retry later).
+ */
+export class OverloadedError extends NsnError<CoreErrorCode> {
+  static readonly code = 'ERR_OVERLOADED'
+  override readonly name = 'OverloadedError'
+  readonly code = OverloadedError.code
+  constructor(
+    message = 'overloaded: too many DHT requests are waiting, retry later',
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
   }
 }
 

@@ -164,3 +164,10 @@ export {
   resolveRoutingDiversityOptions,
 } from './routing-diversity.js'
 export * from './shard-key.js'
+export {
+  type ResolvedStreamSlotsOptions,
+  resolveStreamSlotsOptions,
+  StreamSlot,
+  StreamSlots,
+  type StreamSlotsInit,
+} from './stream-slots.js'

@@ -13,6 +13,7 @@ import {
   INBOUND_STREAMS_PER_CONNECTION,
   K_BUCKET_SIZE,
   NSN_DHT_PROTOCOL,
+  OUTBOUND_STREAMS_PER_CONNECTION,
   PROVIDER_CLEANUP_INTERVAL,
   PROVIDER_RECORD_TTL,
   QUERY_TIMEOUT,
@@ -39,6 +40,11 @@ import {
   type RoutingDiversityInit,
   resolveRoutingDiversityOptions,
 } from './routing-diversity.js'
+import {
+  type ResolvedStreamSlotsOptions,
+  resolveStreamSlotsOptions,
+  type StreamSlotsInit,
+} from './stream-slots.js'
 
 /** Options of {@link nsnKadDHT}: kad-dht's own, plus NSN's. */
 export interface NsnKadDHTInit extends KadDHTInit {
@@ -103,6 +109,15 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * group). The eviction quarantine of `requestTimeouts` applies either way.
    */
   routingDiversity?: RoutingDiversityInit | false
+  /**
+   * Outbound DHT stream slots (see `stream-slots.ts`): at most `perPeer`
+   * ({@link OUTBOUND_STREAMS_PER_CONNECTION}, 32: what a peer with NSN's defaults accepts)
+   * DHT streams open to one peer at once; a request past it waits for a stream to close
+   * (at most `queuePerPeer` wait per peer, then `OverloadedError`), outside the peer's
+   * request timeout. `false` lets kad-dht open a stream per request without waiting, and
+   * requests past a peer's inbound limit fail as if the peer had.
+   */
+  streamSlots?: StreamSlotsInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -117,6 +132,7 @@ export interface ResolvedKadDHTOptions {
   answerGuard: AnswerGuardInit | false
   requestTimeouts: ResolvedRequestTimeoutsOptions | false
   routingDiversity: ResolvedRoutingDiversityOptions | false
+  streamSlots: ResolvedStreamSlotsOptions | false
 }
 
 const positive = (name: string, value: number): number => positiveNumber(name, value, ' of ms')
@@ -138,6 +154,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     answerGuard,
     requestTimeouts,
     routingDiversity,
+    streamSlots,
     ...rest
   } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
@@ -148,6 +165,15 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
   const cleanup = positive('providerCleanupInterval', providerCleanupInterval ?? PROVIDER_CLEANUP_INTERVAL)
   const k = positiveInteger('kBucketSize', rest.kBucketSize ?? K_BUCKET_SIZE)
   const datastorePrefix = rest.datastorePrefix ?? '/dht'
+  const slots = streamSlots === false ? false : resolveStreamSlotsOptions(streamSlots)
+  const maxOutboundStreams = rest.maxOutboundStreams ?? OUTBOUND_STREAMS_PER_CONNECTION
+  if (slots !== false && slots.perPeer > maxOutboundStreams) {
+    // libp2p would refuse the streams past its limit that the slots let through
+    throw new InvalidOptionError(
+      'streamSlots.perPeer',
+      `must be <= maxOutboundStreams (${maxOutboundStreams}), got ${slots.perPeer}`,
+    )
+  }
   return {
     queryTimeout: timeout,
     providerRecordTtl: ttl,
@@ -158,6 +184,7 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     answerGuard: answerGuard === false ? false : resolveAnswerGuardOptions(answerGuard, k),
     requestTimeouts: requestTimeouts === false ? false : resolveRequestTimeoutsOptions(requestTimeouts),
     routingDiversity: routingDiversity === false ? false : resolveRoutingDiversityOptions(routingDiversity),
+    streamSlots: slots,
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -171,6 +198,9 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
       querySelfInterval: SELF_QUERY_INTERVAL,
       initialQuerySelfInterval: rest.querySelfInterval ?? SELF_QUERY_INTERVAL,
       maxInboundStreams: INBOUND_STREAMS_PER_CONNECTION,
+      // what a peer with NSN's defaults accepts (kad-dht's own default is 64); the stream
+      // slots keep requests under it by making them wait, not fail
+      maxOutboundStreams: OUTBOUND_STREAMS_PER_CONNECTION,
       // kad-dht's one adaptive per-request timeout, shared by all peers, is only a backstop
       // at the query deadline: each request is bounded by its peer's own timeout
       // (`requestTimeouts`), so a silent peer holds one of the alpha parallel slots for
@@ -218,6 +248,8 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       providerStore: resolved.providerStore,
       peerId: components.peerId,
       routingDiversity: resolved.routingDiversity,
+      streamSlots: resolved.streamSlots,
+      protocol: resolved.kad.protocol,
       connectionManager: components.connectionManager,
       peerStore: components.peerStore,
     })

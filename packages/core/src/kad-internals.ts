@@ -18,6 +18,7 @@
  * | `network._writeReadMessage` | replaced by the answer guard's reader of answers to this node's own requests: a maximum answer size checked on the length prefix, the codec of the inbound guard, and the answer caps (k closer peers, bounded providers, bounded valid addresses per peer, valid peer ids) applied before kad-dht or the peer store sees a peer | kad-dht reads answers with a fixed 4 MiB limit (and the length-prefix reader that loops over any number of 0xff bytes) and hands every closer peer and provider, with every address, to the peer store (its `peer` event, which libp2p merges) and to the query result; `sendRequest` has no hook between reading and using the answer |
  * | `network.sendRequest` | wrapped: every request this node sends (FIND_NODE, GET_PROVIDERS, PING) runs under the addressed peer's own timeout, from its measured response times (`request-timeouts.ts`); its answers and timeouts feed the estimate; a peer timing out `evictAfter` times in a row is removed from the routing table (`routingTable.remove`, `find`) | kad-dht's only per-request bound is one `AdaptiveTimeout` (`networkDialTimeout`) shared by all peers, which NSN sets to the query deadline; it keeps no per-peer times and removes no peer that never answers. The wrapper knows the peer (`to`) and covers the dial, which `_writeReadMessage` (it only sees the stream) does not; so an answer the answer guard rejected is logged against its sender (`AnswerGuard.watch`, a wrapper outside this one), once a minute per peer at most |
  * | `routingTable.add` (+ its `peer:remove` event) | wrapped by the routing admission (`routing-admission.ts`): a peer in its eviction quarantine, or one of an IP group that already has `perBucket` peers in its k-bucket or `perTable` in the table (`routing-diversity.ts`), is refused before kad-dht pings it or puts it in a bucket; `peer:remove` gives its slots back | every way into kad-dht's table (a connection, a peer in an answer, the peer store at start) goes through `routingTable.add` (`queueRoutingTableUpdate` calls `this.add`), and kad-dht has no admission hook, no diversity filter and no memory of evicted peers; the k-bucket's `add` is one level lower and sees the same calls |
+ * | `network.components.connectionManager.openStream` (for the DHT protocol only) and `network.sendRequest` (a wrapper just outside the request timeouts) | the outbound stream slots (`stream-slots.ts`): at most `perPeer` DHT streams open to one peer, a request past it waits for a stream to close (bounded, then `OverloadedError`), the wait outside the peer's request timeout; the slot is handed from the `sendRequest` wrapper to the stream through the request options and freed by the stream's `close` event | kad-dht opens a stream per request without waiting: past libp2p's per-connection limits (the peer's `maxInboundStreams`, this node's `maxOutboundStreams`) the stream is reset or refused and the request fails as if the peer had; kad-dht has no queue for streams, and only `openStream` sees the stream whose close frees the slot |
  * | `network.sendRequest` (second wrapper, outermost) | the routing admission drops from each answer's closer peers the quarantined peers and the peers of an IP group that already gave this lookup `perTable` peers; the per-lookup state is keyed (weakly) by the `signal` kad-dht's query manager gives every request of one query, all paths included | the closer peers of answers drive kad-dht's lookup (`queryPath`) with no hook between the answer and the next hop; the wrapper must be outside the request-timeouts one, which gives the inner call a signal of its own |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
@@ -74,6 +75,7 @@ import {
   type RoutingAdmissionReporter,
 } from './routing-admission.js'
 import type { RoutingDiversityInit } from './routing-diversity.js'
+import { StreamSlots, type StreamSlotsInit } from './stream-slots.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
@@ -110,9 +112,12 @@ interface RpcLike {
 
 interface NetworkLike {
   sendRequest: SendRequest
+  components: { connectionManager: { openStream: OpenStream } }
   _writeReadMessage(stream: Stream, msg: Partial<KadMessage>, options: AbortOptions): Promise<KadMessage>
   safeDispatchEvent(type: 'peer', detail: { detail: PeerInfo }): boolean
 }
+
+type OpenStream = (peer: PeerId, protocol: string | string[], options?: AbortOptions) => Promise<Stream>
 
 interface ReproviderLike {
   shouldReprovide(isSelf: boolean, expires: number): boolean
@@ -183,6 +188,21 @@ export interface KadHooks extends KadTableAccess {
    */
   attachRequestTimeoutsReporter(reporter: RequestTimeoutsReporter | undefined): void
   /**
+   * The outbound DHT stream slots (at most `perPeer` streams open to one peer, the rest
+   * waiting), unless they were turned off. `ShardRouting` opens its own DHT streams
+   * (confirmed stores) through {@link KadHooks.openDhtStream}, in the same slots.
+   */
+  readonly streamSlots?: StreamSlots
+  /**
+   * Opens a DHT stream to `peer` with `open` in one of the stream slots (freed when the
+   * stream closes); `open` itself when the slots are off.
+   */
+  openDhtStream(
+    peer: PeerId,
+    options: AbortOptions,
+    open: (options: AbortOptions) => Promise<Stream>,
+  ): Promise<Stream>
+  /**
    * The routing admission (diversity filter and eviction quarantine), unless both are
    * off.
    */
@@ -222,6 +242,13 @@ export interface KadHookOptions {
    * kad-dht's shared `networkDialTimeout` only.
    */
   requestTimeouts?: RequestTimeoutsInit | false
+  /**
+   * The outbound stream slots' options (`stream-slots.ts`), or false to let kad-dht open
+   * a stream per request without waiting.
+   */
+  streamSlots?: StreamSlotsInit | false
+  /** The DHT protocol (the one stream slots apply to). */
+  protocol?: string
   /** The DHT's k (the answer guard's default bound on closer peers). */
   kBucketSize?: number
   /** How long an inbound stream may wait for its next message, in ms. */
@@ -286,7 +313,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   need(dht, 'providers.addProvider')
   need(dht, 'reprovider.datastore')
   const needsAdmission = options.routingDiversity !== false || options.requestTimeouts !== false
-  const needsNetwork = options.answerGuard !== false || needsAdmission
+  const needsNetwork = options.answerGuard !== false || needsAdmission || options.streamSlots !== false
   const network = needsNetwork ? need<NetworkLike>(dht, 'network') : undefined
   if (options.answerGuard !== false) {
     need(dht, 'network._writeReadMessage')
@@ -297,6 +324,11 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     need(dht, 'network.sendRequest')
     need(dht, 'routingTable.remove')
     need(dht, 'routingTable.find')
+  }
+  if (options.streamSlots !== false) {
+    need(dht, 'network.sendRequest')
+    need(dht, 'network.components.connectionManager.openStream')
+    if (options.protocol == null) throw new UnsupportedKadDhtError('the DHT protocol option')
   }
   if (needsAdmission) {
     need(dht, 'network.sendRequest')
@@ -442,6 +474,28 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     requestTimeouts = timeouts
   }
 
+  let streamSlots: StreamSlots | undefined
+  if (network != null && options.streamSlots !== false && options.protocol != null) {
+    const slots = new StreamSlots(options.streamSlots)
+    const components = network.components
+    const connectionManager = components.connectionManager
+    const openStream = slots.openStream(
+      connectionManager.openStream.bind(connectionManager),
+      options.protocol,
+    )
+    // kad-dht's network reads `components.connectionManager` at each request: its own view
+    // of both, the rest of libp2p's components untouched
+    const slotted = new Proxy(connectionManager, {
+      get: (target, prop) => (prop === 'openStream' ? openStream : Reflect.get(target, prop, target)),
+    })
+    network.components = new Proxy(components, {
+      get: (target, prop) => (prop === 'connectionManager' ? slotted : Reflect.get(target, prop, target)),
+    })
+    // outside the request timeouts: the wait for a slot is no part of the peer's timeout
+    network.sendRequest = slots.sendRequest(network.sendRequest.bind(network))
+    streamSlots = slots
+  }
+
   // outside the request timeouts: a rejected answer is logged against the peer the request went to
   if (network != null && answerGuard != null)
     network.sendRequest = answerGuard.watch(network.sendRequest.bind(network))
@@ -524,6 +578,15 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     attachRequestTimeoutsReporter(next) {
       timeoutsReporter = next
     },
+    streamSlots,
+    openDhtStream: (peer, openOptions, open) =>
+      streamSlots == null
+        ? open(openOptions)
+        : streamSlots.openStream((_peer, _protocol, o) => open(o ?? {}), options.protocol ?? '')(
+            peer,
+            options.protocol ?? '',
+            openOptions,
+          ),
     routingAdmission,
     attachRoutingReporter(next) {
       routingReporter = next

@@ -11,7 +11,7 @@
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import type { QueryEvent } from '@libp2p/kad-dht'
 import { type Deadline, startDeadline } from './deadline.js'
-import { NoKnownPeersError, NoPeerAnsweredError, QueryTimeoutError } from './errors.js'
+import { NoKnownPeersError, NoPeerAnsweredError, OverloadedError, QueryTimeoutError } from './errors.js'
 import type { DhtObserver, QueryResult, QueryType } from './observer.js'
 
 /** Calls one observer method; an observer that throws is logged, never propagated. */
@@ -87,22 +87,57 @@ export async function runOperation<T>(
   }
 }
 
-/** Counts answers and failures of one query, to tell "nobody answered" from "not found". */
+/**
+ * True for a request this node refused itself, before the peer had a say: its stream
+ * queue to the peer was full (`OverloadedError`), or libp2p refused to open one more
+ * stream on the connection (`TooManyOutboundProtocolStreamsError`).
+ */
+export function isLocalRefusal(err: unknown): boolean {
+  return (
+    err instanceof OverloadedError ||
+    (err instanceof Error && err.name === 'TooManyOutboundProtocolStreamsError')
+  )
+}
+
+/**
+ * Counts answers and failures of one query, to tell "nobody answered" from "not found",
+ * and both from "this node was too busy to ask".
+ */
 export class AnswerTally {
   answered = 0
   failed = 0
   contacted = 0
+  /** Failures that were this node's own refusals (see {@link isLocalRefusal}). */
+  refusedLocally = 0
+  private overload?: Error
 
   add(event: QueryEvent): void {
     if (event.name === 'SEND_QUERY') this.contacted++
     else if (event.name === 'PEER_RESPONSE') this.answered++
-    else if (event.name === 'QUERY_ERROR') this.failed++
+    else if (event.name === 'QUERY_ERROR') {
+      this.failed++
+      if (isLocalRefusal(event.error)) {
+        this.refusedLocally++
+        this.overload ??= event.error
+      }
+    }
   }
 
-  /** @throws {NoPeerAnsweredError} when peers were asked and none answered */
+  /**
+   * @throws {OverloadedError} when no peer answered and every failure was a local refusal
+   * @throws {NoPeerAnsweredError} when peers were asked and none answered
+   */
   assertAnswered(): void {
-    if (this.answered === 0 && this.failed > 0)
-      throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
+    if (this.answered > 0 || this.failed === 0) return
+    if (this.refusedLocally === this.failed) {
+      throw this.overload instanceof OverloadedError
+        ? this.overload
+        : new OverloadedError(
+            `overloaded: this node refused its own ${this.refusedLocally} DHT requests (too many streams open), retry later`,
+            { cause: this.overload },
+          )
+    }
+    throw new NoPeerAnsweredError(Math.max(this.contacted, this.failed))
   }
 }
 

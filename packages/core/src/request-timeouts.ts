@@ -10,6 +10,12 @@
  * quarantined (`eviction-quarantine.ts`): kept out of the table and of answers' closer
  * peers for `quarantine` ms, where kad-dht would re-add it at its next connection.
  *
+ * A request's timer restarts while the peer answers other requests (RFC 6298, 5.3), and
+ * the requests that time out in one silence of the peer count as one timeout: with many
+ * operations at once (64 lookups from the API), their requests queue at the peer and in
+ * this node's event loop, and 3 concurrent timeouts of one stall evicted a healthy,
+ * answering peer, after which every operation failed with "no known peers" (503).
+ *
  * The estimates are kept for at most `trackedPeers` peers (least recently used forgotten).
  * A timed-out request gives no sample (Karn's rule: its response time is unknown).
  *
@@ -98,6 +104,10 @@ interface PeerEstimate {
   rttvar: number
   /** Requests timed out since the last answer. */
   timeouts: number
+  /** Answers ever recorded (a request's timer restarts when it changed). */
+  answers: number
+  /** Timeouts ever recorded (concurrent requests of one stall count once). */
+  strikes: number
 }
 
 /** RFC 6298's gains: 1/8 for the mean, 1/4 for the deviation. */
@@ -135,12 +145,24 @@ export class ResponseTimes {
       estimate.srtt = (1 - ALPHA) * estimate.srtt + ALPHA * sample
     }
     estimate.timeouts = 0
+    estimate.answers++
+  }
+
+  /** Answers of `peer` recorded so far (0 for an unknown peer). */
+  answersOf(peer: string): number {
+    return this.peers.get(peer)?.answers ?? 0
+  }
+
+  /** Timeouts of `peer` recorded so far (0 for an unknown peer). */
+  strikesOf(peer: string): number {
+    return this.peers.get(peer)?.strikes ?? 0
   }
 
   /** Records a timed-out request to `peer`; returns its timeouts in a row. */
   timedOut(peer: string): number {
     const estimate = this.touch(peer, true) as PeerEstimate
     estimate.timeouts++
+    estimate.strikes++
     return estimate.timeouts
   }
 
@@ -158,7 +180,7 @@ export class ResponseTimes {
       return estimate
     }
     if (!create) return undefined
-    estimate = { rttvar: 0, timeouts: 0 }
+    estimate = { rttvar: 0, timeouts: 0, answers: 0, strikes: 0 }
     this.peers.set(peer, estimate)
     while (this.peers.size > this.options.trackedPeers) {
       const oldest = this.peers.keys().next().value as string
@@ -214,7 +236,24 @@ export class RequestTimeouts {
     const peer = to.toString()
     const timeout = this.times.timeoutOf(peer)
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new RequestTimeoutError(peer, timeout)), timeout)
+    // as TCP restarts its retransmission timer on each ACK (RFC 6298, 5.3): a peer that
+    // answered another request within the last `timeout` is alive and busy (many
+    // concurrent requests queue at the peer and in this node's event loop), so the timer
+    // restarts; only a peer silent for a whole `timeout` fails the request
+    let seen = this.times.answersOf(peer)
+    const arm = (): ReturnType<typeof setTimeout> =>
+      setTimeout(() => {
+        const answers = this.times.answersOf(peer)
+        if (answers !== seen) {
+          seen = answers
+          timer = arm()
+          return
+        }
+        controller.abort(new RequestTimeoutError(peer, timeout))
+      }, timeout)
+    let timer = arm()
+    // concurrent requests that time out in one silence of the peer are one strike
+    const strikes = this.times.strikesOf(peer)
     const signal =
       options.signal == null ? controller.signal : AbortSignal.any([options.signal, controller.signal])
     const start = this.now()
@@ -227,7 +266,7 @@ export class RequestTimeouts {
           controller.signal.aborted &&
           options.signal?.aborted !== true
         ) {
-          await this.timedOut(to)
+          if (this.times.strikesOf(peer) === strikes) await this.timedOut(to)
         }
         yield event
       }

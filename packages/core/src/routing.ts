@@ -30,6 +30,7 @@ import {
   NoKnownPeersError,
   NoPeerAnsweredError,
   NotStartedError,
+  OverloadedError,
   PeerNotFoundError,
   ShardEvictedError,
 } from './errors.js'
@@ -37,6 +38,7 @@ import { hooksOf, type KadHooks } from './kad-internals.js'
 import type { DhtObserver, QueryType } from './observer.js'
 import {
   AnswerTally,
+  isLocalRefusal,
   type Notify,
   type OperationContext,
   observerNotifier,
@@ -844,7 +846,12 @@ export class ShardRouting {
       const message = addProviderMessage(target, self, this.components.addresses())
       const sends = await mapBounded([...closest.values()], this.provideConcurrency, (peer) =>
         sendConfirmedRecord(
-          { openDhtStream: this.components.openDhtStream, answerGuard: this.answers },
+          {
+            // in the DHT's stream slots: a record waits for a free stream to the peer
+            openDhtStream: (to, openOptions) =>
+              this.kad.openDhtStream(to, openOptions, (o) => this.components.openDhtStream(to, o)),
+            answerGuard: this.answers,
+          },
           peer,
           self,
           message,
@@ -867,6 +874,12 @@ export class ShardRouting {
           )
       }
       if (confirmed === 0) {
+        const refused = sends.find((send) => isLocalRefusal(send.error))
+        if (refused != null && sends.every((send) => isLocalRefusal(send.error))) {
+          throw refused.error instanceof OverloadedError
+            ? refused.error
+            : new OverloadedError(undefined, { cause: refused.error })
+        }
         throw new NoPeerAnsweredError(
           closest.size,
           `no peer confirmed the store (${closest.size} closest, ${sentTo} sent, 0 confirmed)`,

@@ -102,6 +102,7 @@ describe('installKadHooks', () => {
       datastorePrefix: '/dht',
       inboundGuard: false,
       providerStore: false,
+      streamSlots: false,
     } as const
     expect(() => installKadHooks(stub() as never, options)).toThrow(/network\._writeReadMessage is missing/)
     expect(
@@ -133,6 +134,7 @@ describe('installKadHooks', () => {
       datastorePrefix: '/dht',
       inboundGuard: false,
       providerStore: false,
+      streamSlots: false,
       answerGuard: false,
       routingDiversity: false,
       peerId: peerIdFromString('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'),
@@ -176,6 +178,7 @@ describe('installKadHooks', () => {
       datastorePrefix: '/dht',
       inboundGuard: false,
       providerStore: false,
+      streamSlots: false,
       answerGuard: false,
       requestTimeouts: false,
     } as const
@@ -257,6 +260,7 @@ describe("the provider store's IP group of a record", () => {
       answerGuard: false,
       requestTimeouts: false,
       routingDiversity: false,
+      streamSlots: false,
       // an open connection of the sender from another group than the one the message uses
       connectionManager: { getConnections: () => [{ remoteAddr: multiaddr('/ip4/192.168.1.1/tcp/1') }] },
     })

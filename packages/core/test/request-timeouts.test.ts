@@ -172,4 +172,64 @@ describe('RequestTimeouts (kad-dht sendRequest under the peer timeout)', () => {
     expect(await run).toEqual(['SEND_QUERY', 'QUERY_ERROR'])
     expect(evicted).toEqual([])
   })
+
+  it("restarts a request's timer while the peer answers other requests, and fails it once the peer is silent", async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    // `{ slow: true }` is answered after 150 ms, anything else after 5 ms
+    const send = async function* (
+      to: PeerId,
+      msg: unknown,
+      options: AbortOptions,
+    ): AsyncGenerator<QueryEvent> {
+      const signal = options.signal as AbortSignal
+      const late = new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+      await Promise.race([sleep((msg as { slow?: boolean }).slow === true ? 150 : 5), late])
+      if (signal.aborted)
+        yield { name: 'QUERY_ERROR', from: to, error: signal.reason } as unknown as QueryEvent
+      else yield { name: 'PEER_RESPONSE', from: to } as unknown as QueryEvent
+    }
+    const evicted: string[] = []
+    const timeouts = new RequestTimeouts(
+      { sendRequest: send, evict: async () => true, reporter: () => ({ evicted: (r) => evicted.push(r) }) },
+      { min: 50, max: 50, unknownPeer: 50, evictAfter: 1 },
+    )
+    // busy, not silent: the peer answers a request every 20 ms meanwhile
+    let busy = true
+    const others = (async () => {
+      while (busy) {
+        await drain(timeouts.sendRequest(peer, {}, {}))
+        await sleep(15)
+      }
+    })()
+    expect(await drain(timeouts.sendRequest(peer, { slow: true }, {}))).toEqual(['PEER_RESPONSE'])
+    busy = false
+    await others
+    expect(evicted).toEqual([])
+    // silent for a whole timeout: failed, and struck
+    expect(await drain(timeouts.sendRequest(peer, { slow: true }, {}))).toEqual(['QUERY_ERROR'])
+    expect(evicted).toEqual(['timeouts'])
+  })
+
+  it('counts the requests that time out in one silence of the peer as one timeout', async () => {
+    const clock = { now: 0 }
+    const silent = stub(clock)
+    const evicted: string[] = []
+    const timeouts = new RequestTimeouts(
+      {
+        sendRequest: silent.send,
+        evict: async () => true,
+        reporter: () => ({ evicted: (reason) => evicted.push(reason) }),
+        now: () => clock.now,
+      },
+      { min: 20, max: 20, unknownPeer: 20, evictAfter: 2 },
+    )
+    const concurrent = await Promise.all(
+      Array.from({ length: 8 }, () => drain(timeouts.sendRequest(peer, {}, {}))),
+    )
+    expect(concurrent.every((names) => names.at(-1) === 'QUERY_ERROR')).toBe(true)
+    expect(evicted).toEqual([])
+    // a later request of a second silence is the second timeout in a row
+    await drain(timeouts.sendRequest(peer, {}, {}))
+    expect(evicted).toEqual(['timeouts'])
+  })
 })

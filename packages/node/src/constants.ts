@@ -38,7 +38,13 @@ export const INBOUND_CONNECTION_THRESHOLD = 5
 /** How often the connection monitor pings each connection (libp2p's default); 0 disables it. */
 export const CONNECTION_MONITOR_INTERVAL = 10 * second
 
-/** At most this many DHT operations run at once through the API; more are answered 429. */
+/**
+ * At most this many DHT operations run at once through the API; more are answered 429
+ * (`ERR_OVERLOADED`, `Retry-After: 1`). Within it, requests to one peer past the DHT
+ * streams it accepts (`OUTBOUND_STREAMS_PER_CONNECTION` of `@nsn/core`, 32) wait for a
+ * stream in the DHT's queue (`OUTBOUND_STREAM_QUEUE_PER_PEER`, 1,024), never fail: a
+ * healthy network answers every admitted operation, never with a false 503.
+ */
 export const API_MAX_CONCURRENT_QUERIES = 64
 
 /**

@@ -23,6 +23,7 @@ import {
   type ProvideResult,
   type RefreshResult,
   republishTiming,
+  resolveStreamSlotsOptions,
   type ShardPeer,
   ShardRouting,
   type ShardRoutingLibp2p,
@@ -38,8 +39,8 @@ import { type BootstrapOutcome, Bootstrapper } from './bootstrapper.js'
 import { formatHostPort } from './config/fields.js'
 import { type ConfigValues, resolveConfig } from './config/load.js'
 import type { HostPort, NsnNodeConfig } from './config/types.js'
-import { API_DRAIN_TIMEOUT, DATASTORE_DIR } from './constants.js'
-import { DataDirError } from './errors.js'
+import { API_DRAIN_TIMEOUT, API_MAX_CONCURRENT_QUERIES, DATASTORE_DIR } from './constants.js'
+import { ConfigError, DataDirError } from './errors.js'
 import { ensureDataDir, loadOrCreateIdentity } from './identity.js'
 import { createLogger, type Logger, toLibp2pLogger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
@@ -55,7 +56,12 @@ export interface NsnNodeInit extends Partial<Omit<NsnNodeConfig, 'api' | 'metric
   logger?: Logger
   /** DNS resolver libp2p uses for `/dnsaddr` and `/dns*` addresses (tests inject one). */
   dns?: Libp2pOptions['dns']
-  /** DHT operations the API runs at once at most (more: 429). Default 64. */
+  /**
+   * DHT operations the API runs at once at most (more: 429 `ERR_OVERLOADED`). Default
+   * {@link API_MAX_CONCURRENT_QUERIES} (64). At most what the DHT's stream slots hold for
+   * one peer (`perPeer` open + `queuePerPeer` waiting: each operation uses one stream to a
+   * peer at a time), so that every admitted operation waits for a stream rather than fails.
+   */
   maxConcurrentQueries?: number
   /** Collect process metrics into the node's registry. Default true. */
   processMetrics?: boolean
@@ -128,6 +134,31 @@ const PROGRAMMATIC = [
   'connectionGater',
 ] as const
 
+/**
+ * The API admits no more DHT operations than the DHT's stream slots hold for one peer
+ * (each operation uses one stream to a given peer at a time): past that, admitted
+ * operations would be refused by the node's own stream queue instead of answered 429.
+ *
+ * @throws {ConfigError} naming `maxConcurrentQueries`
+ */
+function checkConcurrency(init: NsnNodeInit): void {
+  const max = init.maxConcurrentQueries ?? API_MAX_CONCURRENT_QUERIES
+  if (!Number.isInteger(max) || max < 1) {
+    throw new ConfigError(`maxConcurrentQueries must be an integer >= 1, got ${String(max)}`, {
+      field: 'maxConcurrentQueries',
+    })
+  }
+  const slots = init.dht?.streamSlots
+  if (slots === false) return
+  const { perPeer, queuePerPeer } = resolveStreamSlotsOptions(slots)
+  if (max > perPeer + queuePerPeer) {
+    throw new ConfigError(
+      `maxConcurrentQueries (${max}) must be at most the DHT's stream slots per peer (${perPeer} open + ${queuePerPeer} waiting)`,
+      { field: 'maxConcurrentQueries' },
+    )
+  }
+}
+
 async function openDatastore(datastore: LevelDatastore, path: string): Promise<void> {
   try {
     // what datastore.open() does, on the Level instance itself: datastore-level rewraps
@@ -168,6 +199,7 @@ export class NsnNode implements ApiBackend {
     const values: Record<string, unknown> = { ...init }
     for (const key of PROGRAMMATIC) delete values[key]
     this.config = resolveConfig(values as ConfigValues)
+    checkConcurrency(init)
     this.init = init
     this.log = init.logger ?? createLogger({ level: this.config.logLevel, json: this.config.logJson })
   }
