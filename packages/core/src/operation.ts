@@ -64,6 +64,25 @@ export async function runOperation<T>(
   options: RunOperationOptions,
   fn: (signal: AbortSignal, deadline: Deadline) => Promise<T>,
 ): Promise<T> {
+  const operation = beginOperation(context, type, options)
+  try {
+    return await fn(operation.deadline.signal, operation.deadline)
+  } catch (err) {
+    throw operation.fail(err)
+  } finally {
+    operation.end()
+  }
+}
+
+/**
+ * The part {@link runOperation} and {@link runOperationStream} share: the empty-table
+ * check, the deadline, and the observer's `queryStarted`/`queryEnded` with the result.
+ */
+function beginOperation(
+  context: OperationContext,
+  type: QueryType,
+  options: RunOperationOptions,
+): { deadline: Deadline; fail(err: unknown): Error; end(): void } {
   if (options.needsPeers !== false && context.routingTableSize() === 0) {
     const err = new NoKnownPeersError()
     context.notify('queryEnded', { type, result: 'error', durationMs: 0, error: err })
@@ -74,16 +93,17 @@ export async function runOperation<T>(
   context.notify('queryStarted', { type })
   let result: QueryResult = 'ok'
   let error: Error | undefined
-  try {
-    return await fn(deadline.signal, deadline)
-  } catch (err) {
-    const translated = deadline.translate(err) as Error
-    result = translated instanceof QueryTimeoutError ? 'timeout' : 'error'
-    error = translated
-    throw translated
-  } finally {
-    deadline.clear()
-    context.notify('queryEnded', { type, result, durationMs: performance.now() - start, error })
+  return {
+    deadline,
+    fail(err) {
+      error = deadline.translate(err) as Error
+      result = error instanceof QueryTimeoutError ? 'timeout' : 'error'
+      return error
+    },
+    end() {
+      deadline.clear()
+      context.notify('queryEnded', { type, result, durationMs: performance.now() - start, error })
+    },
   }
 }
 
@@ -154,25 +174,12 @@ export async function* runOperationStream<T, R>(
   options: RunOperationOptions,
   fn: (signal: AbortSignal, deadline: Deadline) => AsyncGenerator<T, R, undefined>,
 ): AsyncGenerator<T, R, undefined> {
-  if (options.needsPeers !== false && context.routingTableSize() === 0) {
-    const err = new NoKnownPeersError()
-    context.notify('queryEnded', { type, result: 'error', durationMs: 0, error: err })
-    throw err
-  }
-  const deadline = startDeadline(context.queryTimeout, options.signal, context.shutdown)
-  const start = performance.now()
-  context.notify('queryStarted', { type })
-  let result: QueryResult = 'ok'
-  let error: Error | undefined
+  const operation = beginOperation(context, type, options)
   try {
-    return yield* fn(deadline.signal, deadline)
+    return yield* fn(operation.deadline.signal, operation.deadline)
   } catch (err) {
-    const translated = deadline.translate(err) as Error
-    result = translated instanceof QueryTimeoutError ? 'timeout' : 'error'
-    error = translated
-    throw translated
+    throw operation.fail(err)
   } finally {
-    deadline.clear()
-    context.notify('queryEnded', { type, result, durationMs: performance.now() - start, error })
+    operation.end()
   }
 }

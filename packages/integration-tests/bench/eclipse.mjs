@@ -29,20 +29,21 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { kadId, parseShardKey } from '@nsn/core'
+import { waitFor } from '@nsn/core/testing'
 import './lib/ts-imports.mjs'
+import {
+  ECLIPSE_DIAL_RATE,
+  ECLIPSE_GROUND_BITS,
+  ECLIPSE_HONEST,
+  ECLIPSE_HONEST_BITS_MAX,
+  ECLIPSE_SYBILS,
+  shardAwayFrom,
+} from '../src/netns/eclipse.ts'
 import { benchKey } from './lib/nodes.mjs'
 
 /** Honest hosts: host 0 provides, the 7 others look the shard up. */
-export const HONEST = 8
-/** Sybils: more than k, enough to fill the bucket around the key in every table. */
-export const SYBILS = 50
-/** Leading bits each Sybil's Kademlia id shares with the key's. */
-const GROUND_BITS = 8
-/** An honest node may share fewer leading bits than this with the key (none in its bucket). */
-const HONEST_BITS_MAX = 6
-/** Sybil dials per second per honest host: under libp2p's 5 inbound per second per IP. */
-const DIAL_RATE = 4
+export const HONEST = ECLIPSE_HONEST
+export const SYBILS = ECLIPSE_SYBILS
 /** Each lookup's deadline. */
 const LOOKUP_DEADLINE_MS = 20_000
 /** The identities of the honest hosts: benchKey(LABEL, i), the same for both implementations. */
@@ -53,9 +54,9 @@ const HOST_SCRIPT = fileURLToPath(new URL('./netns-host.mjs', import.meta.url))
 export const ECLIPSE_CONFIG = {
   honest: HONEST,
   sybils: SYBILS,
-  groundBits: GROUND_BITS,
-  honestBitsMax: HONEST_BITS_MAX,
-  dialRate: DIAL_RATE,
+  groundBits: ECLIPSE_GROUND_BITS,
+  honestBitsMax: ECLIPSE_HONEST_BITS_MAX,
+  dialRate: ECLIPSE_DIAL_RATE,
   lookupDeadlineMs: LOOKUP_DEADLINE_MS,
 }
 
@@ -66,24 +67,6 @@ export function median(values) {
   if (sorted.length === 0) return undefined
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-function commonPrefixBits(a, b) {
-  for (let i = 0; i < a.length; i++) {
-    const x = (a[i] ?? 0) ^ (b[i] ?? 0)
-    if (x !== 0) return i * 8 + Math.clz32(x) - 24
-  }
-  return a.length * 8
-}
-
-/** Polls `check` until it returns true; fails with `what()` past `timeoutMs`. */
-async function until(check, { timeoutMs, pollMs = 250, what }) {
-  const deadline = performance.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
-    await sleep(pollMs)
-  }
 }
 
 /** One netns-host.mjs child: JSON lines both ways. */
@@ -179,13 +162,12 @@ class HonestHost {
 async function plan() {
   const keys = await Promise.all(Array.from({ length: HONEST }, (_, i) => benchKey(LABEL, i)))
   const ids = keys.map((k) => k.publicKey.toString())
-  const honestKadIds = await Promise.all(keys.map((k) => kadId(k.publicKey.toMultihash().bytes)))
-  for (let n = 0; ; n++) {
-    const shard = createHash('sha256').update(`nsn-eclipse-bench/${n}`).digest('hex')
-    const keyKadId = await kadId(parseShardKey(shard).multihash)
-    const nearest = Math.max(...honestKadIds.map((id) => commonPrefixBits(id, keyKadId)))
-    if (nearest < HONEST_BITS_MAX) return { ids, shard, honestBitsNearest: nearest }
-  }
+  let n = 0
+  const { shard, nearestBits } = await shardAwayFrom(
+    keys.map((k) => k.publicKey.toMultihash().bytes),
+    () => createHash('sha256').update(`nsn-eclipse-bench/${n++}`).digest('hex'),
+  )
+  return { ids, shard, honestBitsNearest: nearestBits }
 }
 
 /** The eclipse attack against `impl` ('nsn' or 'plain'), on a topology of its own. */
@@ -224,13 +206,14 @@ export async function eclipseOn(impl, { log = console.error } = {}) {
     )
     const tables = () => Promise.all(hosts.map((h) => h.call('table', {}, 10_000)))
     let seen = []
-    await until(
+    await waitFor(
       async () => {
         seen = await tables()
         return seen.every((t) => t.length >= HONEST - 1)
       },
       {
         timeoutMs: 30_000,
+        pollMs: 250,
         what: () =>
           `every honest table to hold the ${HONEST - 1} others (sizes ${seen.map((t) => t.length).join(' ')})`,
       },
@@ -244,8 +227,8 @@ export async function eclipseOn(impl, { log = console.error } = {}) {
         ip: attacker.ip,
         shard,
         count: SYBILS,
-        bits: GROUND_BITS,
-        rate: DIAL_RATE,
+        bits: ECLIPSE_GROUND_BITS,
+        rate: ECLIPSE_DIAL_RATE,
         targets: ids.map((_, i) => addrOf(i)),
       },
       join(topology.workDir, 'sybils.log'),
@@ -260,7 +243,7 @@ export async function eclipseOn(impl, { log = console.error } = {}) {
     const honestIds = new Set(ids)
     let last = ''
     let stableSince = performance.now()
-    await until(
+    await waitFor(
       async () => {
         seen = await tables()
         const now = JSON.stringify(seen.map((t) => [...t].sort()))
@@ -270,7 +253,7 @@ export async function eclipseOn(impl, { log = console.error } = {}) {
         }
         return performance.now() - stableSince >= 1_000
       },
-      { timeoutMs: 30_000, what: () => 'the honest tables to settle' },
+      { timeoutMs: 30_000, pollMs: 250, what: () => 'the honest tables to settle' },
     )
     const tablesSettled = seen.map((t) => ({
       size: t.length,

@@ -16,35 +16,27 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { kadId, parseShardKey } from '@nsn/core'
 import { seededRandom, testSeed } from '@nsn/core/testing'
 import { waitFor } from '@nsn/node/testing'
 import { afterAll, describe, expect, it } from 'vitest'
-import { NetnsDaemon, type SybilInfo, SybilSwarm, Topology } from '../src/netns/index.js'
+import {
+  ECLIPSE_DIAL_RATE,
+  ECLIPSE_GROUND_BITS,
+  ECLIPSE_HONEST,
+  ECLIPSE_SYBILS,
+  NetnsDaemon,
+  type SybilInfo,
+  SybilSwarm,
+  shardAwayFrom,
+  Topology,
+} from '../src/netns/index.js'
 
-/** Honest daemons: enough for a lookup to have honest peers to ask, few enough for a fast test. */
-const HONEST = 8
-/** Sybils: more than k, so they can fill the bucket around the key in every table. */
-const SYBILS = 50
-/** Leading bits each Sybil's Kademlia id shares with the key's: past kad-dht's 6-bit bucket prefix. */
-const GROUND_BITS = 8
-/** Leading bits an honest node's Kademlia id may share with the key's: below kad-dht's 6-bit bucket prefix. */
-const HONEST_BITS_MAX = 6
-/** Dials per second per honest daemon: under libp2p's default of 5 inbound per second per IP. */
-const DIAL_RATE = 4
+const HONEST = ECLIPSE_HONEST
 /**
  * The filter's counter (`nsn_routing_diversity_refusals_total{reason}` in the issue), whatever
  * prefix and exact name it lands with: every series of an `nsn_…diversity…refusals_total`.
  */
 const REFUSALS = /^(nsn_\w*diversity\w*refusals_total)(\{[^}]*\})?\s+(\S+)/gm
-
-function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = (a[i] ?? 0) ^ (b[i] ?? 0)
-    if (x !== 0) return i * 8 + Math.clz32(x) - 24
-  }
-  return a.length * 8
-}
 
 interface TableView {
   size: number
@@ -99,18 +91,11 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
     // identities made here, so that every daemon starts at once with all the others as bootstrap peers
     const keys = await Promise.all(Array.from({ length: HONEST }, () => generateKeyPair('Ed25519')))
     const ids = keys.map((k) => k.publicKey.toString())
-    // a shard whose key no honest node is near (fewer than HONEST_BITS_MAX leading bits in
-    // common): an honest node in the key's own bucket would stay there (the Sybils come
-    // later and cannot evict a live peer) and the provider there would be found by luck,
-    // not because the tables resist; a real attacker picks his key too
     const random = seededRandom(testSeed())
-    const honestKadIds = await Promise.all(keys.map((k) => kadId(k.publicKey.toMultihash().bytes)))
-    let shard = ''
-    for (let near = true; near; ) {
-      shard = Buffer.from(random.bytes(32)).toString('hex')
-      const keyKadId = await kadId(parseShardKey(shard).multihash)
-      near = honestKadIds.some((id) => commonPrefixBits(id, keyKadId) >= HONEST_BITS_MAX)
-    }
+    const { shard } = await shardAwayFrom(
+      keys.map((k) => k.publicKey.toMultihash().bytes),
+      () => Buffer.from(random.bytes(32)).toString('hex'),
+    )
     const addrOf = (i: number) => `/ip4/${topology!.hosts[i]!.ip}/tcp/4001/p2p/${ids[i]}`
     for (let i = 0; i < HONEST; i++) {
       const dataDir = join(root, `honest-${i}`)
@@ -158,9 +143,9 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
       {
         ip: attacker.ip,
         shard,
-        count: SYBILS,
-        bits: GROUND_BITS,
-        rate: DIAL_RATE,
+        count: ECLIPSE_SYBILS,
+        bits: ECLIPSE_GROUND_BITS,
+        rate: ECLIPSE_DIAL_RATE,
         targets: daemons.map((_, i) => addrOf(i)),
       },
       join(root, 'sybils.log'),
@@ -249,7 +234,7 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
     const closest = sybils.slice(0, 3).map((s: SybilInfo) => s.commonBits)
     const report = [
       `shard ${shard}, provided by honest 0 (${ids[0]}): ${provide.status} ${JSON.stringify(provide.body)}`,
-      `Sybils: ${sybils.length} from ${attacker.ip}, ${GROUND_BITS}+ bits shared with the key (the nearest: ${closest.join(', ')}); dials ${ready.dials.ok} ok, ${ready.dials.failed} failed (${ready.dials.retried} retried)`,
+      `Sybils: ${sybils.length} from ${attacker.ip}, ${ECLIPSE_GROUND_BITS}+ bits shared with the key (the nearest: ${closest.join(', ')}); dials ${ready.dials.ok} ok, ${ready.dials.failed} failed (${ready.dials.retried} retried)`,
       'routing tables before the provide (size: Sybils + honest):',
       ...views.map(
         (v, i) =>

@@ -9,6 +9,14 @@
 
 export { type ApiAnswer, NetnsDaemon, type NetnsDaemonInit } from './daemon.js'
 export {
+  ECLIPSE_DIAL_RATE,
+  ECLIPSE_GROUND_BITS,
+  ECLIPSE_HONEST,
+  ECLIPSE_HONEST_BITS_MAX,
+  ECLIPSE_SYBILS,
+  shardAwayFrom,
+} from './eclipse.js'
+export {
   NetnsCommandError,
   NetnsError,
   type NetnsErrorCode,

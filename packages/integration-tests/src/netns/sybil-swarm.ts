@@ -35,6 +35,7 @@ import { MessageType } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
+  commonPrefixLength,
   decodeKadMessage,
   encodeKadMessage,
   frame,
@@ -95,14 +96,6 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(bytes).digest())
 
-function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = (a[i] ?? 0) ^ (b[i] ?? 0)
-    if (x !== 0) return i * 8 + Math.clz32(x) - 24
-  }
-  return a.length * 8
-}
-
 function compareXor(target: Uint8Array, a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < target.length; i++) {
     const da = (a[i] ?? 0) ^ (target[i] ?? 0)
@@ -123,7 +116,7 @@ function grind(kadId: Uint8Array, count: number, bits: number): Uint8Array[] {
   while (seeds.length < count) {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519')
     id.set(publicKey.export({ format: 'der', type: 'spki' }).subarray(12), 6)
-    if (commonPrefixBits(sha256(id), kadId) < bits) continue
+    if (commonPrefixLength(sha256(id), kadId) < bits) continue
     seeds.push(new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(16)))
   }
   return seeds
@@ -257,7 +250,7 @@ async function main(config: SwarmConfig): Promise<void> {
     sybils: sybils.map((s) => ({
       peerId: s.libp2p.peerId.toString(),
       addr: s.libp2p.getMultiaddrs()[0]?.toString() ?? '',
-      commonBits: commonPrefixBits(s.kadId, keyKadId),
+      commonBits: commonPrefixLength(s.kadId, keyKadId),
     })),
   })
 
