@@ -8,33 +8,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   type ApiBackend,
   type ApiServer,
-  createNsnNode,
   type NsnNode,
   type NsnNodeInit,
   type NsnNodeState,
   OverloadedError,
-  silentLogger,
   startApiServer,
   toHttpError,
 } from '../src/index.js'
-import { api, hash, TempDirs, waitFor } from './helpers.js'
+import { api, apiAddr, apiTestNode, hash, TempDirs, threeNodes, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 
-async function node(init: NsnNodeInit = {}): Promise<NsnNode> {
-  return createNsnNode({
-    profile: 'local',
-    api: '127.0.0.1:0',
-    metrics: null,
-    dataDir: await dirs.make(),
-    refreshInterval: 0,
-    processMetrics: false,
-    logger: silentLogger(),
-    ...init,
-  })
-}
+const node = (init: NsnNodeInit = {}): Promise<NsnNode> => apiTestNode(dirs, init)
 
-const addr = (n: NsnNode): string => `${n.apiAddress.host}:${n.apiAddress.port}`
+const addr = apiAddr
 
 describe('HTTP API on a three-node network', () => {
   const nodes: NsnNode[] = []
@@ -43,16 +30,8 @@ describe('HTTP API on a three-node network', () => {
   let c: NsnNode
 
   beforeAll(async () => {
-    a = await node()
-    nodes.push(a)
-    const seed = a.id().addrs[0] as string
-    b = await node({ bootstrap: [seed] })
-    c = await node({ bootstrap: [seed] })
-    nodes.push(b, c)
-    await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
-      on: nodes.map((n) => routingTableEvents(n.libp2p)),
-      what: 'full routing tables',
-    })
+    ;[a, b, c] = await threeNodes(node)
+    nodes.push(a, b, c)
   })
 
   afterAll(async () => {

@@ -1,25 +1,13 @@
-import { routingTableEvents } from '@nsn/core/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ConfigError, createNsnNode, type NsnNode, type NsnNodeInit, silentLogger } from '../src/index.js'
-import { api, TempDirs, waitFor } from './helpers.js'
+import { ConfigError, createNsnNode, type NsnNode, type NsnNodeInit } from '../src/index.js'
+import { api, apiAddr, apiTestNode, TempDirs, threeNodes } from './helpers.js'
 
 const dirs = new TempDirs()
 const CONCURRENT = 64
 
-async function node(init: NsnNodeInit = {}): Promise<NsnNode> {
-  return createNsnNode({
-    profile: 'local',
-    api: '127.0.0.1:0',
-    metrics: null,
-    dataDir: await dirs.make(),
-    refreshInterval: 0,
-    processMetrics: false,
-    logger: silentLogger(),
-    ...init,
-  })
-}
+const node = (init: NsnNodeInit = {}): Promise<NsnNode> => apiTestNode(dirs, init)
 
-const addr = (n: NsnNode): string => `${n.apiAddress.host}:${n.apiAddress.port}`
+const addr = apiAddr
 const hex = (i: number): string => i.toString(16).padStart(64, '0')
 
 /** Status counts of `answers`, and every answer that is neither 200 nor 429. */
@@ -37,14 +25,9 @@ describe(`HTTP API: ${CONCURRENT} concurrent operations on a healthy three-node 
   let a: NsnNode
 
   beforeAll(async () => {
-    a = await node()
-    nodes.push(a)
-    const seed = a.id().addrs[0] as string
-    nodes.push(await node({ bootstrap: [seed] }), await node({ bootstrap: [seed] }))
-    await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
-      on: nodes.map((n) => routingTableEvents(n.libp2p)),
-      what: 'full routing tables',
-    })
+    const three = await threeNodes(node)
+    a = three[0]
+    nodes.push(...three)
   })
 
   afterAll(async () => {

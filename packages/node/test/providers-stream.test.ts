@@ -1,41 +1,27 @@
 import { EventEmitter } from 'node:events'
 import { multiaddr } from '@multiformats/multiaddr'
 import { type FindProvidersSummary, QueryTimeoutError, type ShardPeer } from '@nsn/core'
-import { routingTableEvents } from '@nsn/core/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   type ApiBackend,
   ApiResponseError,
   type ApiServer,
   type CliIo,
-  createNsnNode,
   EXIT_OK,
   NsnApiClient,
   type NsnNode,
   type NsnNodeInit,
   runCli,
-  silentLogger,
   startApiServer,
 } from '../src/index.js'
-import { api, hash, TempDirs, waitFor } from './helpers.js'
+import { api, apiAddr, apiTestNode, hash, TempDirs, threeNodes, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 const NDJSON = { accept: 'application/x-ndjson' }
 
-async function node(init: NsnNodeInit = {}): Promise<NsnNode> {
-  return createNsnNode({
-    profile: 'local',
-    api: '127.0.0.1:0',
-    metrics: null,
-    dataDir: await dirs.make(),
-    refreshInterval: 0,
-    processMetrics: false,
-    logger: silentLogger(),
-    ...init,
-  })
-}
+const node = (init: NsnNodeInit = {}): Promise<NsnNode> => apiTestNode(dirs, init)
 
-const addr = (n: NsnNode): string => `${n.apiAddress.host}:${n.apiAddress.port}`
+const addr = apiAddr
 
 /** A GET with `Accept: application/x-ndjson`: the status, content type and parsed lines. */
 async function lines(
@@ -82,16 +68,8 @@ describe('GET /v1/shards/{hash}/providers streamed as JSON lines, and `nsn-node 
   let c: NsnNode
 
   beforeAll(async () => {
-    a = await node()
-    nodes.push(a)
-    const seed = a.id().addrs[0] as string
-    b = await node({ bootstrap: [seed] })
-    c = await node({ bootstrap: [seed] })
-    nodes.push(b, c)
-    await waitFor(() => nodes.every((n) => n.routing.routingTableSize() === 2), {
-      on: nodes.map((n) => routingTableEvents(n.libp2p)),
-      what: 'full routing tables',
-    })
+    ;[a, b, c] = await threeNodes(node)
+    nodes.push(a, b, c)
   })
 
   afterAll(async () => {
