@@ -34,6 +34,25 @@ function encodeVarint(value: number): Uint8Array {
   return Uint8Array.from(out)
 }
 
+const noop = () => undefined
+
+/**
+ * A stand-in of kad-dht's internals that `installKadHooks` touches; `parts` replaces or
+ * removes (`undefined`) whole parts.
+ */
+function kadStub(parts: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    queryManager: { run: noop },
+    routingTable: { kb: { toIterable: () => [] } },
+    routingTableRefresh: { refreshTable: noop, _refreshCommonPrefixLength: noop, _maxCommonPrefix: noop },
+    reprovider: { shouldReprovide: noop, datastore: {} },
+    refreshRoutingTable: noop,
+    providers: { datastore: {}, addProvider: noop },
+    rpc: { onIncomingStream: noop, handleMessage: noop },
+    ...parts,
+  }
+}
+
 describe("kad-dht's provider-record format", () => {
   it('round-trips keys and decodes varint times', async () => {
     const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -86,16 +105,7 @@ describe('installKadHooks', () => {
 
   it("fails naming kad-dht's answer reader when the answer guard cannot replace it", () => {
     const fn = () => undefined
-    const stub = () => ({
-      queryManager: { run: fn },
-      routingTable: { kb: { toIterable: () => [] } },
-      routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
-      reprovider: { shouldReprovide: fn, datastore: {} },
-      refreshRoutingTable: fn,
-      providers: { datastore: {}, addProvider: fn },
-      rpc: { onIncomingStream: fn, handleMessage: fn },
-      network: { safeDispatchEvent: fn },
-    })
+    const stub = () => kadStub({ network: { safeDispatchEvent: fn } })
     const options = {
       queryTimeout: 1,
       providerRecordTtl: 1,
@@ -117,17 +127,12 @@ describe('installKadHooks', () => {
 
   it("fails naming kad-dht's sendRequest or the table's remove when the per-peer request timeouts cannot wrap them", () => {
     const fn = () => undefined
-    const stub = (network: object, routingTable: object = { remove: fn, find: fn }) => ({
-      queryManager: { run: fn },
-      // add and its events: the eviction quarantine keeps evicted peers out
-      routingTable: { kb: { toIterable: () => [] }, add: fn, addEventListener: fn, ...routingTable },
-      routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
-      reprovider: { shouldReprovide: fn, datastore: {} },
-      refreshRoutingTable: fn,
-      providers: { datastore: {}, addProvider: fn },
-      rpc: { onIncomingStream: fn, handleMessage: fn },
-      network,
-    })
+    const stub = (network: object, routingTable: object = { remove: fn, find: fn }) =>
+      kadStub({
+        // add and its events: the eviction quarantine keeps evicted peers out
+        routingTable: { kb: { toIterable: () => [] }, add: fn, addEventListener: fn, ...routingTable },
+        network,
+      })
     const options = {
       queryTimeout: 1,
       providerRecordTtl: 1,
@@ -156,16 +161,11 @@ describe('installKadHooks', () => {
 
   it("fails naming the table's add or a component when the routing admission cannot wrap them", async () => {
     const fn = () => undefined
-    const stub = (routingTable: object) => ({
-      queryManager: { run: fn },
-      routingTable: { kb: { toIterable: () => [] }, remove: fn, find: fn, ...routingTable },
-      routingTableRefresh: { refreshTable: fn, _refreshCommonPrefixLength: fn, _maxCommonPrefix: fn },
-      reprovider: { shouldReprovide: fn, datastore: {} },
-      refreshRoutingTable: fn,
-      providers: { datastore: {}, addProvider: fn },
-      rpc: { onIncomingStream: fn, handleMessage: fn },
-      network: { sendRequest: fn },
-    })
+    const stub = (routingTable: object) =>
+      kadStub({
+        routingTable: { kb: { toIterable: () => [] }, remove: fn, find: fn, ...routingTable },
+        network: { sendRequest: fn },
+      })
     const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     const components = {
       peerId,
