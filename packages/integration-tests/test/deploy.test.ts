@@ -111,7 +111,7 @@ describe('Dockerfile', () => {
     const defaultImage = /^NODE_IMAGE=(\S+)$/.exec(one(all, 'ARG'))?.[1]
     expect(defaultImage).toMatch(/^node:24[.-]/)
     const stage = finalStage(all)
-    expect(stage[0]!.args).toBe('${NODE_IMAGE}')
+    expect(stage[0]!.args).toBe('$' + '{NODE_IMAGE}') // the ARG above, a Docker placeholder
 
     const user = one(stage, 'USER')
     expect(user).not.toMatch(/^(root|0)(:|$)/)

@@ -1,8 +1,13 @@
-// The README's example, extracted from README.md and run: a node with libp2p's metrics,
-// NSN's metrics and the server. Adapted only where it must be: port 0 for the libp2p host
-// and the metrics server; its SIGINT shutdown handler is run by the test.
+// The README's examples, extracted from README.md and run: a node with libp2p's metrics,
+// NSN's metrics and the server (adapted only where it must be: port 0 for the libp2p host
+// and the metrics server; its SIGINT shutdown handler is run by the test), and the
+// dashboard resolved by its package path (in a Node.js process of its own: the package
+// resolves itself by name there, as it resolves from node_modules once installed).
+import { execFile } from 'node:child_process'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
 import { afterEach, expect, it, vi } from 'vitest'
 import { adapt, readmeExamples, runExample } from '../../../scripts/readme-examples.mjs'
 
@@ -14,7 +19,7 @@ afterEach(() => {
 
 it('the README example serves libp2p_, nsn_p2p_ and process metrics from one registry', async () => {
   const examples = await readmeExamples(join(PKG, 'README.md'))
-  expect(examples).toHaveLength(1)
+  expect(examples).toHaveLength(2)
   const example = examples[0]!
   const code = adapt(example.code, [
     ["listen: ['/ip4/0.0.0.0/tcp/9000']", "listen: ['/ip4/127.0.0.1/tcp/0']"],
@@ -41,4 +46,21 @@ it('the README example serves libp2p_, nsn_p2p_ and process metrics from one reg
     await stop('SIGINT') // the example's own shutdown: server, trackers, routing, libp2p
   }
   await expect(fetch(url)).rejects.toThrow() // the server is closed
+})
+
+it('the README dashboard example resolves the dashboard by @nsn/metrics/dashboards/*', async () => {
+  const examples = await readmeExamples(join(PKG, 'README.md'))
+  const example = examples[1]!
+  expect(example.code).toContain("import.meta.resolve('@nsn/metrics/dashboards/nsn-dht.json')")
+  const dir = join(PKG, '.test-results', 'readme')
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, `dashboard-${process.pid}.mjs`)
+  await writeFile(file, example.code)
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [file])
+    const dashboard = pathToFileURL(join(PKG, 'dashboards', 'nsn-dht.json')).href
+    expect(stdout).toBe(`nsn-shard-dht ${dashboard}\n`)
+  } finally {
+    await rm(file, { force: true })
+  }
 })
