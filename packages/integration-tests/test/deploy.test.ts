@@ -364,3 +364,25 @@ describe('the deployment command lines start the real daemon and SIGTERM stops i
     expect(exit.ms).toBeLessThan(Number.parseInt(unit.get('Service.TimeoutStopSec')![0]!, 10) * 1000)
   })
 })
+
+describe("the root README's operator path", () => {
+  it('starts the real Node.js 24 binary on the built bin (no shim), which SIGTERM stops', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+    const line = readme
+      .split('\n')
+      .find((l) => l.startsWith('node_modules/node/bin/node packages/node/dist/bin.js start'))
+    expect(line).toBeDefined()
+    const [node, bin, ...argv] = line!.replace(/\s*\\$/, '').split(/\s+/)
+    // an executable, not a shell script in front of one
+    const head = await readFile(join(ROOT, node!)).then((b) => b.subarray(0, 4))
+    expect(head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))).toBe(true) // ELF
+    expect(join(ROOT, bin!)).toBe(BIN)
+    const dataDir = await dirs.make('nsn-readme-data-')
+    expect(flagValue(argv, '--data-dir')).toBe('~/.nsn')
+    const { exit } = await startAndTerminate(
+      argv.map((a) => (a === '~/.nsn' ? dataDir : a)),
+      { NSN_LOG_JSON: 'true' }, // the test reads JSON log lines
+    )
+    expect(exit).toMatchObject({ code: 0, signal: null })
+  })
+})
