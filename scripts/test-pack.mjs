@@ -19,8 +19,8 @@ import { adapt, readmeExamples } from './readme-examples.mjs'
 const run = promisify(execFile)
 const ROOT = new URL('..', import.meta.url).pathname
 const PUBLIC = ['core', 'shard-registry', 'metrics', 'node']
-/** Node.js 24, the workspace's: this script runs on it (`pnpm test:pack`). */
-const NODE24 = process.execPath
+/** Node.js 24, the workspace's (the root devDependency `node`), whatever runs this script. */
+const NODE24 = join(ROOT, 'node_modules', 'node', 'bin', 'node')
 const started = Date.now()
 
 let work // the temp dir: tarballs/, app/ (the consumer project), data/
@@ -341,12 +341,15 @@ describe('README examples, against the installed packages', () => {
     assert.equal(rest.length, 0)
     const loopback = [
       ["listen: ['/ip4/0.0.0.0/tcp/9000']", "listen: ['/ip4/127.0.0.1/tcp/0']"],
-      ["api: '127.0.0.1:0',", "api: '127.0.0.1:0', metrics: '127.0.0.1:0',"],
+      // a loopback network: the local profile (loopback addresses kept, as the seed's)
+      ["api: '127.0.0.1:0',", "api: '127.0.0.1:0', metrics: '127.0.0.1:0', profile: 'local',"],
     ]
     const seed = spawnNode(
       [
         join(app, 'node_modules', '@nsn', 'node', 'dist', 'bin.js'),
         'start',
+        '--profile',
+        'local',
         '--listen',
         '/ip4/127.0.0.1/tcp/0',
         '--api',

@@ -12,6 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { loadConfig } from '@nsn/node'
 import { BIN, Daemon, type Exit, TempDirs } from '@nsn/node/testing'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -173,6 +174,17 @@ describe('compose', () => {
       const dataDir = flagValue(service.command!, '--data-dir')
       expect(service.volumes, name).toEqual([`${name}-data:${dataDir}`])
       expect(compose.volumes).toHaveProperty(`${name}-data`)
+    }
+
+    // the nodes talk over the compose network's private addresses: where the node has the
+    // LAN profile (`private`, issue 14), they must run it, else the public profile would
+    // drop those addresses; where it has none, the default keeps every address
+    const hasPrivateProfile = await loadConfig({ flags: { profile: 'private' }, env: {} }).then(
+      () => true,
+      () => false,
+    )
+    for (const [name, service] of nodes) {
+      expect(flagValue(service.command!, '--profile'), name).toBe(hasPrivateProfile ? 'private' : undefined)
     }
 
     const key = privateKeyFromProtobuf(await readFile(join(DEPLOY, 'compose', 'bootstrap.identity.key')))
