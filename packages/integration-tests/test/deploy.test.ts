@@ -398,3 +398,32 @@ describe("the root README's operator path", () => {
     expect(exit).toMatchObject({ code: 0, signal: null })
   })
 })
+
+describe('docs/operations.md', () => {
+  it("its environment file and config file examples pass the CLI's own config resolver", async () => {
+    const guide = await readFile(join(ROOT, 'docs', 'operations.md'), 'utf8')
+    const blocks = [...guide.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map(([, lang, code]) => ({
+      lang,
+      code: code!,
+    }))
+    const envFile = blocks.find((b) => b.lang === 'sh' && /^NSN_BOOTSTRAP=/m.test(b.code))
+    const configFile = blocks.find((b) => b.lang === 'json')
+    expect(envFile).toBeDefined()
+    expect(configFile).toBeDefined()
+
+    const env = Object.fromEntries(
+      envFile!.code
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/=(.*)/s, 2) as [string, string]),
+    )
+    const fromEnv = await loadConfig({ env })
+    expect(fromEnv.maxShards).toBe(50_000)
+    expect(fromEnv.bootstrap.map(String)).toEqual([env.NSN_BOOTSTRAP])
+
+    const file = join(await dirs.make('nsn-guide-'), 'nsn-node.json')
+    await writeFile(file, configFile!.code)
+    const fromFile = await loadConfig({ configFile: file, env: {} })
+    expect(fromFile).toMatchObject({ maxShards: 50_000, queryTimeout: 10_000, logJson: true })
+  })
+})
