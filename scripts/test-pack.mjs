@@ -164,34 +164,47 @@ before(async () => {
   }
   assert.deepEqual([...tarballs.keys()].sort(), [...PUBLIC].sort())
 
-  // a fresh consumer project: the tarballs plus what the READMEs tell a user to install
-  await writeFile(
-    join(app, 'package.json'),
-    `${JSON.stringify({ name: 'nsn-consumer', private: true, type: 'module' }, null, 2)}\n`,
-  )
-  const extra = new Set()
-  for (const pkg of PUBLIC)
+  // a fresh project: first the tarballs alone, by the very command of the image's runtime
+  // stage (deploy/Dockerfile), into an empty directory as there
+  const files = PUBLIC.map((p) => tarballs.get(p).file)
+  const t = Date.now()
+  await run('npm', [...(await dockerfileNpmInstall()), ...files], {
+    cwd: app,
+    env: cleanEnv(),
+    maxBuffer: 16 << 20,
+  })
+  const image = (Date.now() - t) / 1000
+  // then what the READMEs tell a user to install, and the examples' own imports (the
+  // metrics example's libp2p metrics and Registry, the persistent registry's LevelDB, the
+  // node's own-key example's key generation), at the ranges the workspace tests with
+  const extra = new Set(['@libp2p/prometheus-metrics', 'prom-client', 'datastore-level', '@libp2p/crypto'])
+  for (const pkg of PUBLIC) {
     for (const name of await readmeInstalls(pkg)) if (!name.startsWith('@nsn/')) extra.add(name)
-  // the examples' own imports: the metrics example's libp2p metrics and Registry, the
-  // persistent registry's LevelDB, the node's own-key example's key generation
-  for (const name of ['@libp2p/prometheus-metrics', 'prom-client', 'datastore-level', '@libp2p/crypto'])
-    extra.add(name)
+  }
   const specs = []
   for (const name of [...extra].sort()) {
     const range = await workspaceRange(name)
     specs.push(range == null ? name : `${name}@${range}`)
   }
-  const files = PUBLIC.map((p) => tarballs.get(p).file)
-  const t = Date.now()
-  await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...files, ...specs], {
+  await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...specs], {
     cwd: app,
     env: cleanEnv(),
-    maxBuffer: 16 * 1024 * 1024,
+    maxBuffer: 16 << 20,
   })
+  const consumer = JSON.parse(await readFile(join(app, 'package.json'), 'utf8'))
+  await writeFile(join(app, 'package.json'), `${JSON.stringify({ ...consumer, type: 'module' }, null, 2)}\n`)
   console.log(
-    `# npm install of ${files.length} tarballs and ${specs.length} packages: ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    `# npm install: the ${files.length} tarballs as the image does, ${image.toFixed(1)} s; then ${specs.length} packages, ${((Date.now() - t) / 1000 - image).toFixed(1)} s`,
   )
 })
+
+/** The image's `npm install … /tmp/packs/*.tgz` (deploy/Dockerfile), without the tarball glob. */
+async function dockerfileNpmInstall() {
+  const dockerfile = await readFile(join(ROOT, 'deploy', 'Dockerfile'), 'utf8')
+  const command = /^RUN (npm install [^\n]*?) \/tmp\/packs\/\*\.tgz/m.exec(dockerfile)?.[1]
+  assert.ok(command != null, "deploy/Dockerfile's runtime stage no longer runs npm install /tmp/packs/*.tgz")
+  return command.split(/\s+/).slice(1)
+}
 
 after(async () => {
   for (const child of children) child.kill('SIGKILL')
@@ -248,6 +261,23 @@ describe('installed packages', () => {
       for (const other of PUBLIC)
         assert.ok(!existsSync(join(app, 'node_modules', '@nsn', other, 'node_modules', '@nsn', pkg)))
     }
+  })
+
+  it("the image's layout: its ENTRYPOINT's bin and the nsn-node link exist where the install put them", async () => {
+    const dockerfile = await readFile(join(ROOT, 'deploy', 'Dockerfile'), 'utf8')
+    const workdir = /^WORKDIR (\/opt\/\S+)$/m.exec(dockerfile)?.[1]
+    const entrypoint = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? 'null')
+    const link = /ln -s (\S+) \/usr\/local\/bin\/nsn-node/.exec(dockerfile)?.[1]
+    assert.ok(workdir != null && entrypoint != null && link != null)
+    for (const path of [entrypoint[1], link]) {
+      assert.ok(path.startsWith(`${workdir}/`), path)
+      assert.ok(
+        existsSync(join(app, path.slice(workdir.length + 1))),
+        `${path} is not where npm installed it`,
+      )
+    }
+    const help = await node([join(app, entrypoint[1].slice(workdir.length + 1)), 'start', '--help'])
+    assert.equal(help.code, 0, help.stderr)
   })
 
   it('nsn-node --help on Node.js 24: the installed bin, through its shebang', async () => {
