@@ -82,7 +82,7 @@ async function startAndTerminate(
   expect(argv[0]).toBe('start')
   const daemon = new Daemon(argv.slice(1), { ...env, ...LOOPBACK_ENV })
   daemons.push(daemon)
-  const ready = await daemon.ready()
+  const ready = await daemon.ready(30_000) // a cold start on a loaded machine
   const healthyWhileUp = await healthCheck(ready.api)
   const exit = await daemon.stop('SIGTERM', 10_000)
   expect(daemon.logs.map((r) => r.msg)).toEqual(
