@@ -237,7 +237,7 @@ describe('CLI request timeout and global options', () => {
     ],
     [
       ['--verbose', 'id'],
-      "error: unknown option '--verbose' before the command (global options: --api, --timeout, --json; see: nsn-node --help)\n",
+      "error: unknown option '--verbose' before the command (global options: --api, --api-token-file, --timeout, --json; see: nsn-node --help)\n",
     ],
     [['--api'], "error: option '--api <host:port>' argument missing (see: nsn-node --help)\n"],
     [['--timeout', '1s', 'start'], "error: unknown option '--timeout' (see: nsn-node start --help)\n"],
