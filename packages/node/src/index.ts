@@ -61,6 +61,7 @@ export { ensureDataDir, type Identity, loadOrCreateIdentity } from './identity.j
 export { type DebugNamespaces, debugNamespaces, libp2pComponentLogger } from './libp2p-logger.js'
 export {
   createLogger,
+  formatLibp2pMessage,
   isLogLevel,
   LOG_LEVELS,
   type LogFields,

@@ -187,6 +187,12 @@ describe('CLI request timeout and global options', () => {
         ['find', hash('e1')],
         ['find', hash('e1'), '--stream'],
         ['stop-providing', hash('e1')],
+        ['health'],
+        ['stats'],
+        ['shards'],
+        ['closest', hash('e1')],
+        ['bootstrap'],
+        ['refresh'],
       ]
       for (const verb of verbs) {
         const cli = io()
