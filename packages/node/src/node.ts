@@ -339,11 +339,11 @@ export class NsnNode implements ApiBackend {
         allow: config.allow,
         connectionMonitorInterval: config.connectionMonitorInterval,
         nodeInfo: { name: 'nsn-node', version: VERSION },
-        // libp2p's own debug output, for the namespaces asked, through the node's logger
-        logger: libp2pComponentLogger(
-          this.log.child({ module: 'libp2p' }),
-          config.debug ?? process.env.DEBUG,
-        ),
+        // libp2p's own debug output, for the namespaces asked, through the node's logger; a
+        // silent one (tests) leaves libp2p's own logger, which DEBUG still drives
+        logger: this.log.isEnabled('error')
+          ? libp2pComponentLogger(this.log.child({ module: 'libp2p' }), config.debug ?? process.env.DEBUG)
+          : undefined,
         metrics: metrics.libp2pMetrics,
         dns: this.init.dns,
         connectionGater: this.init.connectionGater,

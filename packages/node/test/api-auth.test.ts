@@ -1,5 +1,6 @@
 // The API's optional bearer token: where it comes from, how it is checked (first, in the
 // envelope, with a challenge), when it is required, and that it never reaches a log line.
+import { EventEmitter } from 'node:events'
 import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
@@ -16,9 +17,12 @@ import {
   EXIT_USAGE,
   isLoopbackHost,
   isPublicRequest,
+  loadConfig,
   NsnApiClient,
   readApiTokenFile,
   resolveApiToken,
+  resolveConfig,
+  runCli,
   startApiServer,
   UnauthorizedError,
 } from '../src/index.js'
@@ -154,6 +158,43 @@ describe('API token: rules', () => {
     await writeFile(empty, '\n')
     expect(() => readApiTokenFile(empty)).toThrow(`API token file ${empty}: is empty`)
     expect(() => readApiTokenFile(join(dir, 'missing'))).toThrow(/unreadable \(ENOENT\)/)
+  })
+})
+
+describe('API token: configuration', () => {
+  it('NSN_API_TOKEN, apiToken and apiTokenFile; a bad token named without its value', async () => {
+    expect((await loadConfig({ env: { NSN_API_TOKEN: TOKEN } })).apiToken).toBe(TOKEN)
+    expect((await loadConfig({})).apiToken).toBeNull()
+    const dir = await dirs.make()
+    const file = join(dir, 'nsn.json')
+    await writeFile(file, JSON.stringify({ apiTokenFile: 'secrets/token', apiToken: TOKEN }))
+    const config = await loadConfig({ configFile: file })
+    expect(config.apiTokenFile).toBe(join(dir, 'secrets', 'token'))
+    expect(config.apiToken).toBe(TOKEN)
+    const weak = 'weak-secret-1'
+    const err = await loadConfig({ env: { NSN_API_TOKEN: weak } }).catch((e: Error) => e)
+    expect((err as Error).message).toBe(
+      'invalid config: apiToken: must be at least 16 characters, got 13 (make one with: openssl rand -hex 32) (from NSN_API_TOKEN)',
+    )
+    expect(() => resolveConfig({ apiToken: 42 })).toThrow(
+      'apiToken: must be a string (the value is not shown)',
+    )
+  })
+
+  it('start with an unreadable token file: one line, exit 2, before anything listens', async () => {
+    const missing = join(await dirs.make(), 'missing-token')
+    const err: string[] = []
+    const code = await runCli(
+      ['start', '--api', '127.0.0.1:0', '--metrics', 'off', '--api-token-file', missing],
+      {
+        stderr: { write: (s: string) => err.push(s) },
+        stdout: { write: () => undefined },
+        env: {},
+        signals: new EventEmitter(),
+      },
+    )
+    expect(code).toBe(EXIT_USAGE)
+    expect(err.join('')).toBe(`error: API token file ${missing}: unreadable (ENOENT)\n`)
   })
 })
 
