@@ -13,14 +13,9 @@ export function table(rows: ReadonlyArray<readonly string[]>, indent = '  '): st
       widths[i] = Math.max(widths[i] ?? 0, cell.length)
     })
   }
-  return rows
-    .map(
-      (row) =>
-        `${indent}${row
-          .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-          .join('  ')}`.trimEnd() + '\n',
-    )
-    .join('')
+  const line = (row: readonly string[]): string =>
+    `${indent}${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd()
+  return rows.map((row) => `${line(row)}\n`).join('')
 }
 
 /** A duration: `850 ms`, `12.4 s`, `3 min 20 s`, `5 h 02 min`, `2 d 03 h`. */

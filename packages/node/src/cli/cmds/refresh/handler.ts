@@ -15,7 +15,9 @@ export async function handler(args: CliArgs, io: CliIo): Promise<number> {
       `  routing table: ${r.sizeBefore} → ${plural(r.sizeAfter, 'peer')}`,
       `  bucket lookups: ${r.lookups}${r.failedLookups > 0 ? ` (${r.failedLookups} failed)` : ''}`,
       ...r.errors.map((e) => `  error: ${e}`),
-    ].join('\n') + '\n',
+    ]
+      .map((line) => `${line}\n`)
+      .join(''),
   )
   return EXIT_OK
 }
