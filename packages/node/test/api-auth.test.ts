@@ -329,5 +329,5 @@ describe('API token: the daemon and the client verbs', () => {
     } finally {
       await daemon.stop().catch(() => daemon.kill())
     }
-  })
+  }, 60_000)
 })

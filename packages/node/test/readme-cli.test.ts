@@ -1,12 +1,14 @@
 // The README's operator examples run as written: the `nsn-node` lines of "Operating a
-// running daemon" against a running network, and the "API token" block (but its `start`
-// line, which is the daemon under test) through a shell, adapted only in the API address
-// and the token file's path.
+// running daemon" against a running network (in-process: they have no shell syntax), and
+// the "API token" block (but its `start` line, which is the daemon under test) through a
+// shell with the built bin as `nsn-node`, adapted only in the API address and the token
+// file's path.
 import { spawn } from 'node:child_process'
+import { EventEmitter } from 'node:events'
 import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NsnNode, NsnNodeInit } from '../src/index.js'
+import { type NsnNode, type NsnNodeInit, runCli } from '../src/index.js'
 import { apiAddr, apiTestNode, BIN, cleanEnv, hash, PKG, TempDirs, threeNodes } from './helpers.js'
 
 const dirs = new TempDirs()
@@ -38,6 +40,19 @@ function sh(line: string, bin: string): Promise<{ code: number | null; stdout: s
     })
     child.once('exit', (code) => resolve({ code, stdout, stderr }))
   })
+}
+
+/** Runs the CLI in-process on `argv`; resolves with its exit code and output. */
+async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+    signals: new EventEmitter(),
+  })
+  return { code, stdout, stderr }
 }
 
 /** A comment line of the README as a pattern: `…` anything, numbers any number, plurals optional. */
@@ -97,7 +112,8 @@ describe('README operator examples', () => {
       'refresh',
     ])
     for (const { line, next } of commands) {
-      const run = await sh(`${line} --api ${apiAddr(b)}`, bin)
+      // in-process (the CLI the bin runs): these lines have no shell syntax
+      const run = await cli([...line.split(/\s+/).slice(1), '--api', apiAddr(b)])
       expect(run, line).toMatchObject({ code: 0, stderr: '' })
       if (line.includes('--json')) {
         const keys = [...next.matchAll(/"(\w+)":/g)].map((m) => m[1] as string)
@@ -125,5 +141,5 @@ describe('README operator examples', () => {
     const refused = await sh(`nsn-node stats --api ${api}`, bin)
     expect(refused.code).toBe(1)
     expect(refused.stderr).toContain('(ERR_UNAUTHORIZED)')
-  })
+  }, 60_000)
 })
