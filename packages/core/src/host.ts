@@ -16,7 +16,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type Identify, identify } from '@libp2p/identify'
-import type { ConnectionGater, Metrics, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, ConnectionGater, Metrics, PrivateKey } from '@libp2p/interface'
 import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -81,6 +81,8 @@ export interface NsnHostInit<D = KadDHT> {
   metrics?: (components: never) => Metrics
   /** Name and version this host announces through identify. */
   nodeInfo?: { name: string; version: string }
+  /** libp2p's `logger` component: where its components' debug lines go. Default: libp2p's (`DEBUG` to stderr). */
+  logger?: ComponentLogger
   /** Start the host at once. Default true (libp2p's). */
   start?: boolean
 }
@@ -140,6 +142,7 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     ...(init.connectionGater == null ? {} : { connectionGater: init.connectionGater }),
     ...(init.metrics == null ? {} : { metrics: init.metrics as Libp2pOptions['metrics'] }),
     ...(init.nodeInfo == null ? {} : { nodeInfo: init.nodeInfo }),
+    ...(init.logger == null ? {} : { logger: init.logger }),
     addresses: { listen: [...listen] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

@@ -103,3 +103,12 @@ export const DEMO_SHARDS = { default: 24, min: 1, max: 1000 } as const
 
 /** How long the demo network may take to form before the demo gives up. */
 export const DEMO_FORM_TIMEOUT = 30 * second
+
+/**
+ * Shortest API bearer token the daemon and the client verbs accept (`--api-token-file`,
+ * `NSN_API_TOKEN`): 16 characters; `openssl rand -hex 32` makes a good one.
+ */
+export const API_TOKEN_MIN_LENGTH = 16
+
+/** The realm of the API's `WWW-Authenticate: Bearer` challenge. */
+export const API_AUTH_REALM = 'nsn-node'

@@ -27,6 +27,9 @@ export type NsnNodeErrorCode =
   | 'ERR_API_RESPONSE'
   | 'ERR_API_TIMEOUT'
   | 'ERR_DEMO_NETWORK'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_API_TOKEN'
+  | 'ERR_API_TOKEN_REQUIRED'
 
 /** Base class of every @nsn/node error: `@nsn/core`'s {@link NsnError} with the node's codes. */
 export abstract class NsnNodeError extends NsnError<NsnNodeErrorCode> {}
@@ -264,4 +267,66 @@ export class DemoNetworkError extends NsnNodeError {
   static readonly code = 'ERR_DEMO_NETWORK'
   override readonly name = 'DemoNetworkError'
   readonly code = DemoNetworkError.code
+}
+
+/** Why an API request was refused by the bearer-token check. */
+export type UnauthorizedReason = 'missing' | 'malformed' | 'wrong'
+
+/**
+ * An API request without the daemon's bearer token, or with another one (HTTP 401, with
+ * a `WWW-Authenticate: Bearer` challenge). The token itself is never part of the message.
+ */
+export class UnauthorizedError extends NsnNodeError {
+  static readonly code = 'ERR_UNAUTHORIZED'
+  override readonly name = 'UnauthorizedError'
+  readonly code = UnauthorizedError.code
+  readonly reason: UnauthorizedReason
+
+  constructor(reason: UnauthorizedReason) {
+    const what =
+      reason === 'missing'
+        ? 'no API token was sent'
+        : reason === 'malformed'
+          ? 'the Authorization header is not "Bearer <token>"'
+          : 'the API token is wrong'
+    super(
+      `unauthorized: ${what}; this daemon's API needs "Authorization: Bearer <token>" (nsn-node client verbs: --api-token-file <path> or NSN_API_TOKEN)`,
+    )
+    this.reason = reason
+  }
+}
+
+/**
+ * The API token cannot be used: its file is unreadable or empty, or the token has
+ * characters an HTTP header cannot carry or is too short. The token is never quoted.
+ */
+export class ApiTokenError extends NsnNodeError {
+  static readonly code = 'ERR_API_TOKEN'
+  override readonly name = 'ApiTokenError'
+  readonly code = ApiTokenError.code
+  /** The token file, when the token came from one. */
+  readonly file?: string
+
+  constructor(problem: string, file?: string, options?: ErrorOptions) {
+    super(`API token${file == null ? '' : ` file ${file}`}: ${problem}`, options)
+    this.file = file
+  }
+}
+
+/**
+ * The API would listen on an address other hosts can reach without a bearer token: the
+ * daemon refuses to start.
+ */
+export class ApiTokenRequiredError extends NsnNodeError {
+  static readonly code = 'ERR_API_TOKEN_REQUIRED'
+  override readonly name = 'ApiTokenRequiredError'
+  readonly code = ApiTokenRequiredError.code
+  readonly host: string
+
+  constructor(host: string) {
+    super(
+      `the API would listen on ${host}, which is not a loopback address, without a token: set one with --api-token-file <path> (or NSN_API_TOKEN), or listen on 127.0.0.1`,
+    )
+    this.host = host
+  }
 }

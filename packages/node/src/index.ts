@@ -58,8 +58,10 @@ export * from './config/index.js'
 export * from './constants.js'
 export * from './errors.js'
 export { ensureDataDir, type Identity, loadOrCreateIdentity } from './identity.js'
+export { type DebugNamespaces, debugNamespaces, libp2pComponentLogger } from './libp2p-logger.js'
 export {
   createLogger,
+  formatLibp2pMessage,
   isLogLevel,
   LOG_LEVELS,
   type LogFields,
@@ -72,4 +74,5 @@ export {
 } from './logger.js'
 export { NodeMetrics, type NodeMetricsOptions } from './metrics.js'
 export { createNsnNode, NsnNode, type NsnNodeAddresses, type NsnNodeInit } from './node.js'
+export { collectStats, type HistogramLike, type StatsComponents } from './stats.js'
 export { VERSION } from './version.js'

@@ -1,14 +1,18 @@
 /**
  * Structured logging: levels `error` < `warn` < `info` < `debug`, human lines by
  * default and JSON lines (`--log-json`), written to stderr. Each subsystem gets
- * `logger.child({ module })`. libp2p's own debug logging is separate and stays off
- * unless `DEBUG` is set (libp2p's default); {@link toLibp2pLogger} adapts a logger for
- * the libp2p-style loggers `@nsn/core` accepts.
+ * `logger.child({ module })`. libp2p's own debug logging goes through it too, as
+ * `module: 'libp2p'` lines, for the namespaces `--debug` or `DEBUG` select (see
+ * `libp2p-logger.ts`); {@link toLibp2pLogger} adapts a logger for the libp2p-style loggers
+ * `@nsn/core` accepts.
  *
  * @packageDocumentation
  */
 
 import type { Logger as Libp2pLogger } from '@libp2p/interface'
+import { base32 } from 'multiformats/bases/base32'
+import { base58btc } from 'multiformats/bases/base58'
+import { base64 } from 'multiformats/bases/base64'
 
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const
@@ -28,8 +32,12 @@ export interface Logger {
   debug(msg: string, fields?: LogFields): void
   /** True when lines of `level` are written. */
   isEnabled(level: LogLevel): boolean
-  /** A logger whose lines carry `bindings` too (by convention `{ module }`). */
-  child(bindings: LogFields): Logger
+  /**
+   * A logger whose lines carry `bindings` too (by convention `{ module }`); with
+   * `options.level`, at that level instead of this logger's (libp2p's debug lines, which
+   * their own namespaces select, are written whatever `--log-level` says).
+   */
+  child(bindings: LogFields, options?: { level?: LogLevel }): Logger
 }
 
 /** Where lines go: anything with `write(string)`; default `process.stderr`. */
@@ -121,9 +129,9 @@ class StructuredLogger implements Logger {
     this.write('debug', msg, fields)
   }
 
-  child(bindings: LogFields): Logger {
+  child(bindings: LogFields, options: { level?: LogLevel } = {}): Logger {
     return new StructuredLogger({
-      level: this.level,
+      level: options.level ?? this.level,
       json: this.json,
       stream: this.stream,
       bindings: { ...this.bindings, ...bindings },
@@ -177,11 +185,32 @@ export function silentLogger(): Logger {
   return logger
 }
 
-/** Formats a printf-style libp2p log message (`%s`, `%d`, `%e`, `%p`, `%o`...). */
+/** Bytes as libp2p's logger writes them for `%b` (base58btc), `%t` (base32) and `%m` (base64). */
+function encodeBytes(spec: string, value: unknown): string {
+  if (!(value instanceof Uint8Array)) return String(value)
+  if (spec === 'b') return base58btc.baseEncode(value)
+  if (spec === 't') return base32.baseEncode(value)
+  return base64.baseEncode(value)
+}
+
+/**
+ * Formats a printf-style libp2p log message with `debug`'s and libp2p's formatters
+ * (`%s`, `%d`, `%i`, `%f`, `%j`, `%o`, `%O`; `%p` peer id, `%a` multiaddr, `%c` CID, `%k`
+ * datastore key, `%b`/`%t`/`%m` bytes in base58btc/base32/base64, `%e` error). The first
+ * error among the arguments is returned as `err`; arguments left over are appended.
+ */
 export function formatLibp2pMessage(formatter: unknown, args: unknown[]): { msg: string; err?: Error } {
   let err: Error | undefined
   let rest = [...args]
-  const text = typeof formatter === 'string' ? formatter : String(formatter)
+  if (formatter instanceof Error) {
+    err = formatter
+  }
+  const text =
+    typeof formatter === 'string'
+      ? formatter
+      : formatter instanceof Error
+        ? formatter.message
+        : humanValue(formatter)
   const msg = text.replace(/%([a-zA-Z%])/g, (match, spec: string) => {
     if (spec === '%') return '%'
     if (rest.length === 0) return match
@@ -191,11 +220,30 @@ export function formatLibp2pMessage(formatter: unknown, args: unknown[]): { msg:
       err ??= value
       return value.message
     }
-    if (typeof value === 'object' && value != null && spec !== 's')
-      return humanValue(
-        typeof (value as { toString?: unknown }).toString === 'function' ? String(value) : value,
-      )
-    return String(value)
+    if (value == null) return String(value)
+    switch (spec) {
+      case 'b':
+      case 't':
+      case 'm':
+        return encodeBytes(spec, value)
+      case 'p':
+      case 'a':
+      case 'c':
+      case 'k':
+      case 's':
+        return String(value)
+      case 'd':
+      case 'i':
+      case 'f':
+        return String(Number(value))
+      default:
+        // %o, %O, %j and anything unknown: a value in JSON, what has its own toString as that
+        if (typeof value === 'object' && typeof (value as { toString?: unknown }).toString === 'function') {
+          const own = String(value)
+          if (own !== '[object Object]') return own
+        }
+        return humanValue(value)
+    }
   })
   return { msg: rest.length > 0 ? `${msg} ${rest.map(humanValue).join(' ')}` : msg, err }
 }

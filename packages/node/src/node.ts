@@ -33,8 +33,9 @@ import { DEFAULT_PREFIX, ShardRegistry } from '@nsn/shard-registry'
 import { LevelDatastore } from 'datastore-level'
 import type { Datastore } from 'interface-datastore'
 import type { Libp2pOptions } from 'libp2p'
+import { resolveApiToken } from './api/auth.js'
 import { type ApiServer, startApiServer } from './api/server.js'
-import type { ApiBackend, IdResponse, NsnNodeState } from './api/types.js'
+import type { ApiBackend, IdResponse, NsnNodeState, StatsResponse } from './api/types.js'
 import { type BootstrapOutcome, Bootstrapper } from './bootstrapper.js'
 import { formatHostPort } from './config/fields.js'
 import { type ConfigValues, resolveConfig } from './config/load.js'
@@ -42,8 +43,10 @@ import type { HostPort, NsnNodeConfig } from './config/types.js'
 import { API_DRAIN_TIMEOUT, API_MAX_CONCURRENT_QUERIES, DATASTORE_DIR } from './constants.js'
 import { ConfigError, DataDirError } from './errors.js'
 import { ensureDataDir, loadOrCreateIdentity } from './identity.js'
+import { libp2pComponentLogger } from './libp2p-logger.js'
 import { createLogger, type Logger, toLibp2pLogger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
+import { collectStats } from './stats.js'
 import { VERSION } from './version.js'
 
 /** Options of {@link createNsnNode}: any config field (validated like flags), plus programmatic ones. */
@@ -119,6 +122,8 @@ interface Running {
   api: ApiServer
   metricsAddress: HostPort | null
   bootstrapper: Bootstrapper
+  /** When the node became ready, epoch ms. */
+  startedAt: number
 }
 
 const PROGRAMMATIC = [
@@ -286,6 +291,7 @@ export class NsnNode implements ApiBackend {
         port: config.api.port,
         log: this.log.child({ module: 'api' }),
         maxConcurrentQueries: this.init.maxConcurrentQueries,
+        token: resolveApiToken(config, log),
       })
       undo.push(['api', () => api.close()])
 
@@ -333,6 +339,11 @@ export class NsnNode implements ApiBackend {
         allow: config.allow,
         connectionMonitorInterval: config.connectionMonitorInterval,
         nodeInfo: { name: 'nsn-node', version: VERSION },
+        // libp2p's own debug output, for the namespaces asked, through the node's logger; a
+        // silent one (tests) leaves libp2p's own logger, which DEBUG still drives
+        logger: this.log.isEnabled('error')
+          ? libp2pComponentLogger(this.log.child({ module: 'libp2p' }), config.debug ?? process.env.DEBUG)
+          : undefined,
         metrics: metrics.libp2pMetrics,
         dns: this.init.dns,
         connectionGater: this.init.connectionGater,
@@ -416,6 +427,7 @@ export class NsnNode implements ApiBackend {
         api,
         metricsAddress,
         bootstrapper,
+        startedAt: Date.now(),
       }
       this._state = 'running'
       log.info('ready', { ...this.addresses(), shards: registry.size, version: VERSION })
@@ -594,6 +606,20 @@ export class NsnNode implements ApiBackend {
   /** Refreshes the routing table now. */
   refresh(options: AbortOptions = {}): Promise<RefreshResult> {
     return this.running.routing.refresh(options)
+  }
+
+  /** A summary of the node: uptime, routing table, connections, shards, operations (see `stats.ts`). */
+  stats(): Promise<StatsResponse> {
+    const { libp2p, routing, registry, metrics, startedAt } = this.running
+    return collectStats({
+      peerId: libp2p.peerId.toString(),
+      version: VERSION,
+      startedAt,
+      routing,
+      registry,
+      connections: () => libp2p.getConnections(),
+      queryDuration: metrics.metrics.kademlia.queryDuration,
+    })
   }
 }
 

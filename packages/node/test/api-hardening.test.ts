@@ -87,6 +87,7 @@ function backend(calls: string[], peers?: Promise<void>): ApiBackend {
     closestPeers: fail,
     bootstrap: fail,
     refresh: fail,
+    stats: fail,
   }
 }
 

@@ -271,6 +271,7 @@ describe('API while starting or stopping, and the error mapping', () => {
       closestPeers: fail,
       bootstrap: fail,
       refresh: fail,
+      stats: fail,
     }
   }
 

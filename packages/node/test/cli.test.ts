@@ -187,6 +187,12 @@ describe('CLI request timeout and global options', () => {
         ['find', hash('e1')],
         ['find', hash('e1'), '--stream'],
         ['stop-providing', hash('e1')],
+        ['health'],
+        ['stats'],
+        ['shards'],
+        ['closest', hash('e1')],
+        ['bootstrap'],
+        ['refresh'],
       ]
       for (const verb of verbs) {
         const cli = io()
@@ -237,7 +243,7 @@ describe('CLI request timeout and global options', () => {
     ],
     [
       ['--verbose', 'id'],
-      "error: unknown option '--verbose' before the command (global options: --api, --timeout, --json; see: nsn-node --help)\n",
+      "error: unknown option '--verbose' before the command (global options: --api, --api-token-file, --timeout, --json; see: nsn-node --help)\n",
     ],
     [['--api'], "error: option '--api <host:port>' argument missing (see: nsn-node --help)\n"],
     [['--timeout', '1s', 'start'], "error: unknown option '--timeout' (see: nsn-node start --help)\n"],

@@ -15,6 +15,7 @@ import {
   ConfigError,
   DEFAULT_DATA_DIR,
   defaultConfig,
+  type FieldSpec,
   loadConfig,
   METRICS_LISTEN,
   P2P_LISTEN,
@@ -284,12 +285,17 @@ describe('config', () => {
 
   it('the README documents every flag, environment variable and config key with its default', async () => {
     const readme = await readFile(join(PKG, 'README.md'), 'utf8')
-    for (const spec of CONFIG_FIELDS) {
+    for (const spec of CONFIG_FIELDS as readonly FieldSpec[]) {
+      // a field without a flag (a secret) has a row of its own, found by its variable
       const row = readme
         .split('\n')
         .map((line) => line.replace(/ +/g, ' '))
-        .find((line) => line.startsWith(`| \`--${spec.flag}`))
-      expect(row, `README row of --${spec.flag}`).toBeDefined()
+        .find((line) =>
+          spec.flag == null
+            ? line.startsWith('| (no flag)') && line.includes(`| \`${spec.env}\``)
+            : line.startsWith(`| \`--${spec.flag}`),
+        )
+      expect(row, `README row of ${spec.flag == null ? spec.env : `--${spec.flag}`}`).toBeDefined()
       expect(row).toContain(`\`${spec.env}\``)
       expect(row).toContain(`\`${spec.key}\``)
       expect(row).toContain(spec.defaultText === 'none' ? '| none |' : `\`${spec.defaultText}\``)

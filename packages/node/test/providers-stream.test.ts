@@ -182,6 +182,7 @@ describe('the streamed lookup through the API server (a backend the test drives)
       closestPeers: fail,
       bootstrap: fail,
       refresh: fail,
+      stats: fail,
     }
   }
 

@@ -7,6 +7,7 @@
  */
 
 import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import { BIN, cleanEnv, waitFor } from '@nsn/node/testing'
 import type { NetnsHost, Topology } from './topology.js'
@@ -39,6 +40,11 @@ export class NetnsDaemon {
   readonly logFile: string
   /** `host:port` of its HTTP API. */
   readonly api: string
+  /**
+   * Its API bearer token (an API on a host address needs one), given as `NSN_API_TOKEN`;
+   * {@link call} sends it, and a client verb takes it the same way.
+   */
+  readonly token = randomBytes(16).toString('hex')
   /** `host:port` of its `/metrics`. */
   readonly metrics: string
   /** Its libp2p address (without `/p2p/`). */
@@ -68,7 +74,7 @@ export class NetnsDaemon {
       ...(init.args ?? []),
     ]
     this.child = topology.spawn(host, process.execPath, args, {
-      env: cleanEnv(),
+      env: cleanEnv({ NSN_API_TOKEN: this.token }),
       stdio: ['ignore', logFd, logFd],
     })
     this.exited = new Promise((resolve) => {
@@ -95,7 +101,11 @@ export class NetnsDaemon {
     path: string,
     { timeoutMs = 30_000, address = this.api } = {},
   ): Promise<ApiAnswer<T>> {
-    const res = await fetch(`http://${address}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) })
+    const res = await fetch(`http://${address}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.token}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    })
     const text = await res.text()
     let body: unknown = text
     try {

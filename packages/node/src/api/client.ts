@@ -24,6 +24,7 @@ import type {
   ProvideResponse,
   RefreshResponse,
   ShardsResponse,
+  StatsResponse,
   StopProvidingResponse,
 } from './types.js'
 
@@ -35,6 +36,8 @@ export interface NsnApiClientOptions {
    * `CLIENT_REQUEST_TIMEOUT`).
    */
   timeoutMs?: number
+  /** The daemon's API bearer token, sent as `Authorization: Bearer <token>` on every call. */
+  token?: string
 }
 
 function unreachableReason(err: unknown): string | undefined {
@@ -55,6 +58,7 @@ export class NsnApiClient {
   readonly api: string
   private readonly base: string
   private readonly timeoutMs?: number
+  private readonly authorization?: string
 
   /** @throws {ConfigError} for a malformed `host:port` */
   constructor(api: HostPort | string, options: NsnApiClientOptions = {}) {
@@ -62,6 +66,7 @@ export class NsnApiClient {
     this.api = formatHostPort(address)
     this.base = `http://${this.api}`
     this.timeoutMs = options.timeoutMs
+    this.authorization = options.token == null ? undefined : `Bearer ${options.token}`
   }
 
   id(): Promise<IdResponse> {
@@ -70,6 +75,11 @@ export class NsnApiClient {
 
   peers(): Promise<PeersResponse> {
     return this.call('GET', '/v1/peers')
+  }
+
+  /** `GET /v1/stats`: the daemon's summary. */
+  stats(): Promise<StatsResponse> {
+    return this.call('GET', '/v1/stats')
   }
 
   shards(): Promise<ShardsResponse> {
@@ -164,7 +174,7 @@ export class NsnApiClient {
     try {
       return await fetch(`${this.base}${path}`, {
         method,
-        headers,
+        headers: this.authorization == null ? headers : { ...headers, authorization: this.authorization },
         signal: this.timeoutMs == null ? undefined : AbortSignal.timeout(this.timeoutMs),
       })
     } catch (err) {

@@ -1,5 +1,6 @@
 /**
- * Maps errors to HTTP answers, by `code`: bad input 400, unknown route or unprovided
+ * Maps errors to HTTP answers, by `code`: bad input 400, no or another API token 401
+ * (with a `WWW-Authenticate` challenge), unknown route or unprovided
  * shard 404, wrong method 405, overload 429, timeout 504, no known peers / no peer
  * answered / starting / stopping 503, anything else 500 (and logged).
  *
@@ -7,6 +8,7 @@
  */
 
 import { isNsnError } from '@nsn/core'
+import { BEARER_CHALLENGE } from './auth.js'
 
 /** An error as the API answers it. */
 export interface HttpError {
@@ -25,6 +27,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_INVALID_SHARD_HASH: 400,
   ERR_INVALID_OPTION: 400,
   ERR_BAD_REQUEST: 400,
+  // no or another bearer token
+  ERR_UNAUTHORIZED: 401,
   // unknown
   ERR_NOT_FOUND: 404,
   ERR_SHARD_NOT_PROVIDED: 404,
@@ -69,6 +73,7 @@ export function toHttpError(err: unknown, stopping = false): HttpError {
   }
   const headers: Record<string, string> = {}
   if (code === 'ERR_OVERLOADED') headers['retry-after'] = '1'
+  if (code === 'ERR_UNAUTHORIZED') headers['www-authenticate'] = BEARER_CHALLENGE
   const allow = (err as { allow?: unknown }).allow
   if (code === 'ERR_METHOD_NOT_ALLOWED' && Array.isArray(allow)) headers.allow = allow.join(', ')
   return { status, code, message: (err as Error).message, headers, internal: false }

@@ -4,6 +4,18 @@
  * @packageDocumentation
  */
 
+export {
+  type ApiTokenFile,
+  type ApiTokenSources,
+  BEARER_CHALLENGE,
+  type BearerAuth,
+  bearerAuth,
+  checkApiToken,
+  isLoopbackHost,
+  isPublicRequest,
+  readApiTokenFile,
+  resolveApiToken,
+} from './auth.js'
 export { NsnApiClient, type NsnApiClientOptions } from './client.js'
 export { type HttpError, toHttpError } from './errors.js'
 export {

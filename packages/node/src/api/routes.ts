@@ -21,6 +21,7 @@ import type {
   ProvideResponse,
   RefreshResponse,
   ShardsResponse,
+  StatsResponse,
   StopProvidingResponse,
 } from './types.js'
 
@@ -153,6 +154,12 @@ export const ROUTES: readonly Route[] = [
     pattern: /^\/v1\/id$/,
     methods: {
       GET: { handler: ({ backend }): RouteResult => ({ body: backend.id() satisfies IdResponse }) },
+    },
+  },
+  {
+    pattern: /^\/v1\/stats$/,
+    methods: {
+      GET: { handler: async ({ backend }) => ({ body: (await backend.stats()) satisfies StatsResponse }) },
     },
   },
   {

@@ -11,6 +11,11 @@
  * once it is received completely, and one not received within `requestTimeout` is cut.
  * HEAD is answered on every GET route (its headers, no body).
  *
+ * With a bearer token (`token`), every request but `GET /healthz` must carry
+ * `Authorization: Bearer <token>`, checked before anything else (401 with a
+ * `WWW-Authenticate` challenge otherwise); without one, the server listens on loopback
+ * addresses only.
+ *
  * @packageDocumentation
  */
 
@@ -28,6 +33,7 @@ import {
 import {
   ApiAddressInUseError,
   ApiListenError,
+  ApiTokenRequiredError,
   BadRequestError,
   MethodNotAllowedError,
   NodeStartingError,
@@ -36,6 +42,7 @@ import {
   RouteNotFoundError,
 } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
+import { type BearerAuth, bearerAuth, isLoopbackHost, isPublicRequest } from './auth.js'
 import { toHttpError } from './errors.js'
 import { ROUTES, type Route, type RouteContext, type RouteResult } from './routes.js'
 import type { ApiBackend, ApiErrorBody } from './types.js'
@@ -59,6 +66,11 @@ export interface ApiServerOptions {
   requestTimeout?: number
   /** How often requests are checked against those timeouts, ms. Default {@link API_CONNECTIONS_CHECK_INTERVAL}. */
   connectionsCheckingInterval?: number
+  /**
+   * The bearer token every request but `GET /healthz` must carry (`Authorization: Bearer
+   * <token>`). Required when `host` is not a loopback address.
+   */
+  token?: string
 }
 
 /** A running API server. */
@@ -230,12 +242,16 @@ function decodeParams(params: string[]): string[] {
 /**
  * Starts the API server; resolves once it listens.
  *
+ * @throws {ApiTokenRequiredError} when `host` is not a loopback address and no `token` is given
+ * @throws {ApiTokenError} when `token` is unusable (too short, not visible ASCII)
  * @throws {ApiAddressInUseError} when the address is taken
  * @throws {ApiListenError} for any other listen failure
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { backend } = options
   const host = options.host ?? '127.0.0.1'
+  if (options.token == null && !isLoopbackHost(host)) throw new ApiTokenRequiredError(host)
+  const auth: BearerAuth | undefined = options.token == null ? undefined : bearerAuth(options.token)
   const log = options.log ?? silentLogger()
   const maxConcurrent = options.maxConcurrentQueries ?? API_MAX_CONCURRENT_QUERIES
   const headersTimeout = options.headersTimeout ?? API_HEADERS_TIMEOUT
@@ -265,6 +281,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       const url = pathOf(req.url ?? '/')
       path = url.pathname
       log.debug('request received', { method, path })
+      // first of all: a request without the token learns nothing, not even which routes exist
+      if (auth != null && !isPublicRequest(method, path)) auth.check(req.headers.authorization)
       const found = match(path)
       if (found == null) throw new RouteNotFoundError(path)
       const methods = found.route.methods

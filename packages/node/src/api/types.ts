@@ -14,6 +14,7 @@ import type {
   FindProvidersSummary,
   ProvidedShardEntry,
   ProvideResult,
+  QueryType,
   RefreshResult,
   ShardPeer,
 } from '@nsn/core'
@@ -132,6 +133,52 @@ export interface RefreshResponse {
   durationMs: number
 }
 
+/** How DHT operations of one type ended since the node started. */
+export interface OperationCounts {
+  ok: number
+  /** Cut by the query deadline. */
+  timeout: number
+  /** Failed otherwise (no known peers, no peer answered...). */
+  error: number
+}
+
+/**
+ * `GET /v1/stats`: a summary of the node, read from what it already tracks (the routing
+ * table, libp2p's connections, the registry, the provider store, its metrics registry).
+ */
+export interface StatsResponse {
+  peerId: string
+  version: string
+  /** When the node started, epoch ms. */
+  startedAt: number
+  uptimeMs: number
+  routingTableSize: number
+  /** Open libp2p connections, and the distinct peers they reach. */
+  connections: { open: number; peers: number }
+  /** Shards this node provides, and the registry's capacity (`--max-shards`). */
+  shards: { provided: number; capacity: number }
+  /** Provider records this node stores for other peers. */
+  providerRecordsStored: number
+  /**
+   * DHT operations since start, by type (`provide`, `find_providers`: lookups that asked
+   * the network, `closest_peers`, `bootstrap`, `refresh`, `republish`...), by how they
+   * ended: the counts of `nsn_p2p_kademlia_query_duration_seconds`.
+   */
+  operations: Record<QueryType, OperationCounts>
+  /**
+   * The hot-shard provider cache: lookups it answered (`hits`, no DHT query ran) and
+   * could not (`misses`), `hitRate` = hits / (hits + misses) (null before any lookup);
+   * null when the cache is off.
+   */
+  providerCache: {
+    hits: number
+    misses: number
+    hitRate: number | null
+    entries: number
+    bytes: number
+  } | null
+}
+
 /** `GET /healthz`. */
 export interface HealthResponse {
   status: 'ok' | NsnNodeState
@@ -164,4 +211,6 @@ export interface ApiBackend {
   closestPeers(key: string, options?: AbortOptions): Promise<ClosestPeer[]>
   bootstrap(options?: AbortOptions): Promise<BootstrapResult>
   refresh(options?: AbortOptions): Promise<RefreshResult>
+  /** The node's summary (`GET /v1/stats`). */
+  stats(): Promise<StatsResponse>
 }

@@ -28,6 +28,8 @@ export function exitCodeOf(err: unknown): number {
     case 'ERR_INVALID_SHARD_KEY':
     case 'ERR_INVALID_SHARD_HASH':
     case 'ERR_INVALID_OPTION':
+    case 'ERR_API_TOKEN':
+    case 'ERR_API_TOKEN_REQUIRED':
       return EXIT_USAGE
     case 'ERR_API_RESPONSE':
       return (err as { status?: number }).status === 400 ? EXIT_USAGE : EXIT_FAILURE

@@ -60,7 +60,7 @@ export function globalHelp(commands: readonly CliCommand[], version: string): st
     '',
     `Run \`${BIN} <command> --help\` for a command's options.`,
     `The client commands reach a running daemon through its HTTP API (--api, default ${API_LISTEN}).`,
-    `Their options --api, --timeout and --json may also come before the command: ${BIN} --api ${API_LISTEN} id`,
+    `Their options --api, --api-token-file, --timeout and --json may also come before the command: ${BIN} --api ${API_LISTEN} id`,
     '',
     exitCodes(),
   ]

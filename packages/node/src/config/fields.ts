@@ -24,6 +24,7 @@ import {
   resolveRoutingDiversityOptions,
   second,
 } from '@nsn/core'
+import { checkApiToken } from '../api/auth.js'
 import {
   API_LISTEN,
   CONNECTION_MONITOR_INTERVAL,
@@ -33,7 +34,7 @@ import {
   MIN_PROVIDER_TTL,
   P2P_LISTEN,
 } from '../constants.js'
-import { ConfigError } from '../errors.js'
+import { ApiTokenError, ConfigError } from '../errors.js'
 import { isLogLevel, LOG_LEVELS } from '../logger.js'
 import {
   type ConfigKey,
@@ -56,8 +57,11 @@ export interface ParseContext {
 /** One config field. */
 export interface FieldSpec<K extends ConfigKey = ConfigKey> {
   key: K
-  /** Long flag without dashes, e.g. `data-dir`. */
-  flag: string
+  /**
+   * Long flag without dashes, e.g. `data-dir`; undefined for a field set only by its
+   * environment variable or the config file (a secret: a command line is visible to every user).
+   */
+  flag?: string
   /** Placeholder in help, e.g. `<ms>`; undefined for a boolean flag. */
   arg?: string
   /** Repeatable flag (lists). */
@@ -545,6 +549,70 @@ export const CONFIG_FIELDS = [
     defaultValue: false,
     defaultText: 'false',
     parse: (value, ctx) => parseBoolean('logJson', value, ctx),
+  }),
+  field({
+    key: 'apiTokenFile',
+    flag: 'api-token-file',
+    arg: '<path>',
+    env: 'NSN_API_TOKEN_FILE',
+    description:
+      'file holding the API bearer token: every API call but GET /healthz then needs "Authorization: Bearer <token>" (required for an --api other than loopback)',
+    defaultValue: null,
+    defaultText: 'none',
+    parse(value, ctx) {
+      if (value === null) return null
+      if (typeof value !== 'string' || value.trim() === '') {
+        throw ConfigError.invalid(
+          'apiTokenFile',
+          `must be a non-empty path, got ${describe(value)}`,
+          ctx.from,
+        )
+      }
+      return isAbsolute(value) ? value : resolve(ctx.baseDir, value)
+    },
+  }),
+  field({
+    key: 'apiToken',
+    env: 'NSN_API_TOKEN',
+    description: 'the API bearer token itself (no flag: a command line is visible to every user)',
+    defaultValue: null,
+    defaultText: 'none',
+    parse(value, ctx) {
+      if (value === null) return null
+      // the token is never quoted back, not even in an error
+      if (typeof value !== 'string') {
+        throw ConfigError.invalid('apiToken', 'must be a string (the value is not shown)', ctx.from)
+      }
+      try {
+        return checkApiToken(value.trim())
+      } catch (err) {
+        if (err instanceof ApiTokenError) {
+          throw ConfigError.invalid('apiToken', err.message.replace(/^API token: /, ''), ctx.from)
+        }
+        throw err
+      }
+    },
+  }),
+  field({
+    key: 'debug',
+    flag: 'debug',
+    arg: '<namespaces>',
+    env: 'NSN_DEBUG',
+    description:
+      "libp2p's debug output through the node's logger (JSON lines with --log-json), e.g. 'libp2p:kad-dht*,libp2p:dialer' (debug syntax: * wildcard, -name excludes); default: the DEBUG variable's",
+    defaultValue: null,
+    defaultText: 'none',
+    parse(value, ctx) {
+      if (value === null) return null
+      if (typeof value !== 'string' || !/^[\w:*.,\s/-]*$/.test(value)) {
+        throw ConfigError.invalid(
+          'debug',
+          `must be a list of debug namespaces (letters, digits, : * . - _ separated by commas), got ${describe(value)}`,
+          ctx.from,
+        )
+      }
+      return value.trim()
+    },
   }),
 ] as const satisfies readonly FieldSpec[]
 

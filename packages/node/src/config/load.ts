@@ -32,7 +32,8 @@ export const CONFIG_ENV = 'NSN_CONFIG'
 /** Picks the config keys out of `node:util` `parseArgs` values (flag names are kebab-case). */
 export function flagValues(values: Record<string, unknown>): ConfigValues {
   const out: ConfigValues = {}
-  for (const spec of CONFIG_FIELDS) {
+  for (const spec of CONFIG_FIELDS as readonly FieldSpec[]) {
+    if (spec.flag == null) continue
     const value = values[spec.flag]
     if (value !== undefined) out[spec.key] = value
   }
@@ -94,7 +95,10 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<NsnNodeCo
         : baseConfig(fromFile.profile, { from: `config file ${file}`, baseDir: cwd })
   for (const spec of CONFIG_FIELDS as readonly FieldSpec[]) {
     if (flags[spec.key] !== undefined) {
-      config[spec.key] = spec.parse(flags[spec.key], { from: `--${spec.flag}`, baseDir: cwd })
+      config[spec.key] = spec.parse(flags[spec.key], {
+        from: spec.flag == null ? spec.key : `--${spec.flag}`,
+        baseDir: cwd,
+      })
     } else if (fromEnv[spec.key] !== undefined) {
       config[spec.key] = spec.parse(fromEnv[spec.key], { from: spec.env, baseDir: cwd })
     } else if (file != null && fromFile[spec.key] !== undefined) {

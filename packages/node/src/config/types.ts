@@ -79,6 +79,19 @@ export interface NsnNodeConfig {
   requestTimeouts: RequestTimeoutsConfig | false
   logLevel: LogLevel
   logJson: boolean
+  /**
+   * A file holding the API's bearer token (absolute); it wins over `apiToken`. With a
+   * token, every API call but `GET /healthz` needs `Authorization: Bearer <token>`; an API
+   * on an address other than loopback needs one.
+   */
+  apiTokenFile: string | null
+  /** The API's bearer token itself (`NSN_API_TOKEN`; no flag: a command line is visible to every user). */
+  apiToken: string | null
+  /**
+   * libp2p's debug namespaces written through the node's logger (`debug` syntax, e.g.
+   * `libp2p:kad-dht*,libp2p:dialer`); null: the `DEBUG` environment variable's.
+   */
+  debug: string | null
 }
 
 /** Keys of {@link NsnNodeConfig}; also the keys a config file may contain. */

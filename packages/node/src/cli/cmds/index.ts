@@ -6,12 +6,32 @@
  */
 
 import type { CliCommand } from '../types.js'
+import { bootstrap } from './bootstrap/index.js'
+import { closest } from './closest/index.js'
 import { demo } from './demo/index.js'
 import { find } from './find/index.js'
+import { health } from './health/index.js'
 import { id } from './id/index.js'
 import { peers } from './peers/index.js'
 import { provide } from './provide/index.js'
+import { refresh } from './refresh/index.js'
+import { shards } from './shards/index.js'
 import { start } from './start/index.js'
+import { stats } from './stats/index.js'
 import { stopProviding } from './stop-providing/index.js'
 
-export const COMMANDS: readonly CliCommand[] = [start, id, peers, provide, find, stopProviding, demo]
+export const COMMANDS: readonly CliCommand[] = [
+  start,
+  id,
+  health,
+  stats,
+  peers,
+  shards,
+  provide,
+  find,
+  stopProviding,
+  closest,
+  bootstrap,
+  refresh,
+  demo,
+]

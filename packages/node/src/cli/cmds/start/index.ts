@@ -9,6 +9,7 @@ export const start: CliCommand = {
     'Configuration: flags > NSN_* environment variables > the --config JSON file > defaults.',
     'Logs go to stderr; the `ready` line carries the peer id, the p2p addresses and the API and metrics addresses.',
     'SIGINT/SIGTERM stop the daemon gracefully (exit 0); a second signal exits at once.',
+    'The API token may also be given as NSN_API_TOKEN (no flag: a command line is visible to every user); an --api other than loopback needs one.',
   ].join('\n'),
   options,
   examples: [

@@ -5,13 +5,15 @@
  * @packageDocumentation
  */
 
-import { CONFIG_FIELDS } from '../../../config/fields.js'
+import { CONFIG_FIELDS, type FieldSpec } from '../../../config/fields.js'
 import { CONFIG_ENV } from '../../../config/load.js'
 import type { CliOption } from '../../types.js'
 
 function startOptions(): Record<string, CliOption> {
   const options: Record<string, CliOption> = {}
-  for (const spec of CONFIG_FIELDS) {
+  for (const spec of CONFIG_FIELDS as readonly FieldSpec[]) {
+    // a field without a flag (a secret) is set by its environment variable or the file only
+    if (spec.flag == null) continue
     options[spec.flag] = {
       type: spec.arg == null ? 'boolean' : 'string',
       ...(spec.multiple === true ? { multiple: true } : {}),
