@@ -388,3 +388,45 @@ export const EVICTION_QUARANTINE = 10 * minute
  * peer may come back early), so the memory is bounded whatever the number of peer ids.
  */
 export const EVICTION_QUARANTINE_MAX_PEERS = 1_024
+
+// ---- optimistic provide and the network-size estimate (DESIGN: "Optimistic provide")
+
+/**
+ * Lookups the network-size estimate needs at least, per rank of the k closest peers,
+ * before it gives a value (go-libp2p-kad-dht's `MinMeasurementsThreshold`).
+ */
+export const NETWORK_SIZE_MIN_SAMPLES = 5
+
+/** Lookups the estimate keeps at most per rank, the newest (go's `MaxMeasurementsThreshold`). */
+export const NETWORK_SIZE_MAX_SAMPLES = 150
+
+/** Oldest lookup the estimate uses, in ms (go's `MaxMeasurementAge`). */
+export const NETWORK_SIZE_MAX_AGE = 2 * hour
+
+/**
+ * A peer whose normalised XOR distance to the key is below this divided by the network
+ * size gets the provider record at once, while the lookup still runs: about the 10 %
+ * quantile of the k-th closest peer's distance (ProbeLab's optimistic provide).
+ */
+export const OPTIMISTIC_SEND_THRESHOLD = 14.5
+
+/**
+ * The lookup of an optimistic provide stops once the mean normalised distance of the k
+ * closest peers it knows is below this divided by the network size (ProbeLab: the
+ * expected mean of the true k closest is (k+1)/2/(N+1), 10.5/N for k = 20; 7.0/N is
+ * reached only when the set is at least as close as the true one usually is).
+ */
+export const OPTIMISTIC_STOP_THRESHOLD = 7.0
+
+/**
+ * Confirmed stores after which an optimistic provide returns, of k (15 of 20: ProbeLab's
+ * and go's `OptProvReturnRatio` 0.75); the rest finish in the background. On a network
+ * with fewer than k peers, {@link PROVIDE_QUORUM} of the closest found.
+ */
+export const OPTIMISTIC_RETURN_CONFIRMATIONS = 15
+
+/**
+ * Record sends of optimistic provides left running in the background at most, over all
+ * shards; past it an optimistic provide waits for its own sends, as the classic one does.
+ */
+export const OPTIMISTIC_BACKGROUND_SENDS = 256
