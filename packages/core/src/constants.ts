@@ -75,6 +75,30 @@ export const FIND_PROVIDERS_LIMIT = 20
  */
 export const PING_MAX_OUTBOUND_STREAMS = 4
 
+/**
+ * How often libp2p's connection monitor pings each connection of an NSN host, in ms
+ * (libp2p's default: 10 s). The monitor pings every connection at the same moment: 100
+ * nodes in one process spent 37 % of a core at 10 s (8.6 % with the monitor off), and
+ * the burst itself made pings late (see {@link CONNECTION_MONITOR_PING_TIMEOUT}).
+ */
+export const CONNECTION_MONITOR_INTERVAL = 1 * minute
+
+/**
+ * Shortest wait of libp2p's connection monitor for a ping's answer before it aborts the
+ * connection (`@nsn/core/host`'s `connectionMonitorTimeout`), in ms, but never more than
+ * half the ping interval. libp2p's floor is 5 s, and it aborts the connection, with
+ * every DHT request on it, at the first ping answered later: a peer or a process busy
+ * for a few seconds (a burst of lookups, a GC pause, a loaded host, the monitor's own
+ * burst of pings) lost its connections. A longer wait alone is not enough: the monitor
+ * starts a ping per connection at every interval without waiting for the last one, and
+ * pings waiting longer than the interval pile up in the ping protocol's few streams per
+ * connection ({@link PING_MAX_OUTBOUND_STREAMS}), where kad-dht's own pings of new and
+ * old routing-table contacts (and the refresher's) then find no stream, fail, and get
+ * the peer refused or evicted from the table. At most half the interval keeps one
+ * monitor ping per connection at a time.
+ */
+export const CONNECTION_MONITOR_PING_TIMEOUT = 30 * second
+
 /** Concurrent inbound ping streams per connection accepted (libp2p's default is 2). */
 export const PING_MAX_INBOUND_STREAMS = 4
 

@@ -27,6 +27,13 @@
  * | `reprovider.datastore` | replaced by a view of the same datastore whose `delete` updates the provider store's counts | kad-dht's cleanup of expired records of others deletes through it, with no event or hook |
  * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms, which kad-dht reads with `uint8-varint`'s `decode`, ignoring any byte after it: NSN's bounded store appends the record's UTF-8 IP group there, old values without it still read) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
  *
+ * Looked at and left alone: the order in which a query step contacts its peers. kad-dht's
+ * `queryPath` queues them in a local `Queue` sorted by XOR distance, created per query
+ * path with no option or hook, so "slow peers after fast ones" cannot be had without
+ * replacing the query path; the per-peer request timeouts above bound what a slow peer
+ * costs a query instead. Optimistic provide (`optimistic-provide.ts`) uses only the
+ * public `getClosestPeers` events and the hooks above (`openDhtStream`, `addProvider`).
+ *
  * Read by a test only, to prove the point above: `@nsn/metrics`' libp2p test reads
  * libp2p's `components.transportManager` and `components.upgrader` to assert that nothing
  * of them is patched.
