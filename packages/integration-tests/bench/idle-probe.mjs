@@ -80,12 +80,33 @@ try {
       Math.max(1, Math.round(1000 / load)),
     )
   }
+  // counters summed over every node (each node's own prom-client registry)
+  const total = async (name, labels = {}) => {
+    let sum = 0
+    for (const node of nodes) {
+      const metric = node.metrics.register.getSingleMetric(name)
+      if (metric == null) continue
+      for (const v of (await metric.get()).values) {
+        if (Object.entries(labels).every(([k, want]) => v.labels[k] === want)) sum += v.value
+      }
+    }
+    return sum
+  }
+  const counters = async () => ({
+    connectionsClosed: await total('nsn_p2p_connections_closed_total'),
+    connectionsOpened: await total('nsn_p2p_connections_established_total', { direction: 'outbound' }),
+    peersEvicted: await total('nsn_p2p_kademlia_peers_evicted_total'),
+    quarantineRefusals: await total('nsn_p2p_routing_diversity_refusals_total', { reason: 'quarantine' }),
+  })
+  const before = await counters()
   const wall = performance.now()
   const cpu = process.cpuUsage()
   await sleep(seconds * 1000)
   const used = process.cpuUsage(cpu)
   const elapsed = performance.now() - wall
   clearInterval(loadTimer)
+  const after = await counters()
+  const during = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k]]))
 
   const connections = nodes.map((n) => n.libp2p.getConnections().length).sort((a, b) => a - b)
   const tables = nodes.map((n) => n.routing.routingTableSize()).sort((a, b) => a - b)
@@ -103,6 +124,11 @@ try {
       systemMs: Math.round(used.system / 1000),
       connections: { min: connections[0], median: median(connections), max: connections.at(-1) },
       routingTable: { min: tables[0], median: median(tables), max: tables.at(-1) },
+      // over the measuring window, all nodes: outbound connections opened (dials) and
+      // connections closed, peers evicted by the request timeouts, quarantine refusals
+      during,
+      sinceStart: after,
+      dialsPerLookup: lookups > 0 ? Number((during.connectionsOpened / lookups).toFixed(2)) : undefined,
     }),
   )
 } finally {

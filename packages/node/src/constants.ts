@@ -37,7 +37,7 @@ export const INBOUND_CONNECTION_THRESHOLD = 5
 
 /**
  * How often the connection monitor pings each connection; 0 disables it. @nsn/core's
- * host default (1 min; libp2p's is 10 s): see its `CONNECTION_MONITOR_PING_TIMEOUT`.
+ * host default (2 min; libp2p's is 10 s): see its `CONNECTION_MONITOR_PING_TIMEOUT`.
  */
 export const CONNECTION_MONITOR_INTERVAL = CORE_CONNECTION_MONITOR_INTERVAL
 
