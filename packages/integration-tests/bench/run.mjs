@@ -17,6 +17,9 @@
 //     --no-latency --no-idle skip the latency / idle section (the report keeps the previous)
 //     --latency-runs loopback:100,wan:50,wan:100   the latency section's (mode:size) runs
 //     --latency-provides 20 --latency-repeats 10
+//     --latency-from a.json,b.json   assemble the section from latency-network.mjs outputs
+//                            (runs made by hand, e.g. in parallel) instead of running it
+//     --idle-from idle.json  the idle section from a saved section (lib/idle-section.mjs)
 //     --idle-nodes 100 --idle-seconds 60
 //
 // Exit status: 1 when the soak found the heap growing (or a run failed), else 0.
@@ -63,6 +66,8 @@ const { values } = parseArgs({
       default: LATENCY_SECTION_DEFAULTS.runs.map((r) => `${r.mode}:${r.n}`).join(','),
     },
     'latency-provides': { type: 'string' },
+    'latency-from': { type: 'string' },
+    'idle-from': { type: 'string' },
     'latency-repeats': { type: 'string' },
     'idle-nodes': { type: 'string', default: '100' },
     'idle-seconds': { type: 'string', default: '60' },
@@ -86,6 +91,7 @@ const SECTIONS = {
         ...(values['latency-repeats'] == null ? {} : { repeats: Number(values['latency-repeats']) }),
       },
       quiet: values.quiet,
+      ...(values['latency-from'] == null ? {} : { from: values['latency-from'].split(',') }),
     }),
   idle: () =>
     runIdleSection({ nodes: Number(values['idle-nodes']), idleSeconds: Number(values['idle-seconds']) }),

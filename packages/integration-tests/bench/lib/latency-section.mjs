@@ -79,18 +79,27 @@ async function runInChild(run, config, latency, { quiet, timeoutMs = 40 * 60_000
   }
 }
 
-/** Runs the section; returns the `latency` key of the report. */
+/**
+ * Runs the section; returns the `latency` key of the report. With `from` (files written
+ * by `latency-network.mjs`, e.g. runs made in parallel by hand), assembles the section
+ * from those runs instead of running them.
+ */
 export async function runLatencySection({
   runs = LATENCY_SECTION_DEFAULTS.runs,
   config = LATENCY_SECTION_DEFAULTS.config,
   latency = LATENCY_SECTION_DEFAULTS.latency,
   quiet = false,
+  from,
 } = {}) {
   const started = performance.now()
   const results = []
-  for (const run of runs) {
-    if (!quiet) console.error(`latency: ${run.mode} n=${run.n}`)
-    results.push(await runInChild(run, { ...LATENCY_DEFAULTS, ...config }, latency, { quiet }))
+  if (from != null) {
+    for (const file of from) results.push(JSON.parse(await readFile(file, 'utf8')))
+  } else {
+    for (const run of runs) {
+      if (!quiet) console.error(`latency: ${run.mode} n=${run.n}`)
+      results.push(await runInChild(run, { ...LATENCY_DEFAULTS, ...config }, latency, { quiet }))
+    }
   }
   const wan = results.filter((r) => r.mode === 'wan').sort((a, b) => b.n - a.n)[0]
   return {
