@@ -84,8 +84,6 @@ export interface OptimisticWalkResult {
   quorum: number
   /** True when the lookup was stopped by the thresholds, not run to its end. */
   stoppedEarly: boolean
-  /** Distances of the final k closest when the lookup ran to its end (for the estimate). */
-  finalDistances?: number[]
   /** Peers contacted by the lookup, and peers that answered. */
   contacted: number
   answered: number
@@ -217,7 +215,6 @@ export async function optimisticWalk(
     closest: closest.length,
     quorum,
     stoppedEarly,
-    finalDistances: stoppedEarly ? undefined : finals.map((c) => c.distance),
     contacted,
     answered,
     events,

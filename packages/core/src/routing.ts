@@ -420,6 +420,11 @@ export class ShardRouting {
         this.notify('peerEvicted', { reason, peer: peer.toString() })
       },
     })
+    this.kad.attachLookupObserver((key, closest) => {
+      this.trackLookup(key, closest).catch((err: unknown) =>
+        this.log?.error('network-size sample failed - %e', err),
+      )
+    })
     this.kad.attachRoutingReporter({
       refused: (reason, peer, group) =>
         this.notify('routingRefused', { reason, peer: peer.toString(), ...(group == null ? {} : { group }) }),
@@ -441,6 +446,7 @@ export class ShardRouting {
     this.kad.attachAnswerReporter(undefined)
     this.kad.attachRequestTimeoutsReporter(undefined)
     this.kad.attachRoutingReporter(undefined)
+    this.kad.attachLookupObserver(undefined)
     this.shutdown.abort(new NotStartedError())
     const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)
@@ -754,10 +760,6 @@ export class ShardRouting {
       }
       if (peers.size === 0) tally.assertAnswered()
       const targetId = await kadId(target)
-      await this.trackLookup(
-        targetId,
-        [...peers.values()].map((p) => p.peerId),
-      )
       const withDistance = await Promise.all(
         [...peers.values()].map(async (peer) => ({
           ...peer,
@@ -813,12 +815,7 @@ export class ShardRouting {
         signal.throwIfAborted()
         if (connected === 0 && targets.length > 0) throw new NoPeerAnsweredError(targets.length)
         await this.waitForTablePeer(signal)
-        const selfKey = this.components.peerId.toMultihash().bytes
-        const found: PeerId[] = []
-        for await (const event of this.dht.getClosestPeers(selfKey, { signal })) {
-          if (event.name === 'FINAL_PEER') found.push(event.peer.id)
-        }
-        await this.trackLookup(await kadId(selfKey), found)
+        await drain(this.dht.getClosestPeers(this.components.peerId.toMultihash().bytes, { signal }))
         return {
           connected,
           failed,
@@ -892,7 +889,6 @@ export class ShardRouting {
           closest.set(event.peer.id.toString(), event.peer.id)
         }
       }
-      await this.trackLookup(await kadId(target), [...closest.values()])
       if (closest.size === 0) {
         if (tally.contacted === 0 && this.routingTableSize() === 0) throw new NoKnownPeersError()
         tally.assertAnswered()
@@ -1003,7 +999,6 @@ export class ShardRouting {
           { ...this.optimistic, networkSize, quorumShare: this.provideQuorum },
           signal,
         )
-        if (walk.finalDistances != null) this.networkSize.track(walk.finalDistances)
         if (walk.confirmed === 0 && walk.pending.length === 0) {
           const tally = new AnswerTally()
           for (const event of walk.events) tally.add(event)
@@ -1073,9 +1068,13 @@ export class ShardRouting {
     return publication
   }
 
-  /** Adds a completed lookup's closest peers to the network-size estimate. */
-  private async trackLookup(targetId: Uint8Array, peers: readonly PeerId[]): Promise<void> {
+  /**
+   * Adds a completed lookup's closest peers to the network-size estimate (every lookup of
+   * this DHT reports here: `KadHooks.attachLookupObserver`).
+   */
+  private async trackLookup(key: Uint8Array, peers: readonly PeerId[]): Promise<void> {
     if (peers.length < this.networkSize.k) return
+    const targetId = await kadId(key)
     const distances = await Promise.all(
       peers.map(async (peer) => normalisedDistance(await kadId(peer.toMultihash().bytes), targetId)),
     )
@@ -1138,5 +1137,11 @@ export class ShardRouting {
 
   private assertStarted(): void {
     if (!this.started) throw new NotStartedError()
+  }
+}
+
+async function drain(source: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of source) {
+    // consume
   }
 }

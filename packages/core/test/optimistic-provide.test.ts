@@ -99,8 +99,11 @@ describe('optimistic provide on 36 real nodes', () => {
     })
     const [seed, ...rest] = nodes
     // bootstrap in small batches: 2 cores shared with other work
+    // (two bootstrap peers each: one dial refused on a loaded machine fails no bootstrap)
     for (let i = 0; i < rest.length; i += 6) {
-      await Promise.all(rest.slice(i, i + 6).map((node) => node.routing.bootstrap([seed!.addr])))
+      await Promise.all(
+        rest.slice(i, i + 6).map((node, j) => node.routing.bootstrap([seed!.addr, nodes[i + j]!.addr])),
+      )
     }
     await seed!.routing.bootstrap([rest[0]!.addr])
   }, 120_000)
@@ -151,11 +154,14 @@ describe('optimistic provide on 36 real nodes', () => {
     }
     expect(placed / K, `${placed} of the true ${K} closest hold the record`).toBeGreaterThanOrEqual(0.9)
 
-    for (let i = 0; i < others.length; i += 6) {
+    for (let i = 0; i < others.length; i += 3) {
       await Promise.all(
-        others.slice(i, i + 6).map(async (node) => {
+        others.slice(i, i + 3).map(async (node) => {
           const found = await node.routing.findProviders(shard.bytes, { limit: 1, cache: false })
-          expect(found.providers.map((p) => p.peerId.toString())).toContain(provider.libp2p.peerId.toString())
+          expect(
+            found.providers.map((p) => p.peerId.toString()),
+            `lookup from ${node.libp2p.peerId} (partial: ${found.partial}, table ${node.routing.routingTableSize()})`,
+          ).toContain(provider.libp2p.peerId.toString())
         }),
       )
     }
