@@ -75,6 +75,33 @@ export const FIND_PROVIDERS_LIMIT = 20
  */
 export const PING_MAX_OUTBOUND_STREAMS = 4
 
+/**
+ * How often libp2p's connection monitor pings each connection of an NSN host, in ms
+ * (libp2p's default: 10 s). A ping opens a stream (multistream-select, Noise frames, a
+ * close) at both ends, about 1 ms of CPU per ping: 100 idle daemon-configured nodes in one
+ * process (`bench/idle-probe.mjs`) used 23-37 % of a core at 10 s, 14 % at 1 min, 6 % at
+ * 2 min and 4 % with the monitor off. Dead peers leave the routing table through the
+ * per-peer request timeouts and the refresh, not through the monitor; the monitor closes
+ * a dead connection within the interval plus the ping timeout.
+ */
+export const CONNECTION_MONITOR_INTERVAL = 2 * minute
+
+/**
+ * Shortest wait of libp2p's connection monitor for a ping's answer before it aborts the
+ * connection (`@nsn/core/host`'s `connectionMonitorTimeout`), in ms, but never more than
+ * half the ping interval. libp2p's floor is 5 s, and it aborts the connection, with
+ * every DHT request on it, at the first ping answered later: a peer or a process busy
+ * for a few seconds (a burst of lookups, a GC pause, a loaded host, the monitor's own
+ * burst of pings) lost its connections. A longer wait alone is not enough: the monitor
+ * starts a ping per connection at every interval without waiting for the last one, and
+ * pings waiting longer than the interval pile up in the ping protocol's few streams per
+ * connection ({@link PING_MAX_OUTBOUND_STREAMS}), where kad-dht's own pings of new and
+ * old routing-table contacts (and the refresher's) then find no stream, fail, and get
+ * the peer refused or evicted from the table. At most half the interval keeps one
+ * monitor ping per connection at a time.
+ */
+export const CONNECTION_MONITOR_PING_TIMEOUT = 30 * second
+
 /** Concurrent inbound ping streams per connection accepted (libp2p's default is 2). */
 export const PING_MAX_INBOUND_STREAMS = 4
 
@@ -388,3 +415,45 @@ export const EVICTION_QUARANTINE = 10 * minute
  * peer may come back early), so the memory is bounded whatever the number of peer ids.
  */
 export const EVICTION_QUARANTINE_MAX_PEERS = 1_024
+
+// ---- optimistic provide and the network-size estimate (DESIGN: "Optimistic provide")
+
+/**
+ * Lookups the network-size estimate needs at least, per rank of the k closest peers,
+ * before it gives a value (go-libp2p-kad-dht's `MinMeasurementsThreshold`).
+ */
+export const NETWORK_SIZE_MIN_SAMPLES = 5
+
+/** Lookups the estimate keeps at most per rank, the newest (go's `MaxMeasurementsThreshold`). */
+export const NETWORK_SIZE_MAX_SAMPLES = 150
+
+/** Oldest lookup the estimate uses, in ms (go's `MaxMeasurementAge`). */
+export const NETWORK_SIZE_MAX_AGE = 2 * hour
+
+/**
+ * A peer whose normalised XOR distance to the key is below this divided by the network
+ * size gets the provider record at once, while the lookup still runs: about the 10 %
+ * quantile of the k-th closest peer's distance (ProbeLab's optimistic provide).
+ */
+export const OPTIMISTIC_SEND_THRESHOLD = 14.5
+
+/**
+ * The lookup of an optimistic provide stops once the mean normalised distance of the k
+ * closest peers it knows is below this divided by the network size (ProbeLab: the
+ * expected mean of the true k closest is (k+1)/2/(N+1), 10.5/N for k = 20; 7.0/N is
+ * reached only when the set is at least as close as the true one usually is).
+ */
+export const OPTIMISTIC_STOP_THRESHOLD = 7.0
+
+/**
+ * Confirmed stores after which an optimistic provide returns, of k (15 of 20: ProbeLab's
+ * and go's `OptProvReturnRatio` 0.75); the rest finish in the background. On a network
+ * with fewer than k peers, {@link PROVIDE_QUORUM} of the closest found.
+ */
+export const OPTIMISTIC_RETURN_CONFIRMATIONS = 15
+
+/**
+ * Record sends of optimistic provides left running in the background at most, over all
+ * shards; past it an optimistic provide waits for its own sends, as the classic one does.
+ */
+export const OPTIMISTIC_BACKGROUND_SENDS = 256

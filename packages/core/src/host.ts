@@ -22,7 +22,13 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { LOCAL_PROFILE, PING_MAX_INBOUND_STREAMS, PING_MAX_OUTBOUND_STREAMS } from './constants.js'
+import {
+  CONNECTION_MONITOR_INTERVAL,
+  CONNECTION_MONITOR_PING_TIMEOUT,
+  LOCAL_PROFILE,
+  PING_MAX_INBOUND_STREAMS,
+  PING_MAX_OUTBOUND_STREAMS,
+} from './constants.js'
 import { InvalidOptionError } from './errors.js'
 import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
 
@@ -72,8 +78,19 @@ export interface NsnHostInit<D = KadDHT> {
   maxIncomingPendingConnections?: number
   /** Multiaddrs (e.g. `/ip4/127.0.0.1/ipcidr/8`) exempt from connection limits. */
   allow?: string[]
-  /** Ping interval of libp2p's connection monitor in ms; 0 turns the monitor off. Default: libp2p's. */
+  /**
+   * Ping interval of libp2p's connection monitor in ms; 0 turns the monitor off. Default
+   * {@link CONNECTION_MONITOR_INTERVAL} (libp2p's: 10 s).
+   */
   connectionMonitorInterval?: number
+  /**
+   * Shortest time the connection monitor waits for a ping's answer before it aborts the
+   * connection, in ms (the floor of libp2p's adaptive ping timeout, whose own floor is
+   * 5 s), never more than half the interval. Default {@link CONNECTION_MONITOR_PING_TIMEOUT}:
+   * a busy peer, or a busy process, answers a ping late, and libp2p aborts the whole
+   * connection (every DHT request on it) at the first late answer.
+   */
+  connectionMonitorTimeout?: number
   connectionGater?: ConnectionGater
   /** DNS resolver for `/dnsaddr` and `/dns*` addresses. */
   dns?: Libp2pOptions['dns']
@@ -114,10 +131,19 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     'maxIncomingPendingConnections',
     init.maxIncomingPendingConnections ?? profile?.maxIncomingPendingConnections,
   )
-  const monitor = nonNegative(
-    'connectionMonitorInterval',
-    init.connectionMonitorInterval ?? profile?.connectionMonitorInterval,
+  const monitor =
+    nonNegative(
+      'connectionMonitorInterval',
+      init.connectionMonitorInterval ?? profile?.connectionMonitorInterval,
+    ) ?? CONNECTION_MONITOR_INTERVAL
+  // libp2p's adaptive ping timeout, between the floor and half the interval: one monitor
+  // ping per connection at a time (CONNECTION_MONITOR_PING_TIMEOUT says why)
+  const halfInterval = Math.floor(monitor / 2)
+  const pingTimeout = Math.min(
+    nonNegative('connectionMonitorTimeout', init.connectionMonitorTimeout) ?? CONNECTION_MONITOR_PING_TIMEOUT,
+    halfInterval,
   )
+  const monitorTimeout = { minTimeout: pingTimeout, maxTimeout: halfInterval }
   const allow = init.allow ?? profile?.allow
   // the local profile turns the diversity filter and the provider store's per-group cap
   // off (every loopback peer is one IP group), each unless the caller set it: said by
@@ -152,9 +178,10 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
       ...(maxIncomingPendingConnections == null ? {} : { maxIncomingPendingConnections }),
       ...(allow == null ? {} : { allow: [...allow] }),
     },
-    ...(monitor == null
-      ? {}
-      : { connectionMonitor: monitor > 0 ? { enabled: true, pingInterval: monitor } : { enabled: false } }),
+    connectionMonitor:
+      monitor > 0
+        ? { enabled: true, pingInterval: monitor, pingTimeout: monitorTimeout }
+        : { enabled: false },
     services: {
       identify: identify(),
       ping: ping({

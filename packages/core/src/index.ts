@@ -80,6 +80,7 @@ export {
   UnknownMessageTypeError,
 } from './kad-message.js'
 export { IntervalGate, LruMap } from './lru-map.js'
+export { NetworkSizeEstimator, type NetworkSizeOptions, normalisedDistance } from './network-size.js'
 export * from './observer.js'
 export {
   AnswerTally,
@@ -88,6 +89,14 @@ export {
   runOperation,
   runOperationStream,
 } from './operation.js'
+export {
+  BackgroundSends,
+  type OptimisticProvideOptions,
+  type OptimisticWalkComponents,
+  type OptimisticWalkInit,
+  type OptimisticWalkResult,
+  optimisticWalk,
+} from './optimistic-provide.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
 export {

@@ -20,12 +20,20 @@
  * | `routingTable.add` (+ its `peer:remove` event) | wrapped by the routing admission (`routing-admission.ts`): a peer in its eviction quarantine, or one of an IP group that already has `perBucket` peers in its k-bucket or `perTable` in the table (`routing-diversity.ts`), is refused before kad-dht pings it or puts it in a bucket; `peer:remove` gives its slots back | every way into kad-dht's table (a connection, a peer in an answer, the peer store at start) goes through `routingTable.add` (`queueRoutingTableUpdate` calls `this.add`), and kad-dht has no admission hook, no diversity filter and no memory of evicted peers; the k-bucket's `add` is one level lower and sees the same calls |
  * | `network.components.connectionManager.openStream` (for the DHT protocol only) and `network.sendRequest` (a wrapper just outside the request timeouts) | the outbound stream slots (`stream-slots.ts`): at most `perPeer` DHT streams open to one peer, a request past it waits for a stream to close (bounded, then `OverloadedError`), the wait outside the peer's request timeout; the slot is handed from the `sendRequest` wrapper to the stream through the request options and freed by the stream's `close` event | kad-dht opens a stream per request without waiting: past libp2p's per-connection limits (the peer's `maxInboundStreams`, this node's `maxOutboundStreams`) the stream is reset or refused and the request fails as if the peer had; kad-dht has no queue for streams, and only `openStream` sees the stream whose close frees the slot |
  * | `network.sendRequest` (second wrapper, outermost) | the routing admission drops from each answer's closer peers the quarantined peers and the peers of an IP group that already gave this lookup `perTable` peers; the per-lookup state is keyed (weakly) by the `signal` kad-dht's query manager gives every request of one query, all paths included | the closer peers of answers drive kad-dht's lookup (`queryPath`) with no hook between the answer and the next hop; the wrapper must be outside the request-timeouts one, which gives the inner call a signal of its own |
+ * | `peerRouting.getClosestPeers` | wrapped: every completed lookup of k closest peers (NSN's own, kad-dht's self-query, the refresh's per-bucket lookups) reports its key and closest peers to the network-size estimate of optimistic provide (`network-size.ts`); events pass through unchanged | the refresh and the self-query run their lookups inside kad-dht and only count the peers found; kad-dht has no event for a completed lookup |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-key-per-IP-group, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy. A record's IP group is that of the connection its ADD_PROVIDER arrived on: the inbound guard hands the connection to the `rpc.handleMessage` wrapper, which notes it per sender while kad-dht's handler runs (the handler checks, as the guard does, that the provider is the sender); without the guard, or for a call outside a message, the group of the provider's first open connection with an IP address (libp2p's connection manager) | kad-dht stores any number of records from anyone, has no cap option, writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool), and calls `addProvider(cid, peerId)` without the connection |
  * | `providers.addProvider` (called) | writing this node's own record before a provide publishes it (so it answers lookups at once), through the bounded store above when it is on | NSN publishes records itself (confirmed stores: ADD_PROVIDER then GET_PROVIDERS on one stream), so kad-dht's `provide()`, which wrote the self-record, is no longer called; kad-dht has no public method that writes a record without sending it |
  * | `reprovider.datastore` | replaced by a view of the same datastore whose `delete` updates the provider store's counts | kad-dht's cleanup of expired records of others deletes through it, with no event or hook |
  * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms, which kad-dht reads with `uint8-varint`'s `decode`, ignoring any byte after it: NSN's bounded store appends the record's UTF-8 IP group there, old values without it still read) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
+ *
+ * Looked at and left alone: the order in which a query step contacts its peers. kad-dht's
+ * `queryPath` queues them in a local `Queue` sorted by XOR distance, created per query
+ * path with no option or hook, so "slow peers after fast ones" cannot be had without
+ * replacing the query path; the per-peer request timeouts above bound what a slow peer
+ * costs a query instead. Optimistic provide (`optimistic-provide.ts`) uses only the
+ * public `getClosestPeers` events and the hooks above (`openDhtStream`, `addProvider`).
  *
  * Read by a test only, to prove the point above: `@nsn/metrics`' libp2p test reads
  * libp2p's `components.transportManager` and `components.upgrader` to assert that nothing
@@ -212,6 +220,19 @@ export interface KadHooks extends KadTableAccess {
    * attaches its observer at start); `undefined` detaches it.
    */
   attachRoutingReporter(reporter: RoutingAdmissionReporter | undefined): void
+  /**
+   * Makes every completed lookup of closest peers (ours, kad-dht's self-query and the
+   * refresh's) report its key and the peers it found to `observer` (`ShardRouting`'s
+   * network-size estimate); `undefined` detaches it.
+   */
+  attachLookupObserver(observer: LookupObserver | undefined): void
+}
+
+/** Told of each completed lookup of closest peers: its key and the peers found. */
+export type LookupObserver = (key: Uint8Array, closest: PeerId[]) => void
+
+interface PeerRoutingLike {
+  getClosestPeers(key: Uint8Array, options?: AbortOptions): AsyncGenerator<QueryEvent>
 }
 
 const HOOKS = Symbol.for('@nsn/core/kad-hooks')
@@ -311,6 +332,8 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   need(dht, 'rpc.handleMessage')
   const providers = need<ProvidersLike>(dht, 'providers')
   need(dht, 'providers.addProvider')
+  const peerRouting = need<PeerRoutingLike>(dht, 'peerRouting')
+  need(dht, 'peerRouting.getClosestPeers')
   need(dht, 'reprovider.datastore')
   const needsAdmission = options.routingDiversity !== false || options.requestTimeouts !== false
   const needsNetwork = options.answerGuard !== false || needsAdmission || options.streamSlots !== false
@@ -542,6 +565,18 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     routingAdmission = admission
   }
 
+  let lookupObserver: LookupObserver | undefined
+  const getClosestPeers = peerRouting.getClosestPeers.bind(peerRouting)
+  peerRouting.getClosestPeers = async function* observed(key, lookupOptions) {
+    const closest: PeerId[] = []
+    for await (const event of getClosestPeers(key, lookupOptions)) {
+      if (event.name === 'FINAL_PEER') closest.push(event.peer.id)
+      yield event
+    }
+    // only a lookup that ran to its end: a stopped one knows no final closest peers
+    lookupObserver?.(key, closest)
+  }
+
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
   let nsnRefresh: ((options?: AbortOptions) => Promise<unknown>) | undefined
@@ -590,6 +625,9 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     routingAdmission,
     attachRoutingReporter(next) {
       routingReporter = next
+    },
+    attachLookupObserver(next) {
+      lookupObserver = next
     },
   }
   Object.defineProperty(hooked, HOOKS, { value: hooks, enumerable: false })

@@ -271,6 +271,38 @@ export interface RoutingRefusedEvent {
   group?: string
 }
 
+/** The network-size estimate changed (a lookup was added to it). */
+export interface NetworkSizeEvent {
+  /** Estimated peers in the network. */
+  size: number
+  /** Lookups the estimate rests on. */
+  samples: number
+}
+
+/** An optimistic provide returned (`optimistic-provide.ts`). */
+export interface OptimisticProvideEvent {
+  /** The shard's hash as hex. */
+  shard: string
+  /** The network-size estimate it used. */
+  networkSize: number
+  /** Records sent while the lookup ran (below the send threshold). */
+  early: number
+  /** Records sent in all. */
+  sentTo: number
+  /** Stores confirmed when the call returned. */
+  confirmed: number
+  /** Sends left to finish in the background. */
+  background: number
+  /** True when the thresholds stopped the lookup before its end. */
+  stoppedEarly: boolean
+}
+
+/** A record send of an optimistic provide finished in the background. */
+export interface OptimisticBackgroundSendEvent {
+  /** True when the receiver confirmed the store. */
+  confirmed: boolean
+}
+
 /** What core reports. Every method is optional. */
 export interface DhtObserver {
   queryStarted?(event: QueryStartedEvent): void
@@ -305,4 +337,10 @@ export interface DhtObserver {
    * kad-dht tries a refused peer again at each connection or answer.
    */
   routingRefused?(event: RoutingRefusedEvent): void
+  /** The network-size estimate of optimistic provide changed. */
+  networkSizeEstimated?(event: NetworkSizeEvent): void
+  /** An optimistic provide returned (its background sends may still run). */
+  optimisticProvideEnded?(event: OptimisticProvideEvent): void
+  /** A background record send of an optimistic provide finished; failures count here. */
+  optimisticBackgroundSendEnded?(event: OptimisticBackgroundSendEvent): void
 }

@@ -4,7 +4,8 @@
  * caller's signal, reports to the observer, and fails with a typed error. The work is
  * done by parts named for their job: `operation.ts` (deadline and result accounting),
  * `registry-wiring.ts`, `provider-store.ts`, `provider-cache.ts` (the hot-shard provider
- * cache), `refresher.ts`, `republisher.ts` and `peer-addresses.ts`.
+ * cache), `refresher.ts`, `republisher.ts`, `peer-addresses.ts`, `network-size.ts` and
+ * `optimistic-provide.ts` (a single provide's record sent while its lookup runs).
  *
  * @packageDocumentation
  */
@@ -35,6 +36,7 @@ import {
   ShardEvictedError,
 } from './errors.js'
 import { hooksOf, type KadHooks } from './kad-internals.js'
+import { NetworkSizeEstimator, type NetworkSizeOptions, normalisedDistance } from './network-size.js'
 import type { DhtObserver, QueryType } from './observer.js'
 import {
   AnswerTally,
@@ -46,6 +48,7 @@ import {
   runOperation,
   runOperationStream,
 } from './operation.js'
+import { BackgroundSends, type OptimisticProvideOptions, optimisticWalk } from './optimistic-provide.js'
 import { positiveInteger } from './option-checks.js'
 import { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
@@ -228,6 +231,15 @@ export interface ShardRoutingInit {
    * of {@link PROVIDER_CACHE_TTL}.
    */
   providerCache?: ProviderCacheOptions | false
+  /**
+   * Optimistic provide (`optimistic-provide.ts`) for `provide()`: its thresholds and
+   * background bound, or false for the classic provide only. Default: on; a provide
+   * falls back to the classic one while the network-size estimate has too few lookups.
+   * Republishes always run the classic provide.
+   */
+  optimisticProvide?: OptimisticProvideOptions | false
+  /** The network-size estimate's bounds (`network-size.ts`). */
+  networkSize?: NetworkSizeOptions
   logger?: Logger
 }
 
@@ -252,6 +264,10 @@ export class ShardRouting {
   private readonly republisher?: Republisher
   private readonly refreshSchedule: RefreshSchedule
   private readonly context: OperationContext
+  /** The network size estimated from this node's lookups (optimistic provide). */
+  private readonly networkSize: NetworkSizeEstimator
+  private readonly optimistic?: OptimisticProvideOptions
+  private readonly background: BackgroundSends
   private shutdown = new AbortController()
   private refreshing?: Promise<RefreshResult>
   private started = false
@@ -305,6 +321,18 @@ export class ShardRouting {
         },
       })
     }
+    this.networkSize = new NetworkSizeEstimator(init.networkSize)
+    if (init.optimisticProvide !== false) this.optimistic = init.optimisticProvide ?? {}
+    this.background = new BackgroundSends(this.optimistic?.maxBackgroundSends, (send) => {
+      this.notify('optimisticBackgroundSendEnded', { confirmed: send.confirmed })
+      if (!send.confirmed) {
+        this.log?.(
+          'background record send to %p not confirmed - %s',
+          send.peer,
+          send.error?.message ?? 'not listed',
+        )
+      }
+    })
     const self = this
     this.context = {
       queryTimeout: this.kad.queryTimeout,
@@ -346,6 +374,19 @@ export class ShardRouting {
     }
   }
 
+  /**
+   * The network size estimated from this node's lookups (`network-size.ts`), or
+   * undefined while too few lookups were made; optimistic provide uses it.
+   */
+  networkSizeEstimate(): number | undefined {
+    return this.networkSize.estimate()
+  }
+
+  /** Record sends of optimistic provides still running in the background. */
+  get backgroundSends(): number {
+    return this.background.pending
+  }
+
   /** The deadline of every query, in ms. */
   get queryTimeout(): number {
     return this.kad.queryTimeout
@@ -379,6 +420,11 @@ export class ShardRouting {
         this.notify('peerEvicted', { reason, peer: peer.toString() })
       },
     })
+    this.kad.attachLookupObserver((key, closest) => {
+      this.trackLookup(key, closest).catch((err: unknown) =>
+        this.log?.error('network-size sample failed - %e', err),
+      )
+    })
     this.kad.attachRoutingReporter({
       refused: (reason, peer, group) =>
         this.notify('routingRefused', { reason, peer: peer.toString(), ...(group == null ? {} : { group }) }),
@@ -400,12 +446,14 @@ export class ShardRouting {
     this.kad.attachAnswerReporter(undefined)
     this.kad.attachRequestTimeoutsReporter(undefined)
     this.kad.attachRoutingReporter(undefined)
+    this.kad.attachLookupObserver(undefined)
     this.shutdown.abort(new NotStartedError())
     const table = this.kad.routingTable
     table.removeEventListener('peer:add', this.onTableChange)
     table.removeEventListener('peer:remove', this.onTableChange)
     await this.republisher?.stop()
     await this.refreshing?.catch(() => undefined)
+    await this.background.drain()
     await this.wiring?.stop()
     this.cache?.clear()
   }
@@ -824,6 +872,9 @@ export class ShardRouting {
     options: OperationOptions,
   ): Promise<Publication> {
     const key = 'cid' in shard ? shard : parseShardKey(shard.hash)
+    const networkSize =
+      type === 'provide' && this.optimistic != null ? this.networkSize.estimate() : undefined
+    if (networkSize != null) return this.publishOptimistic(key, networkSize, options)
     const self = this.components.peerId
     const target = key.cid.multihash.bytes
     // with no peers, the own record is still written (so this node answers lookups at
@@ -896,6 +947,140 @@ export class ShardRouting {
       republish: type === 'republish',
     })
     return publication
+  }
+
+  /**
+   * Publishes a fresh provide's record optimistically (`optimistic-provide.ts`): sent to
+   * peers already certain to be among the closest while the lookup runs, the call
+   * returning once the confirmations reach the return quorum; the sends still running
+   * then finish in the background (bounded; past the bound this call waits for them).
+   */
+  private async publishOptimistic(
+    key: ShardKey,
+    networkSize: number,
+    options: OperationOptions,
+  ): Promise<Publication> {
+    const self = this.components.peerId
+    const target = key.cid.multihash.bytes
+    // the sends outlive the call (the background): their own deadline, cut by a stop
+    // and by a failure of the call before the hand-off
+    const sends = new AbortController()
+    const sendSignal = AbortSignal.any([
+      sends.signal,
+      this.shutdown.signal,
+      AbortSignal.timeout(this.kad.queryTimeout),
+    ])
+    const message = addProviderMessage(target, self, this.components.addresses())
+    let started = 0
+    const result = await this.operation('provide', { ...options, needsPeers: false }, async (signal) => {
+      await this.kad.addProvider(key.cid, self, { signal })
+      const targetId = await kadId(target)
+      try {
+        const walk = await optimisticWalk(
+          {
+            self,
+            walk: (walkSignal) => this.dht.getClosestPeers(target, { signal: walkSignal }),
+            distanceTo: async (peer) => normalisedDistance(await kadId(peer.toMultihash().bytes), targetId),
+            send: (peer) => {
+              started++
+              return sendConfirmedRecord(
+                {
+                  openDhtStream: (to, openOptions) =>
+                    this.kad.openDhtStream(to, openOptions, (o) => this.components.openDhtStream(to, o)),
+                  answerGuard: this.answers,
+                },
+                peer,
+                self,
+                message,
+                { signal: sendSignal },
+              )
+            },
+          },
+          { ...this.optimistic, networkSize, quorumShare: this.provideQuorum },
+          signal,
+        )
+        if (walk.confirmed === 0 && walk.pending.length === 0) {
+          const tally = new AnswerTally()
+          for (const event of walk.events) tally.add(event)
+          if (walk.sentTo === 0) {
+            if (tally.contacted === 0 && this.routingTableSize() === 0) throw new NoKnownPeersError()
+            tally.assertAnswered()
+            throw new NoPeerAnsweredError(tally.contacted)
+          }
+          if (walk.settled.every((send) => isLocalRefusal(send.error))) {
+            const refused = walk.settled[0]?.error
+            throw refused instanceof OverloadedError
+              ? refused
+              : new OverloadedError(undefined, { cause: refused })
+          }
+          throw new NoPeerAnsweredError(
+            walk.sentTo,
+            `no peer confirmed the store (${walk.closest} closest, ${walk.sentTo} sent, 0 confirmed)`,
+          )
+        }
+        let settled = walk.settled
+        let background = walk.pending.length
+        if (background > 0 && !this.background.adopt(walk.pending)) {
+          // past the background bound: this call waits for its own sends
+          settled = [...settled, ...(await Promise.all(walk.pending))]
+          background = 0
+        }
+        const confirmed = settled.filter((send) => send.confirmed).length
+        return { walk, confirmed, background }
+      } catch (err) {
+        sends.abort(err)
+        throw err
+      }
+    })
+    const { walk, confirmed, background } = result
+    this.notify('optimisticProvideEnded', {
+      shard: key.hex,
+      networkSize,
+      early: walk.early,
+      sentTo: walk.sentTo,
+      confirmed,
+      background,
+      stoppedEarly: walk.stoppedEarly,
+    })
+    this.log?.(
+      'optimistic provide of %s: %d sent (%d early, %d started), %d confirmed, %d in the background',
+      key.hex,
+      walk.sentTo,
+      walk.early,
+      started,
+      confirmed,
+      background,
+    )
+    const publication: Publication = {
+      confirmed,
+      sentTo: walk.sentTo,
+      closest: walk.closest,
+      quorum: walk.quorum,
+      belowQuorum: confirmed < walk.quorum,
+    }
+    this.notify('providerRecordPublished', {
+      shard: key.hex,
+      confirmed,
+      sentTo: walk.sentTo,
+      belowQuorum: publication.belowQuorum,
+      republish: false,
+    })
+    return publication
+  }
+
+  /**
+   * Adds a completed lookup's closest peers to the network-size estimate (every lookup of
+   * this DHT reports here: `KadHooks.attachLookupObserver`).
+   */
+  private async trackLookup(key: Uint8Array, peers: readonly PeerId[]): Promise<void> {
+    if (peers.length < this.networkSize.k) return
+    const targetId = await kadId(key)
+    const distances = await Promise.all(
+      peers.map(async (peer) => normalisedDistance(await kadId(peer.toMultihash().bytes), targetId)),
+    )
+    if (!this.networkSize.track(distances)) return
+    const size = this.networkSize.estimate()
+    if (size != null) this.notify('networkSizeEstimated', { size, samples: this.networkSize.sampleCount })
   }
 
   private operation<T>(

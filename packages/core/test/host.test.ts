@@ -1,6 +1,7 @@
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { describe, expect, it } from 'vitest'
 import {
+  CONNECTION_MONITOR_INTERVAL,
   LOCAL_PROFILE,
   MAX_PROVIDERS_PER_KEY_PER_GROUP,
   PING_MAX_OUTBOUND_STREAMS,
@@ -25,7 +26,11 @@ describe('the host builder', () => {
       connectionMonitorInterval: 2_000,
     })
     expect(tuned.connectionManager?.inboundConnectionThreshold).toBe(7)
-    expect(tuned.connectionMonitor).toEqual({ enabled: true, pingInterval: 2_000 })
+    expect(tuned.connectionMonitor).toEqual({
+      enabled: true,
+      pingInterval: 2_000,
+      pingTimeout: { minTimeout: 1_000, maxTimeout: 1_000 },
+    })
   })
 
   it('turns the per-group provider cap off under the local profile only, unless it is set', async () => {
@@ -48,11 +53,15 @@ describe('the host builder', () => {
     await off.stop()
   })
 
-  it("keeps libp2p's defaults without a profile", () => {
+  it("keeps libp2p's defaults without a profile, but for the connection monitor's", () => {
     const plain = nsnHostOptions()
     expect(plain.addresses?.listen).toEqual([])
     expect(plain.connectionManager).toEqual({})
-    expect(plain.connectionMonitor).toBeUndefined()
+    // connection-monitor.test.ts says why
+    expect(plain.connectionMonitor).toMatchObject({
+      enabled: true,
+      pingInterval: CONNECTION_MONITOR_INTERVAL,
+    })
     expect(Object.keys(plain.services ?? {}).sort()).toEqual(['dht', 'identify', 'ping'])
   })
 

@@ -48,6 +48,7 @@ function kadStub(parts: Record<string, unknown> = {}): Record<string, unknown> {
     reprovider: { shouldReprovide: noop, datastore: {} },
     refreshRoutingTable: noop,
     providers: { datastore: {}, addProvider: noop },
+    peerRouting: { getClosestPeers: noop },
     rpc: { onIncomingStream: noop, handleMessage: noop },
     ...parts,
   }
@@ -101,6 +102,52 @@ describe('installKadHooks', () => {
       }),
     ).toThrow(UnsupportedKadDhtError)
     expect(() => routingTableOf({} as never)).toThrow(/routingTable is missing/)
+  })
+
+  it('reports each completed lookup of closest peers to the lookup observer, and no stopped one', async () => {
+    const peers = await Promise.all(
+      [1, 2, 3].map(async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))),
+    )
+    const peerRouting = {
+      async *getClosestPeers(_key: Uint8Array) {
+        yield { name: 'PEER_RESPONSE', from: peers[0] }
+        for (const id of peers) yield { name: 'FINAL_PEER', peer: { id, multiaddrs: [] } }
+      },
+    }
+    const dht = kadStub({ peerRouting })
+    const hooks = installKadHooks(dht as never, {
+      queryTimeout: 1,
+      providerRecordTtl: 1,
+      datastorePrefix: '/dht',
+      inboundGuard: false,
+      providerStore: false,
+      streamSlots: false,
+      answerGuard: false,
+      requestTimeouts: false,
+      routingDiversity: false,
+    })
+    const seen: Array<{ key: Uint8Array; closest: string[] }> = []
+    hooks.attachLookupObserver((key, closest) => seen.push({ key, closest: closest.map(String) }))
+    const key = Uint8Array.of(1, 2, 3)
+    const events: string[] = []
+    for await (const event of peerRouting.getClosestPeers(key)) events.push(event.name)
+    expect(events).toEqual(['PEER_RESPONSE', 'FINAL_PEER', 'FINAL_PEER', 'FINAL_PEER'])
+    expect(seen).toEqual([{ key, closest: peers.map(String) }])
+    // a lookup stopped before its end (an optimistic provide's) says nothing
+    for await (const event of peerRouting.getClosestPeers(key)) if (event.name === 'FINAL_PEER') break
+    expect(seen).toHaveLength(1)
+    hooks.attachLookupObserver(undefined)
+    for await (const _ of peerRouting.getClosestPeers(key)) {
+      // consume
+    }
+    expect(seen).toHaveLength(1)
+    expect(() =>
+      installKadHooks(kadStub({ peerRouting: undefined }) as never, {
+        queryTimeout: 1,
+        providerRecordTtl: 1,
+        datastorePrefix: '/dht',
+      }),
+    ).toThrow(/peerRouting is missing/)
   })
 
   it("fails naming kad-dht's answer reader when the answer guard cannot replace it", () => {
@@ -242,6 +289,7 @@ describe("the provider store's IP group of a record", () => {
       reprovider: { shouldReprovide: fn, datastore },
       refreshRoutingTable: fn,
       providers,
+      peerRouting: { getClosestPeers: fn },
       // kad-dht's ADD_PROVIDER handler: the provider is the sender
       rpc: {
         onIncomingStream: fn,

@@ -184,6 +184,25 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         labelNames: ['reason'],
         registers,
       }),
+      /** The network size estimated from this node's lookups (optimistic provide). */
+      networkSizeEstimate: createCollectableGauge({
+        name: name('kademlia_network_size_estimate'),
+        help: "Peers in the network as estimated from the k closest peers of this node's lookups (used by optimistic provide; absent until enough lookups were made)",
+        registers,
+      }),
+      /** Optimistic provides that returned (records sent while the lookup ran). */
+      optimisticProvides: new Counter({
+        name: name('kademlia_optimistic_provides_total'),
+        help: 'Provides run optimistically (records sent while the lookup ran, the call returning at the confirmation quorum)',
+        registers,
+      }),
+      /** Record sends of optimistic provides that finished in the background, by result. */
+      optimisticBackgroundSends: new Counter<'result'>({
+        name: name('kademlia_optimistic_background_sends_total'),
+        help: 'Record sends of optimistic provides finished in the background after the call returned, by result (confirmed, failed: not sent or not confirmed)',
+        labelNames: ['result'],
+        registers,
+      }),
       /** Provider records this node stores on behalf of other peers. */
       providerRecordsStored: createCollectableGauge({
         name: name('kademlia_provider_records_stored'),
@@ -337,6 +356,9 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
   }
   for (const reason of ANSWER_DROP_REASONS) {
     metrics.kademlia.answerEntriesDropped.inc({ reason }, 0)
+  }
+  for (const result of ['confirmed', 'failed'] as const) {
+    metrics.kademlia.optimisticBackgroundSends.inc({ result }, 0)
   }
   for (const reason of PEER_EVICTION_REASONS) {
     metrics.kademlia.peersEvicted.inc({ reason }, 0)

@@ -38,6 +38,10 @@ function nonNegative(value: number): number | undefined {
  *   `provider_cache_misses_total`.
  * - `providerCacheEvicted`: adds `count` to `provider_cache_evictions_total{reason}`.
  * - `providerCacheSizeChanged`: sets `provider_cache_entries` and `provider_cache_bytes`.
+ * - `networkSizeEstimated`: sets `kademlia_network_size_estimate`.
+ * - `optimisticProvideEnded`: increments `kademlia_optimistic_provides_total`.
+ * - `optimisticBackgroundSendEnded`: increments
+ *   `kademlia_optimistic_background_sends_total{result}` (`confirmed` or `failed`).
  * - `routingRefused`: increments `nsn_p2p_routing_diversity_refusals_total{reason}` (no
  *   `nsn_p2p_` prefix: `ROUTING_DIVERSITY_REFUSALS_METRIC`).
  *
@@ -110,6 +114,16 @@ export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
       if (e !== undefined) providerCache.entries.set(e)
       const b = nonNegative(bytes)
       if (b !== undefined) providerCache.bytes.set(b)
+    },
+    networkSizeEstimated({ size }) {
+      const value = nonNegative(size)
+      if (value !== undefined) kademlia.networkSizeEstimate.set(value)
+    },
+    optimisticProvideEnded() {
+      kademlia.optimisticProvides.inc()
+    },
+    optimisticBackgroundSendEnded({ confirmed }) {
+      kademlia.optimisticBackgroundSends.inc({ result: confirmed ? 'confirmed' : 'failed' })
     },
     routingRefused({ reason }) {
       kademlia.routingDiversityRefusals.inc({ reason })

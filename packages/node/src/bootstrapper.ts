@@ -5,10 +5,17 @@
  * {@link Bootstrapper.firstAttempt} tells how the first attempt ended, for callers that
  * want to wait for it (`createNsnNode` does).
  *
+ * Right after the first successful attempt the routing table is refreshed once (one
+ * lookup per bucket, as go-libp2p-kad-dht does after its bootstrap): the bootstrap's
+ * self-lookup fills only the buckets near this node's id, and the refresh schedule's
+ * first run is minutes away, so without it the first lookups of far keys walk from a
+ * thin table. The refresh runs in the background: it delays no start and no
+ * `firstAttempt`; its failure is logged.
+ *
  * @packageDocumentation
  */
 
-import { type BootstrapResult, NotStartedError } from '@nsn/core'
+import { type BootstrapResult, NotStartedError, type RefreshResult } from '@nsn/core'
 import { BOOTSTRAP_RETRY_MAX, BOOTSTRAP_RETRY_MIN } from './constants.js'
 import type { Logger } from './logger.js'
 
@@ -29,6 +36,8 @@ export type BootstrapOutcome =
 export interface BootstrapTarget {
   bootstrap(addrs: string[], options: { signal: AbortSignal }): Promise<BootstrapResult>
   routingTableSize(): number
+  /** Refreshes the routing table; run once right after the first successful attempt. */
+  refresh?(options: { signal: AbortSignal }): Promise<RefreshResult>
 }
 
 export interface BootstrapperOptions {
@@ -48,6 +57,8 @@ export class Bootstrapper {
   private attempt = 0
   private running?: Promise<void>
   private stopped = false
+  private refreshed = false
+  private refreshing?: Promise<void>
   private readonly first: { promise: Promise<BootstrapOutcome>; resolve: (outcome: BootstrapOutcome) => void }
 
   constructor(target: BootstrapTarget, options: BootstrapperOptions) {
@@ -85,6 +96,7 @@ export class Bootstrapper {
     clearTimeout(this.timer)
     this.controller.abort()
     await this.running
+    await this.refreshing
     this.first.resolve({
       status: 'failed',
       error: new NotStartedError('bootstrap'),
@@ -99,6 +111,7 @@ export class Bootstrapper {
       (result) => {
         log.info('bootstrapped', { ...result, durationMs: Math.round(result.durationMs) })
         this.first.resolve({ status: 'bootstrapped', result })
+        this.refreshOnce()
         this.settle()
       },
       (err: unknown) => {
@@ -129,6 +142,27 @@ export class Bootstrapper {
           else this.run()
         }, delay)
         this.timer.unref?.()
+      },
+    )
+  }
+
+  /** The refresh after the first successful attempt: once per bootstrapper, in the background. */
+  private refreshOnce(): void {
+    const refresh = this.target.refresh
+    if (this.refreshed || this.stopped || refresh == null) return
+    this.refreshed = true
+    const { log } = this.options
+    this.refreshing = refresh.call(this.target, { signal: this.controller.signal }).then(
+      (result) =>
+        log.info('routing table refreshed after bootstrap', {
+          sizeBefore: result.sizeBefore,
+          sizeAfter: result.sizeAfter,
+          lookups: result.lookups,
+          failedLookups: result.failedLookups,
+          durationMs: Math.round(result.durationMs),
+        }),
+      (err: unknown) => {
+        if (!this.stopped) log.warn('routing table refresh after bootstrap failed', { err })
       },
     )
   }

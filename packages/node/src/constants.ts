@@ -8,7 +8,7 @@
 
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { minute, second } from '@nsn/core'
+import { CONNECTION_MONITOR_INTERVAL as CORE_CONNECTION_MONITOR_INTERVAL, minute, second } from '@nsn/core'
 import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '@nsn/metrics'
 
 /** Where the daemon's libp2p host listens (`--listen`). */
@@ -35,8 +35,11 @@ export const DATASTORE_DIR = 'datastore'
  */
 export const INBOUND_CONNECTION_THRESHOLD = 5
 
-/** How often the connection monitor pings each connection (libp2p's default); 0 disables it. */
-export const CONNECTION_MONITOR_INTERVAL = 10 * second
+/**
+ * How often the connection monitor pings each connection; 0 disables it. @nsn/core's
+ * host default (2 min; libp2p's is 10 s): see its `CONNECTION_MONITOR_PING_TIMEOUT`.
+ */
+export const CONNECTION_MONITOR_INTERVAL = CORE_CONNECTION_MONITOR_INTERVAL
 
 /**
  * At most this many DHT operations run at once through the API; more are answered 429

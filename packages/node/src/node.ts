@@ -411,6 +411,8 @@ export class NsnNode implements ApiBackend {
         {
           bootstrap: (addrs, options) => routing.bootstrap(addrs, options),
           routingTableSize: () => routing.routingTableSize(),
+          // the refresh right after the first bootstrap, unless refreshes are off
+          ...(config.refreshInterval > 0 ? { refresh: (options) => routing.refresh(options) } : {}),
         },
         {
           addrs: config.bootstrap,

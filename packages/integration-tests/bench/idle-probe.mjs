@@ -1,0 +1,136 @@
+// Idle cost of daemon-configured nodes: N `createNsnNode` nodes in this one process, each
+// as the daemon configures them with its `local` profile (the one for many nodes on one
+// host: loopback listen address, allow-list and inbound limit, the routing-table
+// diversity filter off, since every peer is one IP group) but with the daemon's default
+// connection monitor interval (the profile turns the monitor off), an API on a free
+// port, no metrics server (N HTTP servers that nobody scrapes cost nothing idle) and an
+// in-memory datastore; refresh and republish on the daemon's defaults. Every node bootstraps from node 0; then, after a settling time,
+// the process's CPU time (`process.cpuUsage()`) over the measuring window is reported
+// as a share of one core, with the connections and routing-table sizes per node.
+//
+//   node packages/integration-tests/bench/idle-probe.mjs [--nodes 100] [--seconds 60]
+//        [--settle 20] [--monitor <ms>] [--load <lookups/s>]
+//
+// --monitor sets the connection monitor's interval (0: off; default: the daemon's).
+// --load runs that many lookups per second spread over the nodes while measuring (the
+// "under load" case of the connection-monitor question); 0 (default) measures idle.
+// Prints one JSON line.
+import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { CONNECTION_MONITOR_INTERVAL, createNsnNode, silentLogger } from '@nsn/node'
+import { MemoryDatastore } from 'datastore-core'
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`)
+  if (i < 0) return fallback
+  const value = Number(process.argv[i + 1])
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} needs a number >= 0`)
+  return value
+}
+
+const count = arg('nodes', 100)
+const seconds = arg('seconds', 60)
+const settle = arg('settle', 20)
+const monitor = arg('monitor', CONNECTION_MONITOR_INTERVAL)
+const load = arg('load', 0)
+
+const base = {
+  profile: 'local',
+  api: '127.0.0.1:0',
+  metrics: null,
+  logger: silentLogger(),
+  connectionMonitorInterval: monitor,
+}
+
+async function makeNode(bootstrap) {
+  return createNsnNode({
+    ...base,
+    privateKey: await generateKeyPair('Ed25519'),
+    datastore: new MemoryDatastore(),
+    bootstrap,
+  })
+}
+
+const nodes = []
+try {
+  const seed = await makeNode([])
+  nodes.push(seed)
+  const seedAddr = seed.addresses().addrs[0]
+  for (let i = 1; i < count; i += 10) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(10, count - i) }, () => makeNode([seedAddr])),
+    )
+    nodes.push(...batch)
+  }
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  await sleep(settle * 1000)
+
+  let lookups = 0
+  let lookupErrors = 0
+  let loadTimer
+  if (load > 0) {
+    loadTimer = setInterval(
+      () => {
+        const node = nodes[Math.floor(Math.random() * nodes.length)]
+        lookups++
+        node.routing.findProviders(randomBytes(32), { limit: 1 }).catch(() => {
+          lookupErrors++
+        })
+      },
+      Math.max(1, Math.round(1000 / load)),
+    )
+  }
+  // counters summed over every node (each node's own prom-client registry)
+  const total = async (name, labels = {}) => {
+    let sum = 0
+    for (const node of nodes) {
+      const metric = node.metrics.register.getSingleMetric(name)
+      if (metric == null) continue
+      for (const v of (await metric.get()).values) {
+        if (Object.entries(labels).every(([k, want]) => v.labels[k] === want)) sum += v.value
+      }
+    }
+    return sum
+  }
+  const counters = async () => ({
+    connectionsClosed: await total('nsn_p2p_connections_closed_total'),
+    connectionsOpened: await total('nsn_p2p_connections_established_total', { direction: 'outbound' }),
+    peersEvicted: await total('nsn_p2p_kademlia_peers_evicted_total'),
+    quarantineRefusals: await total('nsn_p2p_routing_diversity_refusals_total', { reason: 'quarantine' }),
+  })
+  const before = await counters()
+  const wall = performance.now()
+  const cpu = process.cpuUsage()
+  await sleep(seconds * 1000)
+  const used = process.cpuUsage(cpu)
+  const elapsed = performance.now() - wall
+  clearInterval(loadTimer)
+  const after = await counters()
+  const during = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k]]))
+
+  const connections = nodes.map((n) => n.libp2p.getConnections().length).sort((a, b) => a - b)
+  const tables = nodes.map((n) => n.routing.routingTableSize()).sort((a, b) => a - b)
+  const median = (xs) => xs[Math.floor(xs.length / 2)]
+  console.log(
+    JSON.stringify({
+      nodes: count,
+      seconds,
+      connectionMonitorInterval: monitor,
+      loadPerSecond: load,
+      lookups,
+      lookupErrors,
+      cpuShareOfOneCore: Number(((used.user + used.system) / 1000 / elapsed).toFixed(4)),
+      userMs: Math.round(used.user / 1000),
+      systemMs: Math.round(used.system / 1000),
+      connections: { min: connections[0], median: median(connections), max: connections.at(-1) },
+      routingTable: { min: tables[0], median: median(tables), max: tables.at(-1) },
+      // over the measuring window, all nodes: outbound connections opened (dials) and
+      // connections closed, peers evicted by the request timeouts, quarantine refusals
+      during,
+      sinceStart: after,
+      dialsPerLookup: lookups > 0 ? Number((during.connectionsOpened / lookups).toFixed(2)) : undefined,
+    }),
+  )
+} finally {
+  await Promise.allSettled(nodes.map((n) => n.stop()))
+}
