@@ -109,7 +109,11 @@ export interface ProvidedShards {
   /** Entries from least to most recently provided. */
   entries(options?: { signal?: AbortSignal }): AsyncIterable<ProvidedShardEntry>
   /** Shards whose Kademlia key starts with the first `bitLength` bits of `prefix`, in key order; one range read. bitLength 0 = all. */
-  shardsInRegion(prefix: Uint8Array, bitLength: number, options?: ShardRegionOptions): AsyncIterable<RegionShard>
+  shardsInRegion(
+    prefix: Uint8Array,
+    bitLength: number,
+    options?: ShardRegionOptions,
+  ): AsyncIterable<RegionShard>
   on(event: 'removed', listener: (event: ShardRemovedEvent) => void): unknown
   off(event: 'removed', listener: (event: ShardRemovedEvent) => void): unknown
 }
