@@ -19,7 +19,6 @@ import {
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
-  type ProvidedShardEntry,
   type ProvideResult,
   type RefreshResult,
   republishTiming,

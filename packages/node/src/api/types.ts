@@ -12,7 +12,6 @@ import type {
   FindProvidersOptions,
   FindProvidersResult,
   FindProvidersSummary,
-  ProvidedShardEntry,
   ProvideResult,
   RefreshResult,
   ShardPeer,
