@@ -90,6 +90,7 @@ export {
 } from './operation.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
+export { OwnedMemoryDatastore, ownedBytes } from './owned-memory-datastore.js'
 export {
   type CachedProvider,
   PROVIDER_CACHE_EVICTION_REASONS,

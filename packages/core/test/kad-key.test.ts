@@ -1,6 +1,7 @@
 import { kadKeyOf } from '@nsn/shard-registry'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
+import { kadId } from '../src/peer-addresses.js'
 import { parseShardKey } from '../src/shard-key.js'
 
 describe('the shard store’s Kademlia key', () => {
@@ -10,6 +11,8 @@ describe('the shard store’s Kademlia key', () => {
       // kad-dht's convertBuffer: (await sha256.digest(key)).digest, over the CID's multihash
       const expected = (await sha256.digest(key.cid.multihash.bytes)).digest
       expect(Buffer.from(kadKeyOf(key.bytes)).toString('hex')).toBe(Buffer.from(expected).toString('hex'))
+      // and core's own kadId of the DHT key
+      expect(Buffer.from(kadKeyOf(key.bytes))).toEqual(Buffer.from(await kadId(key.multihash)))
     }
   })
 })
