@@ -11,6 +11,10 @@
 //   3. stored: node 0's shard store is filled to `--shards` with `addMany` (and each batch
 //      marked published, so the republisher leaves them for their interval): the heap
 //      above idle, the time per added shard, and a region read at that size.
+//   4. pool retention: on in-memory nodes (the host builder's default datastore, as the
+//      benchmarks' networks use), the `arrayBuffers` kept per published shard with
+//      datastore-core's MemoryDatastore (before the fix) and with core's
+//      OwnedMemoryDatastore (after: each value in its own buffer, no pool slab kept alive).
 // With --old-registry <path to the old @nsn/shard-registry dist/index.js>, the in-memory
 // registry's heap per shard is measured too, in a child process of its own.
 //
@@ -23,6 +27,8 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createNsnNode, silentLogger } from '@nsn/node'
+import { MemoryDatastore } from 'datastore-core'
+import { benchKey, createBenchNode } from './lib/nodes.mjs'
 import { gcMemory, settle, summarize } from './lib/stats.mjs'
 
 /** The heap target above an idle node at 1,000,000 shards (issue 12). */
@@ -71,7 +77,7 @@ const delta = (a, b) => ({
  * Measures the heap of an NSN node holding `shards` provided shards against the same node
  * idle, the buffers kept alive per published shard, and the time per added shard.
  *
- * @param {{ shards?: number, batch?: number, published?: number, nodes?: number, oldRegistry?: string, oldShards?: number, log?: (line: string) => void }} [options]
+ * @param {{ shards?: number, batch?: number, published?: number, nodes?: number, pool?: boolean, poolPublished?: number, oldRegistry?: string, oldShards?: number, log?: (line: string) => void }} [options]
  */
 export async function measureStoreHeap(options = {}) {
   if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc')
@@ -182,6 +188,15 @@ export async function measureStoreHeap(options = {}) {
     log(
       `store-heap: ${result.shards} shards: heap +${result.heapAboveIdleMiB.toFixed(1)} MiB above idle (target ≤ 64 MiB: ${result.withinTarget ? 'PASS' : 'FAIL'}), addMany ${result.addManyUsPerShard.p50?.toFixed(1)} µs/shard (p50 of batches), region of ${regionCount} in ${regionMs.toFixed(0)} ms`,
     )
+    if (options.pool !== false) {
+      result.pool = {}
+      for (const datastore of ['plain', 'owned']) {
+        result.pool[datastore] = await measurePoolRetention({ published: options.poolPublished ?? 500, datastore })
+        log(
+          `store-heap: pool retention, ${datastore} memory datastore: ${result.pool[datastore].arrayBuffersPerShard.toFixed(0)} B arrayBuffers per published shard`,
+        )
+      }
+    }
     if (options.oldRegistry != null) {
       result.oldRegistry = await measureOldInChild(options.oldRegistry, options.oldShards ?? 200_000)
       log(`store-heap: old in-memory registry: ${result.oldRegistry.heapPerShard.toFixed(0)} B heap per shard`)
@@ -190,6 +205,47 @@ export async function measureStoreHeap(options = {}) {
   } finally {
     await Promise.allSettled(nodes.map((node) => node.stop()))
     await Promise.allSettled(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
+  }
+}
+
+/**
+ * `arrayBuffers` and heap kept per published shard on an in-memory network of `nodes`
+ * nodes: `datastore` 'plain' gives each node datastore-core's MemoryDatastore (pool views
+ * kept as given), 'owned' the host builder's default (core's OwnedMemoryDatastore).
+ *
+ * @param {{ published?: number, nodes?: number, datastore: 'plain' | 'owned' }} options
+ */
+export async function measurePoolRetention({ published = 500, nodes: n = 6, datastore }) {
+  const nodes = []
+  try {
+    for (let i = 0; i < n; i++) {
+      const node = await createBenchNode('nsn', {
+        privateKey: await benchKey('store-heap-pool', i),
+        ...(datastore === 'plain' ? { datastore: new MemoryDatastore() } : {}),
+      })
+      nodes.push(node)
+      if (i > 0) await node.bootstrap([nodes[0].addr])
+    }
+    const hex = (i, tag) => Buffer.from(shardHash(i, tag)).toString('hex')
+    for (let i = 0; i < 50; i++) await nodes[1].routing.provide(hex(i, 0x10)).catch(() => undefined)
+    const before = await steady(12_000, 20_000)
+    let failed = 0
+    for (let i = 0; i < published; i++) await nodes[1].routing.provide(hex(i, 0x11)).catch(() => failed++)
+    const after = await steady(12_000, 20_000)
+    const d = delta(before, after)
+    return {
+      datastore,
+      nodes: n,
+      published,
+      failed,
+      arrayBuffersPerShard: d.arrayBuffers / published,
+      heapPerShard: d.heapUsed / published,
+    }
+  } finally {
+    for (const node of nodes) {
+      await node.routing?.stop()
+      await node.libp2p.stop()
+    }
   }
 }
 
@@ -230,6 +286,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       published: { type: 'string', default: '300' },
       nodes: { type: 'string', default: '4' },
       'old-registry': { type: 'string' },
+      'no-pool': { type: 'boolean', default: false },
+      'pool-published': { type: 'string', default: '500' },
       'old-shards': { type: 'string', default: '200000' },
       'measure-old': { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -244,6 +302,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     batch: Number(values.batch),
     published: Number(values.published),
     nodes: Number(values.nodes),
+    pool: !values['no-pool'],
+    poolPublished: Number(values['pool-published']),
     oldRegistry: values['old-registry'],
     oldShards: Number(values['old-shards']),
   })
