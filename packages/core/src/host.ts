@@ -21,11 +21,11 @@ import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Datastore } from 'interface-datastore'
-import { OwnedMemoryDatastore } from './owned-memory-datastore.js'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { LOCAL_PROFILE, PING_MAX_INBOUND_STREAMS, PING_MAX_OUTBOUND_STREAMS } from './constants.js'
 import { InvalidOptionError } from './errors.js'
 import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
+import { OwnedMemoryDatastore } from './owned-memory-datastore.js'
 
 /** The services of every NSN host. */
 export type NsnHostServices<D = KadDHT> = {

@@ -133,7 +133,9 @@ export async function measureStoreHeap(options = {}) {
     const markMs = []
     let added = node.registry.size
     for (let start = 0; added < shards; start += batch) {
-      const hashes = Array.from({ length: Math.min(batch, shards - added) }, (_, j) => shardHash(start + j, 0x02))
+      const hashes = Array.from({ length: Math.min(batch, shards - added) }, (_, j) =>
+        shardHash(start + j, 0x02),
+      )
       let t = performance.now()
       await node.registry.addMany(hashes)
       addMs.push((performance.now() - t) / hashes.length)
@@ -141,7 +143,8 @@ export async function measureStoreHeap(options = {}) {
       await node.registry.markPublishedMany(hashes)
       markMs.push((performance.now() - t) / hashes.length)
       added = node.registry.size
-      if (start % (100 * batch) === 0) log(`store-heap: ${added} shards, ${(gcMemory().heapUsed / MiB).toFixed(1)} MiB`)
+      if (start % (100 * batch) === 0)
+        log(`store-heap: ${added} shards, ${(gcMemory().heapUsed / MiB).toFixed(1)} MiB`)
     }
     // single adds at that size
     const singleMs = []
@@ -191,7 +194,10 @@ export async function measureStoreHeap(options = {}) {
     if (options.pool !== false) {
       result.pool = {}
       for (const datastore of ['plain', 'owned']) {
-        result.pool[datastore] = await measurePoolRetention({ published: options.poolPublished ?? 500, datastore })
+        result.pool[datastore] = await measurePoolRetention({
+          published: options.poolPublished ?? 500,
+          datastore,
+        })
         log(
           `store-heap: pool retention, ${datastore} memory datastore: ${result.pool[datastore].arrayBuffersPerShard.toFixed(0)} B arrayBuffers per published shard`,
         )
@@ -199,7 +205,9 @@ export async function measureStoreHeap(options = {}) {
     }
     if (options.oldRegistry != null) {
       result.oldRegistry = await measureOldInChild(options.oldRegistry, options.oldShards ?? 200_000)
-      log(`store-heap: old in-memory registry: ${result.oldRegistry.heapPerShard.toFixed(0)} B heap per shard`)
+      log(
+        `store-heap: old in-memory registry: ${result.oldRegistry.heapPerShard.toFixed(0)} B heap per shard`,
+      )
     }
     return result
   } finally {
@@ -253,9 +261,13 @@ export async function measurePoolRetention({ published = 500, nodes: n = 6, data
 function measureOldInChild(path, shards) {
   return new Promise((resolve, reject) => {
     const self = fileURLToPath(import.meta.url)
-    const child = spawn(process.execPath, ['--expose-gc', self, '--measure-old', path, '--shards', String(shards)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', self, '--measure-old', path, '--shards', String(shards)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (chunk) => {
       out += chunk
