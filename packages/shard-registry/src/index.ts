@@ -46,6 +46,7 @@ export {
 } from './errors.js'
 export { kadKeyOf } from './kad-key.js'
 export { ShardRegistry, type ShardRegistryEvents, type ShardRegistryInit } from './registry.js'
+export { SortedMemoryDatastore } from './sorted-memory-datastore.js'
 export type {
   AddShardOptions,
   MarkPublishedOptions,

@@ -4,6 +4,8 @@
  *
  * - a `LevelDatastore` (`datastore-level`): its LevelDB iterator with `gte`/`lt`, one
  *   seek then a sequential read, nothing buffered;
+ * - a datastore with its own `range(gte, lt, options)` method (this package's
+ *   `SortedMemoryDatastore`, the registry's default);
  * - a `MemoryDatastore` (`datastore-core`, whose queries come in insertion order): its
  *   map, filtered and sorted (it is all in memory anyway; for tests and small sets);
  * - any other: a prefix query on the bounds' common prefix, filtered to the range and
@@ -45,6 +47,11 @@ const EMPTY = new Uint8Array(0)
 export function rangeReader(datastore: Datastore): RangeReader {
   const db = (datastore as { db?: unknown }).db as LevelLike | undefined
   if (db != null && typeof db.iterator === 'function') return levelReader(db)
+  const ranged = datastore as { range?: unknown }
+  if (typeof ranged.range === 'function') {
+    const range = ranged.range as RangeReader
+    return (gte, lt, options) => range.call(datastore, gte, lt, options)
+  }
   const data = (datastore as { data?: unknown }).data
   if (data instanceof Map) return mapReader(data as Map<string, Uint8Array>)
   return queryReader(datastore)

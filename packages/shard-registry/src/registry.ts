@@ -9,7 +9,6 @@
  */
 
 import { EventEmitter } from 'node:events'
-import { MemoryDatastore } from 'datastore-core'
 import { type Batch, type Datastore, Key } from 'interface-datastore'
 import {
   decodeLegacyRecord,
@@ -39,6 +38,7 @@ import { assertShardHash, fromHex, isShardHex, toHex } from './hash.js'
 import { kadKeyOf } from './kad-key.js'
 import { type IndexSection, orderedHex, regionRange, StoreKeys, upperBound } from './keys.js'
 import { type ManyGetter, manyGetter, type RangeReader, rangeReader } from './range.js'
+import { SortedMemoryDatastore } from './sorted-memory-datastore.js'
 import type {
   AddShardOptions,
   MarkPublishedOptions,
@@ -67,8 +67,8 @@ export interface ShardRegistryInit {
    */
   republishJitter?: number
   /**
-   * Where the shards live. Default: a fresh `MemoryDatastore` (nothing survives the
-   * process). When given, call {@link ShardRegistry.load} (or use
+   * Where the shards live. Default: a fresh {@link SortedMemoryDatastore} (nothing
+   * survives the process). When given, call {@link ShardRegistry.load} (or use
    * {@link ShardRegistry.open}) before mutating; every mutation then resolves only once
    * written in atomic batches. The registry does not open or close the datastore. A
    * `LevelDatastore` is read through its LevelDB iterators (true range reads); another
@@ -214,7 +214,7 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
       )
     }
     this.given = datastore !== undefined
-    this.datastore = datastore ?? new MemoryDatastore()
+    this.datastore = datastore ?? new SortedMemoryDatastore()
     this.keys = new StoreKeys(this.prefix)
     this.range = rangeReader(this.datastore)
     this.getMany = manyGetter(this.datastore)
@@ -239,7 +239,7 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
     return this.count
   }
 
-  /** Whether the registry was given a datastore (false: a private memory datastore). */
+  /** Whether the registry was given a datastore (false: a private sorted memory datastore). */
   get persistent(): boolean {
     return this.given
   }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
+import { Key } from 'interface-datastore'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { InvalidOptionError, kadKeyOf, ShardRegistry } from '../src/index.js'
+import { InvalidOptionError, kadKeyOf, ShardRegistry, SortedMemoryDatastore } from '../src/index.js'
 import { fromOrderedHex, orderedHex } from '../src/keys.js'
 import { collect, hashOf, seedMessage, tempDir, testSeed } from './helpers.js'
 
@@ -51,8 +52,8 @@ describe('ordered number encoding', () => {
   })
 })
 
-/** Region reads, on LevelDB (range iterators) and on a memory datastore (its map). */
-describe.each(['level', 'memory'] as const)('shardsInRegion on %s', (kind) => {
+/** Region reads, on LevelDB (range iterators), the default sorted memory datastore and datastore-core's map. */
+describe.each(['level', 'sorted', 'memory'] as const)('shardsInRegion on %s', (kind) => {
   const N = 600
   let registry: ShardRegistry
   let keys: Uint8Array[]
@@ -68,6 +69,8 @@ describe.each(['level', 'memory'] as const)('shardsInRegion on %s', (kind) => {
         await remove()
       }
       registry = await ShardRegistry.open({ datastore, batchSize: 100 })
+    } else if (kind === 'sorted') {
+      registry = new ShardRegistry({ batchSize: 100 })
     } else {
       registry = await ShardRegistry.open({ datastore: new MemoryDatastore() })
     }
@@ -156,6 +159,54 @@ describe.each(['level', 'memory'] as const)('shardsInRegion on %s', (kind) => {
     await expect(
       collect(registry.shardsInRegion(new Uint8Array(0), 0, { after: new Uint8Array(3) })),
     ).rejects.toThrow(InvalidOptionError)
+  })
+})
+
+describe('SortedMemoryDatastore', () => {
+  it('keeps its keys sorted through random puts and deletes, and reads ranges like a sorted list', async () => {
+    const datastore = new SortedMemoryDatastore()
+    const reference = new Set<string>()
+    let x = SEED || 1
+    const next = (): number => {
+      x ^= x << 13
+      x ^= x >>> 17
+      x ^= x << 5
+      return (x >>> 0) % 5000
+    }
+    for (let i = 0; i < 20_000; i++) {
+      const name = `/k/${next().toString(16).padStart(4, '0')}`
+      if (next() % 3 === 0) {
+        datastore.delete(new Key(name, false))
+        reference.delete(name)
+      } else {
+        datastore.put(new Key(name, false), Uint8Array.of(i & 0xff))
+        reference.add(name)
+      }
+    }
+    const sorted = [...reference].sort()
+    const names = (await collect(datastore.range('', '\uffff'))).map((entry) => entry.key)
+    expect(names, seedMessage(SEED)).toEqual(sorted)
+    const part = (await collect(datastore.range('/k/1', '/k/2', { limit: 50 }))).map((entry) => entry.key)
+    expect(part).toEqual(sorted.filter((name) => name >= '/k/1' && name < '/k/2').slice(0, 50))
+    expect((await collect(datastore.queryKeys({ prefix: '/k/3' }))).map(String)).toEqual(
+      sorted.filter((name) => name.startsWith('/k/3')),
+    )
+    expect(() => datastore.get(new Key('/absent'))).toThrow(
+      expect.objectContaining({ name: 'NotFoundError' }),
+    )
+  })
+
+  it('a range read survives deletes made while it runs', async () => {
+    const datastore = new SortedMemoryDatastore()
+    for (let i = 0; i < 3000; i++)
+      datastore.put(new Key(`/k/${String(i).padStart(5, '0')}`, false), new Uint8Array(1))
+    const seen: string[] = []
+    for await (const { key } of datastore.range('/k/', '/k/\xff')) {
+      seen.push(key)
+      datastore.delete(new Key(key, false))
+    }
+    expect(seen).toHaveLength(3000)
+    expect(datastore.data.size).toBe(0)
   })
 })
 
