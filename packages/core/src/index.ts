@@ -97,6 +97,7 @@ export {
   type OptimisticWalkResult,
   optimisticWalk,
 } from './optimistic-provide.js'
+export { OwnedMemoryDatastore, ownedBytes } from './owned-memory-datastore.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
 export {

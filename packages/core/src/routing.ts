@@ -500,7 +500,7 @@ export class ShardRouting {
         publication = await this.publish(entry ?? key, 'provide', options)
       } catch (err) {
         if (registry == null) throw err
-        if (registry.has(key.bytes)) {
+        if (await registry.has(key.bytes)) {
           // keep the intent; the republisher retries soon
           await registry.markPublished(key.bytes, {
             now: entry?.publishedAt ?? 0,
@@ -512,7 +512,7 @@ export class ShardRouting {
         throw err
       }
       if (registry != null) {
-        if (!registry.has(key.bytes)) {
+        if (!(await registry.has(key.bytes))) {
           // evicted by a concurrent provide while kad-dht wrote our record: leave no orphan
           await this.dht.cancelReprovide(key.cid)
           throw new ShardEvictedError(key.hex)
@@ -538,7 +538,7 @@ export class ShardRouting {
       await this.dht.cancelReprovide(key.cid)
       return true
     }
-    if (!this.registry.has(key.bytes)) return false
+    if (!(await this.registry.has(key.bytes))) return false
     await this.registry.delete(key.bytes)
     await this.wiring.withdrawal(key.hex)
     return true

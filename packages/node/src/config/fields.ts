@@ -425,7 +425,7 @@ export const CONFIG_FIELDS = [
     flag: 'max-shards',
     arg: '<n>',
     env: 'NSN_MAX_SHARDS',
-    description: 'shards provided at most; least recently used are evicted past it',
+    description: 'shards provided at most; least recently provided are evicted past it',
     defaultValue: REGISTRY_CAPACITY,
     defaultText: `${REGISTRY_CAPACITY}`,
     parse: (value, ctx) => parseInteger('maxShards', value, 1, 100_000_000, ctx),

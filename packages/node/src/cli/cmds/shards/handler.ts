@@ -4,7 +4,9 @@ import { clientFrom, printJson, wantsJson } from '../../options.js'
 import type { CliArgs, CliIo } from '../../types.js'
 
 export async function handler(args: CliArgs, io: CliIo, now: () => number = Date.now): Promise<number> {
-  const { shards } = await clientFrom(args, io).shards()
+  // GET /v1/shards answers in pages (Kademlia key order); the verb lists them all.
+  const shards = []
+  for await (const shard of clientFrom(args, io).allShards()) shards.push(shard)
   if (wantsJson(args)) {
     printJson(io, { shards })
     return EXIT_OK
