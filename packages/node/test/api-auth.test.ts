@@ -40,7 +40,7 @@ function backend(): ApiBackend {
     state: 'running',
     id: () => ({ peerId: '12D3KooWstub', addrs: [] }),
     peers: async () => [],
-    shards: () => [],
+    shards: fail,
     provide: fail,
     stopProviding: fail,
     findProviders: fail,

@@ -2,6 +2,7 @@
 // against a real three-node network, with --json and as text; and their text layout
 // against fixed answers.
 import { EventEmitter } from 'node:events'
+import { REGISTRY_CAPACITY } from '@nsn/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { handler as shardsHandler } from '../src/cli/cmds/shards/handler.js'
 import { statsLines } from '../src/cli/cmds/stats/handler.js'
@@ -97,7 +98,7 @@ describe('client verbs on a three-node network', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       routingTableSize: 2,
       connections: { peers: 2 },
-      shards: { provided: 1, capacity: 10_000 },
+      shards: { provided: 1, capacity: REGISTRY_CAPACITY },
     })
     expect(sa.operations.provide).toEqual({ ok: 1, timeout: 0, error: 0 })
     expect(sa.connections.open).toBeGreaterThanOrEqual(2)

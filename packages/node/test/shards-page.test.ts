@@ -21,6 +21,7 @@ function backend(registry: ShardRegistry): ApiBackend {
     closestPeers: fail,
     bootstrap: fail,
     refresh: fail,
+    stats: fail,
   }
 }
 

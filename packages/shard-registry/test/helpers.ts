@@ -42,7 +42,7 @@ export function hexOf(n: number, tag = 0xab): string {
 }
 
 /** Every item of an async iterable, in order. */
-export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+export async function collect<T>(items: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   const out: T[] = []
   for await (const item of items) out.push(item)
   return out
