@@ -73,6 +73,22 @@ export interface ClosestPeer extends ShardPeer {
 /** Options of every operation. */
 export interface OperationOptions extends AbortOptions {}
 
+/** Options of {@link ShardRouting.provide}. */
+export interface ProvideOptions extends OperationOptions {
+  /**
+   * Group topics the provide is announced on besides the network-wide one, when shard
+   * announcements are on (`announcements/`; see {@link ShardRouting.attachAnnouncer}).
+   */
+  groups?: readonly string[]
+}
+
+/**
+ * Told of every provide as it begins (after the shard entered the registry, before the
+ * DHT walk): the shard (64 hex) and the provide's groups. Must not throw (a throw is
+ * logged, the provide goes on).
+ */
+export type ProvideAnnouncer = (shard: string, groups: readonly string[]) => void
+
 export interface FindProvidersOptions extends OperationOptions {
   /** Stop once this many providers are known. Default {@link FIND_PROVIDERS_LIMIT}. */
   limit?: number
@@ -254,6 +270,7 @@ export class ShardRouting {
   private readonly context: OperationContext
   private shutdown = new AbortController()
   private refreshing?: Promise<RefreshResult>
+  private announcer?: ProvideAnnouncer
   private started = false
   private readonly onTableChange = (): void =>
     this.notify('routingTableSizeChanged', this.kad.routingTable.size)
@@ -437,7 +454,7 @@ export class ShardRouting {
    * @throws {QueryTimeoutError} past the deadline
    * @throws {ShardEvictedError} when concurrent provides evicted the shard before it was published
    */
-  async provide(shard: ShardKeyInput, options: OperationOptions = {}): Promise<ProvideResult> {
+  async provide(shard: ShardKeyInput, options: ProvideOptions = {}): Promise<ProvideResult> {
     const key = parseShardKey(shard)
     this.assertStarted()
     const { registry, wiring } = this
@@ -446,6 +463,14 @@ export class ShardRouting {
     this.cache?.delete(key.hex)
     try {
       const entry = registry == null ? undefined : await registry.add(key.bytes)
+      // announced as the provide begins: subscribers know at once, the DHT walk follows
+      if (this.announcer != null) {
+        try {
+          this.announcer(key.hex, options.groups ?? [])
+        } catch (err) {
+          this.log?.error('the provide announcer threw - %e', err)
+        }
+      }
       const start = performance.now()
       let publication: Publication
       try {
@@ -670,6 +695,35 @@ export class ShardRouting {
     )
     this.cache?.set(key.hex, yielded, { complete: !ended.partial && yielded.length < limit })
     return ended
+  }
+
+  /**
+   * Sets (or, with undefined, removes) the function told of every provide as it begins:
+   * the shard announcements (`ShardAnnouncements.announce`). Republishes are not
+   * announced: subscribers already had their chance, and the DHT holds the records.
+   */
+  attachAnnouncer(announcer: ProvideAnnouncer | undefined): void {
+    this.announcer = announcer
+  }
+
+  /**
+   * Puts a provider that announced `shard` (over gossip, validated) into the hot-shard
+   * provider cache until `expiresAt` (ms since the epoch) at the latest, so that a lookup
+   * of the shard answers from memory at once (see `ProviderCache.addAnnounced`). This
+   * node's own announcements are not cached. False when nothing was cached (cache off,
+   * self, expired, or too large).
+   */
+  cacheAnnounced(shard: ShardKeyInput, provider: ShardPeer, expiresAt: number): boolean {
+    if (this.cache == null || provider.peerId.equals(this.components.peerId)) return false
+    return this.cache.addAnnounced(parseShardKey(shard).hex, provider, expiresAt)
+  }
+
+  /**
+   * True when the provider cache holds an unexpired answer for `shard` (not counted as a
+   * lookup; for tests and diagnostics).
+   */
+  isCached(shard: ShardKeyInput): boolean {
+    return this.cache?.has(parseShardKey(shard).hex) ?? false
   }
 
   /**

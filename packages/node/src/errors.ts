@@ -27,6 +27,8 @@ export type NsnNodeErrorCode =
   | 'ERR_API_RESPONSE'
   | 'ERR_API_TIMEOUT'
   | 'ERR_DEMO_NETWORK'
+  | 'ERR_GOSSIP_OFF'
+  | 'ERR_TOPIC_NOT_SUBSCRIBED'
 
 /** Base class of every @nsn/node error: `@nsn/core`'s {@link NsnError} with the node's codes. */
 export abstract class NsnNodeError extends NsnError<NsnNodeErrorCode> {}
@@ -264,4 +266,26 @@ export class DemoNetworkError extends NsnNodeError {
   static readonly code = 'ERR_DEMO_NETWORK'
   override readonly name = 'DemoNetworkError'
   readonly code = DemoNetworkError.code
+}
+
+/** A topics call on a node started without shard announcements (`--gossip`); HTTP 409. */
+export class GossipOffError extends NsnNodeError {
+  static readonly code = 'ERR_GOSSIP_OFF'
+  override readonly name = 'GossipOffError'
+  readonly code = GossipOffError.code
+
+  constructor() {
+    super('shard announcements are off on this node (start it with --gossip)')
+  }
+}
+
+/** `GET` or `DELETE /v1/topics/{name}` of a group this node is not subscribed to; HTTP 404. */
+export class TopicNotSubscribedError extends NsnNodeError {
+  static readonly code = 'ERR_TOPIC_NOT_SUBSCRIBED'
+  override readonly name = 'TopicNotSubscribedError'
+  readonly code = TopicNotSubscribedError.code
+
+  constructor(readonly group: string) {
+    super(`not subscribed to the topic of group ${group}`)
+  }
 }

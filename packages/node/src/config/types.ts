@@ -79,6 +79,10 @@ export interface NsnNodeConfig {
   requestTimeouts: RequestTimeoutsConfig | false
   logLevel: LogLevel
   logJson: boolean
+  /** Shard announcements over gossipsub (@nsn/core's `ShardAnnouncements`). */
+  gossip: boolean
+  /** Group topics subscribed to at start (with `gossip`). */
+  gossipGroups: string[]
 }
 
 /** Keys of {@link NsnNodeConfig}; also the keys a config file may contain. */

@@ -13,5 +13,6 @@ import { peers } from './peers/index.js'
 import { provide } from './provide/index.js'
 import { start } from './start/index.js'
 import { stopProviding } from './stop-providing/index.js'
+import { topics } from './topics/index.js'
 
-export const COMMANDS: readonly CliCommand[] = [start, id, peers, provide, find, stopProviding, demo]
+export const COMMANDS: readonly CliCommand[] = [start, id, peers, provide, find, stopProviding, topics, demo]
