@@ -17,9 +17,20 @@
 // timer, so the ratio follows NSN's absolute time, i.e. the machine), p95s, first
 // provider (often a sub-millisecond local hit).
 // Absolute gates: NSN lookup success must be >= 95 %, and no NSN provide may fail.
+//
+// Then the latency section (lib/latency-section.mjs) at --latency-size (50) under the
+// wide-area emulation, judged against results/latency-baseline.json (written by
+// `pnpm bench -- --write-baseline` or `--only latency --write-baseline`) the same way:
+// gated lookup p50 and provide p50 ratios (threshold), RPCs per lookup and per provide
+// (RPC threshold); absolute: NSN lookup success >= 95 %, retrieval 100 %, no failed NSN
+// provide, placement accuracy no more than 0.1 below the baseline's, repeated lookup p50
+// under 1 ms. Informational: first provider p50, lookup p95, new connections per lookup.
+// Smaller than the bench's N = 100 to keep the check's time (about 2.5 min); --no-latency
+// skips it.
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DEFAULTS, runComparison } from './lib/compare.mjs'
+import { runLatencySection } from './lib/latency-section.mjs'
 import { machineInfo } from './lib/report.mjs'
 
 const { values } = parseArgs({
@@ -34,6 +45,11 @@ const { values } = parseArgs({
     'memory-sizes': { type: 'string' },
     baseline: { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    'no-latency': { type: 'boolean', default: false },
+    'latency-size': { type: 'string', default: '50' },
+    'latency-provides': { type: 'string', default: '12' },
+    'latency-repeats': { type: 'string', default: '6' },
+    'latency-baseline': { type: 'string' },
   },
   allowPositionals: true,
 })
@@ -129,13 +145,86 @@ for (const entry of fresh) {
     )
 }
 
+// the latency section under the wide-area emulation, against its own baseline
+let latency
+if (!values['no-latency']) {
+  const latencyBaselinePath = values['latency-baseline'] ?? new URL('latency-baseline.json', resultsDir)
+  const n = Number(values['latency-size'])
+  let base
+  try {
+    const file = JSON.parse(await readFile(latencyBaselinePath, 'utf8'))
+    base = file.runs.find((r) => r.mode === 'wan' && r.n === n)
+    if (base == null) failures.push(`latency: the baseline ${latencyBaselinePath} has no wan run at N=${n}`)
+  } catch (err) {
+    failures.push(
+      `latency: no baseline at ${latencyBaselinePath} (${err.message}); write one with: pnpm bench -- --only latency --write-baseline`,
+    )
+  }
+  if (base != null) {
+    console.error(`bench:check: latency section, wan N=${n}`)
+    latency = await runLatencySection({
+      runs: [{ mode: 'wan', n }],
+      config: { provides: Number(values['latency-provides']), repeats: Number(values['latency-repeats']) },
+      quiet: values.quiet,
+    })
+    const run = latency.runs[0]
+    const label = `wan${n}`
+    const gated = {
+      lookupP50: threshold,
+      provideP50: threshold,
+      lookupRpcs: rpcThreshold,
+      provideRpcs: rpcThreshold,
+    }
+    for (const [figure, limit] of Object.entries(gated)) {
+      const now = run.ratios[figure]
+      const then = base.ratios[figure]
+      const change = now != null && then != null && then > 0 ? now / then : null
+      const regressed = change != null && change > limit
+      rows.push({ n: label, figure, baseline: then, fresh: now, change, limit, gated: true, regressed })
+      if (regressed)
+        failures.push(
+          `latency ${label} ${figure}: NSN/plain ${now.toFixed(2)} vs ${then.toFixed(2)} in the baseline (${change.toFixed(2)}x > ${limit})`,
+        )
+    }
+    for (const figure of ['firstProviderP50', 'lookupP95', 'lookupDials', 'repeatedP50']) {
+      const now = run.ratios[figure]
+      const then = base.ratios[figure]
+      rows.push({
+        n: label,
+        figure,
+        baseline: then,
+        fresh: now,
+        change: now != null && then ? now / then : null,
+        gated: false,
+      })
+    }
+    const nsn = run.nsn
+    if (nsn.lookup.successRate < 0.95)
+      failures.push(
+        `latency ${label}: NSN lookup success ${(nsn.lookup.successRate * 100).toFixed(0)} % < 95 %`,
+      )
+    if (nsn.lookup.retrieval < 1)
+      failures.push(`latency ${label}: NSN retrieval ${(nsn.lookup.retrieval * 100).toFixed(0)} % < 100 %`)
+    if (nsn.provide.succeeded < nsn.provide.count)
+      failures.push(
+        `latency ${label}: ${nsn.provide.count - nsn.provide.succeeded} NSN provides failed (${JSON.stringify(nsn.provide.errors)})`,
+      )
+    if (nsn.placement.accuracy < base.nsn.placementAccuracy - 0.1)
+      failures.push(
+        `latency ${label}: NSN placement accuracy ${(nsn.placement.accuracy * 100).toFixed(0)} % vs ${(base.nsn.placementAccuracy * 100).toFixed(0)} % in the baseline`,
+      )
+    if (!(nsn.repeated.ms.p50 < 1))
+      failures.push(`latency ${label}: NSN repeated lookup p50 ${nsn.repeated.ms.p50} ms, not under 1 ms`)
+  }
+}
+
 const f = (v) => (v == null ? '   –' : v.toFixed(2).padStart(5))
 console.log(`\nNSN/plain ratios, fresh vs baseline (${baseline.date}, ${baseline.machine?.cpuModel ?? '?'}):`)
-console.log('   N  figure            baseline  fresh  change  limit')
+console.log('    N  figure            baseline  fresh  change  limit')
 for (const r of rows) {
   const verdict = r.gated ? (r.regressed ? 'REGRESSION' : 'ok') : 'info'
   console.log(
-    `${String(r.n).padStart(4)}  ${r.figure.padEnd(16)}  ${f(r.baseline)}    ${f(r.fresh)}  ${f(r.change)}  ${r.gated ? f(r.limit) : '    –'}  ${verdict}`,
+    `${String(r.n).padStart(5)}  ${r.figure.padEnd(16)}  ${f(r.baseline)}    ${f(r.fresh)}  ${f(r.change)}  ${r.gated ? f(r.limit) : '    –'}  ${verdict}`,
   )
 }
 for (const entry of fresh) {
@@ -143,11 +232,17 @@ for (const entry of fresh) {
     `N=${entry.n}: NSN lookup success ${(entry.nsn.lookup.successRate * 100).toFixed(0)} %, plain ${(entry.plain.lookup.successRate * 100).toFixed(0)} %; NSN lookup p50 ${entry.nsn.lookup.ms.p50.toFixed(0)} ms, plain ${entry.plain.lookup.ms.p50.toFixed(0)} ms`,
   )
 }
+if (latency != null) {
+  const r = latency.runs[0]
+  console.log(
+    `latency wan N=${r.n}: NSN lookup success ${(r.nsn.lookup.successRate * 100).toFixed(0)} %, retrieval ${(r.nsn.lookup.retrieval * 100).toFixed(0)} %, placement ${(r.nsn.placement.accuracy * 100).toFixed(0)} % (plain ${(r.plain.placement.accuracy * 100).toFixed(0)} %); lookup p50 NSN ${r.nsn.lookup.ms.p50.toFixed(0)} ms, plain ${r.plain.lookup.ms.p50.toFixed(0)} ms; repeated p50 NSN ${r.nsn.repeated.ms.p50.toFixed(4)} ms`,
+  )
+}
 const seconds = (performance.now() - started) / 1000
 await mkdir(resultsDir, { recursive: true })
 await writeFile(
   new URL('check.json', resultsDir),
-  `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), baselineDate: baseline.date, seconds, rows, failures, fresh }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), baselineDate: baseline.date, seconds, rows, failures, fresh, latency }, null, 2)}\n`,
 )
 if (failures.length > 0) {
   console.log(`\nbench:check FAILED (${seconds.toFixed(0)} s):\n  ${failures.join('\n  ')}`)

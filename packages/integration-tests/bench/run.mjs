@@ -13,6 +13,11 @@
 //     --soak-duration 150 --soak-shards 100000
 //     --write-baseline       also write results/baseline.json from this run
 //     --report-only          re-render latest.md and the charts from latest.json
+//     --only latency,idle    only these sections; the other keys of latest.json are kept
+//     --no-latency --no-idle skip the latency / idle section (the report keeps the previous)
+//     --latency-runs loopback:100,wan:50,wan:100   the latency section's (mode:size) runs
+//     --latency-provides 20 --latency-repeats 10
+//     --idle-nodes 100 --idle-seconds 60
 //
 // Exit status: 1 when the soak found the heap growing (or a run failed), else 0.
 import { spawn } from 'node:child_process'
@@ -22,6 +27,14 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DEFAULTS, runComparison } from './lib/compare.mjs'
+import { idleMarkdown, idleSummary, runIdleSection } from './lib/idle-section.mjs'
+import {
+  LATENCY_SECTION_DEFAULTS,
+  latencyBaseline,
+  latencyMarkdown,
+  latencySummary,
+  runLatencySection,
+} from './lib/latency-section.mjs'
 import { machineInfo, renderMarkdown, writeCdfCharts } from './lib/report.mjs'
 
 const { values } = parseArgs({
@@ -42,9 +55,48 @@ const { values } = parseArgs({
     'write-baseline': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-latency': { type: 'boolean', default: false },
+    'no-idle': { type: 'boolean', default: false },
+    'latency-runs': {
+      type: 'string',
+      default: LATENCY_SECTION_DEFAULTS.runs.map((r) => `${r.mode}:${r.n}`).join(','),
+    },
+    'latency-provides': { type: 'string' },
+    'latency-repeats': { type: 'string' },
+    'idle-nodes': { type: 'string', default: '100' },
+    'idle-seconds': { type: 'string', default: '60' },
   },
   allowPositionals: true,
 })
+
+/** The sections that `--only` can run alone, each returning its key of the report. */
+const SECTIONS = {
+  latency: () =>
+    runLatencySection({
+      runs: values['latency-runs'].split(',').map((run) => {
+        const [mode, n] = run.split(':')
+        if (!['loopback', 'wan'].includes(mode) || !(Number(n) > 1)) {
+          throw new Error(`--latency-runs: "${run}" is not loopback:<n> or wan:<n>`)
+        }
+        return { mode, n: Number(n) }
+      }),
+      config: {
+        ...(values['latency-provides'] == null ? {} : { provides: Number(values['latency-provides']) }),
+        ...(values['latency-repeats'] == null ? {} : { repeats: Number(values['latency-repeats']) }),
+      },
+      quiet: values.quiet,
+    }),
+  idle: () =>
+    runIdleSection({ nodes: Number(values['idle-nodes']), idleSeconds: Number(values['idle-seconds']) }),
+}
+const SUMMARIES = { latency: latencySummary, idle: idleSummary }
+const MARKDOWN = { latency: latencyMarkdown, idle: idleMarkdown }
+const sectionsMarkdown = (result) =>
+  Object.entries(MARKDOWN)
+    .filter(([name]) => result[name] != null)
+    .map(([name, render]) => render(result[name]))
+    .join('')
 
 const resultsDir = new URL('./results/', import.meta.url)
 await mkdir(resultsDir, { recursive: true })
@@ -73,10 +125,43 @@ if (values['report-only']) {
   // re-render latest.md and the charts from latest.json (after a change to the report)
   if (before == null) throw new Error('no results/latest.json to render')
   before.charts = { ...before.charts, cdf: await writeCdfCharts(before.comparison ?? [], resultsDir) }
-  await writeFile(new URL('latest.md', resultsDir), renderMarkdown(before))
+  await writeFile(new URL('latest.md', resultsDir), renderMarkdown(before) + sectionsMarkdown(before))
   console.log(`report: ${fileURLToPath(new URL('latest.md', resultsDir))}`)
   process.exit(0)
 }
+if (values.only != null) {
+  // some sections alone: the rest of latest.json is kept as it was
+  const only = values.only.split(',').map((name) => name.trim())
+  const unknown = only.filter((name) => SECTIONS[name] == null)
+  if (unknown.length > 0) {
+    throw new Error(
+      `--only: unknown section ${unknown.join(', ')} (known: ${Object.keys(SECTIONS).join(', ')})`,
+    )
+  }
+  const result = { ...(before ?? { kind: 'nsn-dht-bench', version: 1 }) }
+  result.durationsSec = { ...result.durationsSec }
+  for (const name of only) {
+    const started = performance.now()
+    result[name] = await SECTIONS[name]()
+    result.durationsSec[name] = (performance.now() - started) / 1000
+    result.updates = [...(result.updates ?? []), { section: name, date: new Date().toISOString() }]
+  }
+  await writeFile(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`)
+  await writeFile(new URL('latest.md', resultsDir), renderMarkdown(result) + sectionsMarkdown(result))
+  if (values['write-baseline'] && result.latency != null) await writeLatencyBaseline(result.latency)
+  for (const name of only) console.log(SUMMARIES[name](result[name]))
+  process.exit(0)
+}
+
+/** results/latency-baseline.json: what `bench:check` judges the latency figures against. */
+async function writeLatencyBaseline(section) {
+  await writeFile(
+    new URL('latency-baseline.json', resultsDir),
+    `${JSON.stringify(latencyBaseline(section, machineInfo()), null, 2)}\n`,
+  )
+  console.error('wrote bench/results/latency-baseline.json')
+}
+
 const result = {
   kind: 'nsn-dht-bench',
   version: 1,
@@ -156,11 +241,22 @@ if (values['no-soak']) {
   }
 }
 
+for (const name of Object.keys(SECTIONS)) {
+  if (values[`no-${name}`] || values['soak-only']) {
+    result[name] = before?.[name]
+    continue
+  }
+  const started = performance.now()
+  result[name] = await SECTIONS[name]()
+  result.durationsSec[name] = (performance.now() - started) / 1000
+}
+
 result.loadavg.end = os.loadavg()[0]
 result.charts.cdf = await writeCdfCharts(result.comparison ?? [], resultsDir)
 await writeFile(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`)
-await writeFile(new URL('latest.md', resultsDir), renderMarkdown(result))
+await writeFile(new URL('latest.md', resultsDir), renderMarkdown(result) + sectionsMarkdown(result))
 
+if (values['write-baseline'] && result.latency != null) await writeLatencyBaseline(result.latency)
 if (values['write-baseline']) {
   const baseline = {
     kind: 'nsn-dht-bench-baseline',
@@ -201,4 +297,5 @@ for (const e of result.comparison ?? []) {
     `  N=${e.n}: NSN/plain bootstrap p50 ${f(r.bootstrapP50)}, provide p50 ${f(r.provideP50)}, lookup p50 ${f(r.lookupP50)} (first provider ${f(r.lookupFirstP50)}), RPCs/lookup ${f(r.lookupRpcs)}, heap/node ${f(r.heapPerNode)}`,
   )
 }
+for (const name of Object.keys(SECTIONS)) if (result[name] != null) console.log(SUMMARIES[name](result[name]))
 process.exit(failed ? 1 : 0)

@@ -16,9 +16,11 @@
 import { createHash } from 'node:crypto'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { tcp } from '@libp2p/tcp'
 import { republishTiming, routingTableOf, ShardRouting } from '@nsn/core'
-import { createNsnHost } from '@nsn/core/host'
+import { createNsnHost, nsnHostOptions } from '@nsn/core/host'
 import { ShardRegistry } from '@nsn/shard-registry'
+import { createLibp2p } from 'libp2p'
 import { rpcCountingMetrics } from './rpc-metrics.mjs'
 
 /** 'nsn-noreg' is ShardRouting without a ShardRegistry (a diagnostic variant). */
@@ -113,6 +115,23 @@ async function drain(source) {
   }
 }
 
+let latencyModule
+/** The latency emulation's TypeScript module (src/latency), loaded on first use. */
+export async function loadLatency() {
+  if (latencyModule == null) {
+    await import('./ts-imports.mjs')
+    latencyModule = await import('../../src/latency/index.ts')
+  }
+  return latencyModule
+}
+
+/** createNsnHost's host with its TCP transport wrapped in the latency emulation. */
+async function createLatencyHost(hostInit, latency) {
+  const { latencyTransport } = await loadLatency()
+  const options = nsnHostOptions(hostInit)
+  return createLibp2p({ ...options, transports: [latencyTransport(tcp(), latency)] })
+}
+
 /**
  * Starts one bench node.
  *
@@ -121,7 +140,12 @@ async function drain(source) {
  * `{ listen: [...] }`, the default profile on a netns address, where NSN keeps its
  * routing-table diversity filter and libp2p its per-IP inbound limit).
  *
- * @param {{ privateKey: any, counter?: ReturnType<typeof createRpcCounter>, dht?: object, routing?: object, registry?: ShardRegistry|false, datastore?: object, host?: object }} options
+ * `latency` (`{ seed, distribution? }`) wraps the host's TCP transport in the wide-area
+ * latency emulation (src/latency: every connection between two bench nodes pays the
+ * seeded RTT of the pair, per peer id, so NSN and plain nodes of the same seeded network
+ * get the same RTTs); the host is otherwise the same (`nsnHostOptions`, transports swapped).
+ *
+ * @param {{ privateKey: any, counter?: ReturnType<typeof createRpcCounter>, dht?: object, routing?: object, registry?: ShardRegistry|false, datastore?: object, host?: object, latency?: { seed: number|string, distribution?: object } }} options
  */
 export async function createBenchNode(
   impl,
@@ -133,6 +157,7 @@ export async function createBenchNode(
     registry,
     datastore,
     host = { profile: 'local' },
+    latency,
   },
 ) {
   if (!IMPLEMENTATIONS.includes(impl)) throw new Error(`unknown implementation ${impl}`)
@@ -140,7 +165,7 @@ export async function createBenchNode(
   // the republish timing of an assembled node, for the TTL this node's DHT uses
   const timing = republishTiming(dhtInit.providerRecordTtl)
   // the same host for both: only the DHT service is swapped
-  const libp2p = await createNsnHost({
+  const hostInit = {
     ...host,
     privateKey,
     datastore,
@@ -149,7 +174,8 @@ export async function createBenchNode(
     ...(nsn
       ? { dht: { providerCleanupInterval: timing.providerCleanupInterval, ...dhtInit } }
       : { dhtService: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit }) }),
-  })
+  }
+  const libp2p = latency == null ? await createNsnHost(hostInit) : await createLatencyHost(hostInit, latency)
   const dht = libp2p.services.dht
   const table = routingTableOf(dht)
   const node = {
