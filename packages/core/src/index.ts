@@ -142,6 +142,7 @@ export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } fr
 export * from './provided-shards.js'
 export {
   type CachedProvider,
+  copyProviderForCache,
   PROVIDER_CACHE_EVICTION_REASONS,
   ProviderCache,
   type ProviderCacheEvictionReason,

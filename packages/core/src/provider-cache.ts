@@ -135,6 +135,14 @@ export function providerEntryBytes(providers: readonly CachedProvider[]): number
   return bytes
 }
 
+/**
+ * A copy of a provider that retains no buffer of the original (what the cache stores), to
+ * give {@link ProviderCache.addAnnounced} once for many shards.
+ */
+export function copyProviderForCache(provider: CachedProvider): CachedProvider {
+  return copyProvider(provider)
+}
+
 /** A copy that retains no buffer of the original (see the module's docs). */
 function copyProvider(provider: CachedProvider): CachedProvider {
   return {
@@ -246,11 +254,13 @@ export class ProviderCache {
    * `expiresAt` or the TTL, whichever comes first; an unexpired entry keeps its expiry (an
    * announcement never extends what a lookup found) and gains the provider (replacing an
    * older copy of it). Bounded as `set`. Returns true when the entry holds the provider.
+   * `copied`: the provider is already a copy that retains no foreign buffer (see
+   * {@link copyProviderForCache}: one copy shared by every shard of an announcement).
    */
-  addAnnounced(key: string, provider: CachedProvider, expiresAt: number): boolean {
+  addAnnounced(key: string, provider: CachedProvider, expiresAt: number, copied = false): boolean {
     const now = this.now()
     if (expiresAt <= now) return false
-    const copy = copyProvider(provider)
+    const copy = copied ? provider : copyProvider(provider)
     const id = copy.peerId.toString()
     let entry = this.entries.get(key)
     if (entry != null && entry.expiresAt <= now) {

@@ -49,7 +49,7 @@ import {
 import { positiveInteger } from './option-checks.js'
 import { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
-import { ProviderCache, type ProviderCacheOptions } from './provider-cache.js'
+import { copyProviderForCache, ProviderCache, type ProviderCacheOptions } from './provider-cache.js'
 import { ProviderStore, type StoredProviderRecord } from './provider-store.js'
 import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from './refresher.js'
 import { RegistryWiring } from './registry-wiring.js'
@@ -246,6 +246,9 @@ export interface ShardRoutingInit {
   providerCache?: ProviderCacheOptions | false
   logger?: Logger
 }
+
+/** A shard hash in its canonical form (64 lower-case hex). */
+const SHARD_HEX = /^[0-9a-f]{64}$/
 
 /** The NSN DHT facade. */
 export class ShardRouting {
@@ -710,12 +713,27 @@ export class ShardRouting {
    * Puts a provider that announced `shard` (over gossip, validated) into the hot-shard
    * provider cache until `expiresAt` (ms since the epoch) at the latest, so that a lookup
    * of the shard answers from memory at once (see `ProviderCache.addAnnounced`). This
-   * node's own announcements are not cached. False when nothing was cached (cache off,
-   * self, expired, or too large).
+   * node's own announcements are not cached. `shard` may be every shard of one
+   * announcement (the provider is copied once for all). Returns how many were cached (0:
+   * cache off, self, expired, or too large).
    */
-  cacheAnnounced(shard: ShardKeyInput, provider: ShardPeer, expiresAt: number): boolean {
-    if (this.cache == null || provider.peerId.equals(this.components.peerId)) return false
-    return this.cache.addAnnounced(parseShardKey(shard).hex, provider, expiresAt)
+  cacheAnnounced(
+    shard: ShardKeyInput | readonly ShardKeyInput[],
+    provider: ShardPeer,
+    expiresAt: number,
+  ): number {
+    const cache = this.cache
+    if (cache == null || provider.peerId.equals(this.components.peerId)) return 0
+    const shards = Array.isArray(shard) ? shard : [shard as ShardKeyInput]
+    // one copy for every shard of the announcement
+    const copy = copyProviderForCache(provider)
+    let cached = 0
+    for (const s of shards) {
+      // the validator's shards are 64 lower-case hex already: no CID to build for them
+      const hex = typeof s === 'string' && SHARD_HEX.test(s) ? s : parseShardKey(s).hex
+      if (cache.addAnnounced(hex, copy, expiresAt, true)) cached++
+    }
+    return cached
   }
 
   /**

@@ -1,7 +1,11 @@
 /**
- * The provider side: collects the shards this node starts providing for a short window
- * ({@link ANNOUNCE_BATCH_WINDOW}) and announces them in as few messages as the limits
- * allow, one per topic set (the network-wide topic plus the provide's groups).
+ * The provider side: announces the shards this node starts providing in as few messages
+ * as the limits allow, one per topic set (the network-wide topic plus the provide's
+ * groups). Batching is leading-edge: a shard provided while no batch window is open is
+ * announced at once (with whatever else was provided in the same tick) and opens a
+ * window ({@link ANNOUNCE_BATCH_WINDOW}); the shards provided during the window go out
+ * together when it closes. A lone provide pays no window; a burst costs one message per
+ * window.
  *
  * @packageDocumentation
  */
@@ -62,10 +66,13 @@ export class AnnouncementPublisher {
       this.pending.set(key, set)
     }
     set.add(shard)
-    this.timer ??= setTimeout(() => {
+    if (this.timer != null) return // a window is open: published when it closes
+    this.timer = setTimeout(() => {
       this.timer = undefined
-      void this.flush()
+      if (this.pending.size > 0) void this.publishPending()
     }, this.options.batchWindow)
+    // no window was open: at once, with whatever else this tick provides
+    queueMicrotask(() => void this.publishPending())
   }
 
   /** Publishes everything pending now; resolves when it is published (or failed and reported). */
@@ -74,6 +81,11 @@ export class AnnouncementPublisher {
       clearTimeout(this.timer)
       this.timer = undefined
     }
+    return this.publishPending()
+  }
+
+  private publishPending(): Promise<void> {
+    if (this.pending.size === 0) return this.flushing
     const batches = [...this.pending]
     this.pending.clear()
     this.flushing = this.flushing.then(() => this.publishAll(batches))
