@@ -32,6 +32,7 @@ import {
   type ShardPeer,
   ShardRouting,
   type ShardRoutingLibp2p,
+  UnsupportedGossipsubError,
 } from '@nsn/core'
 import { announcementPubSub, createNsnHost, type NsnGossipInit } from '@nsn/core/host'
 import { DEFAULT_PREFIX, ShardRegistry } from '@nsn/shard-registry'
@@ -568,7 +569,7 @@ export class NsnNode implements ApiBackend {
     metrics: NodeMetrics,
   ): ShardAnnouncements {
     const pubsub = libp2p.services.pubsub
-    if (pubsub == null) throw new Error('gossip is on but the host has no pubsub service')
+    if (pubsub == null) throw new UnsupportedGossipsubError('services.pubsub')
     const {
       heartbeatInterval: _h,
       ipColocationWhitelist: _w,
