@@ -240,9 +240,10 @@ describe('ShardAnnouncements', () => {
     expect(validate(author, message(encoded()))).toBe('accept')
     expect(sunk).toHaveLength(1)
     expect(validate(author, message(encoded({ expiresAt: NOW - 1 })))).toBe('reject')
+    expect(validate(other, message(encoded({ expiresAt: NOW - 1 })))).toBe('ignore') // expired on the way
     expect(validate(other, message(encoded()))).toBe('ignore') // relayed, past the author's rate
     expect(validate(author, message(encoded()))).toBe('reject') // from the author itself
-    expect(reasons).toEqual(['expired', 'rate_limited', 'rate_limited'])
+    expect(reasons).toEqual(['expired', 'expired', 'rate_limited', 'rate_limited'])
     expect(sunk).toHaveLength(1)
     service.stop()
     expect(stub.pubsub.topicValidators.size).toBe(0)

@@ -67,7 +67,10 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
   const attackers: Array<Libp2p<{ pubsub: GossipSub }>> = []
 
   beforeAll(async () => {
-    network = await Network.start(SIZE, { node: { gossip: true, announcements: GOSSIP } })
+    // nodes bootstrap in the background (no wait per node): the 20 joins overlap
+    network = await Network.start(SIZE, {
+      node: { gossip: true, announcements: GOSSIP, waitForBootstrap: false, refreshInterval: 0 },
+    })
     await network.waitForTables(3)
     // every node has mesh peers on the network-wide topic
     await waitFor(
@@ -79,7 +82,8 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
           `meshes of 2+ (now ${network.nodes.map((n) => n.node.announcements?.topics()[0]?.meshPeers).join(' ')})`,
       },
     )
-  }, 60_000)
+    // a bound for a loaded machine (8 test runs at once on 2 cores); about 10 s when idle
+  }, 120_000)
 
   afterAll(async () => {
     await Promise.allSettled(attackers.map((a) => a.stop()))
@@ -94,7 +98,10 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
   it('a shard provided on one node is answered from the cache on every subscribed node', async () => {
     const provider = network.nodes[0]!
     const shard = freshShard()
-    const provided = provider.node.provide(shard.hex)
+    // the DHT half of the provide is not what this test is about (lookup.test.ts is): on a
+    // loaded machine it may fail to get confirmations; it must only have ended (settled at
+    // once, so an early failure is no unhandled rejection)
+    const provided = Promise.allSettled([provider.node.provide(shard.hex)])
     const others = network.nodes.slice(1)
     // every other node caches the provider from the announcement (each relays it on)
     await waitFor(() => others.every((n) => n.node.routing.isCached(shard.hex)), {
@@ -143,7 +150,7 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
       },
     )
     const shard = freshShard()
-    const provided = provider.node.provide(shard.hex, { groups: ['video-42'] })
+    const provided = Promise.allSettled([provider.node.provide(shard.hex, { groups: ['video-42'] })])
     await waitFor(async () => (await received(member, topic)) >= 1, {
       on: heartbeats(pubsubOf(member)),
       what: 'the group announcement at the member',
@@ -201,7 +208,7 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
     attackers.push(spammer)
     const victimPubsub = pubsubOf(victim) as GossipSub & {
       getScore(id: string): number
-      acceptFrom(id: string): boolean
+      handleReceivedRpc(from: PeerId, rpc: { messages?: Array<{ data?: Uint8Array }> }): Promise<void>
     }
     const id = spammer.peerId.toString()
     // valid announcements, far past the rate limit (40 at once, 20 a second)
@@ -222,28 +229,34 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
     expect(cached).toBeLessThanOrEqual(40 + Math.ceil(20 * seconds))
     expect(cached).toBeLessThan(spam.length / 2)
 
-    // graylisted: its next announcement is dropped before validation (acceptFrom false)
-    let refused = 0
-    const acceptFrom = victimPubsub.acceptFrom.bind(victimPubsub)
-    victimPubsub.acceptFrom = (peer: string) => {
-      const accepted = acceptFrom(peer)
-      if (peer === id && !accepted) refused++
-      return accepted
+    // graylisted: its next announcement is dropped unread. Watched where gossipsub reads
+    // an RPC (handleReceivedRpc checks acceptFrom first): the spammer's score when the RPC
+    // carrying that announcement arrives, and whether it reached the cache
+    const late = freshShard()
+    const payload = announcement(spammer.peerId, [late])
+    let scoreAtArrival: number | undefined
+    const handle = victimPubsub.handleReceivedRpc.bind(victimPubsub)
+    victimPubsub.handleReceivedRpc = async (from, rpc) => {
+      if (
+        from.toString() === id &&
+        rpc.messages?.some((m) => m.data != null && Buffer.from(m.data).equals(Buffer.from(payload)))
+      ) {
+        scoreAtArrival = victimPubsub.getScore(id)
+      }
+      return handle(from, rpc)
     }
     try {
-      const late = freshShard()
-      await spammer.services.pubsub
-        .publish(SHARD_ANNOUNCEMENTS_TOPIC, announcement(spammer.peerId, [late]))
-        .catch(() => undefined)
-      await waitFor(() => refused > 0, {
+      await spammer.services.pubsub.publish(SHARD_ANNOUNCEMENTS_TOPIC, payload).catch(() => undefined)
+      await waitFor(() => scoreAtArrival != null, {
         on: heartbeats(victimPubsub),
         pollMs: 20,
-        what: "the victim to refuse the spammer's RPC",
+        what: "the spammer's late announcement at the victim",
       })
+      expect(scoreAtArrival).toBeLessThan(-80)
       expect(victim.node.routing.isCached(late.hex)).toBe(false)
       expect(network.nodes.some((n) => n.node.routing.isCached(late.hex))).toBe(false)
     } finally {
-      victimPubsub.acceptFrom = acceptFrom
+      victimPubsub.handleReceivedRpc = handle
     }
   })
 })

@@ -9,13 +9,15 @@
  * rejections in a row put it at -90, below the graylist threshold (-80): gossipsub then
  * drops every RPC of that peer before it is read (nothing of it reaches validation, the
  * cache or the mesh), it is pruned from meshes (score below 0) and no longer gossiped to
- * (below -10). The count decays by 10 % a second ({@link INVALID_DECAY}): a peer that
- * sent 20 bad messages is out for about 20 s after it stops, an honest peer that
- * relayed one bad message stays above every threshold (-10 is the gossip threshold, not
- * below it).
+ * (below -10). The count decays by 3 % a second ({@link INVALID_DECAY}): a graylisted
+ * peer's RPCs are dropped unread, so its count stops near 3 to 5 and it stays out for
+ * about 10 to 20 s after it stops (each further burst puts it out again); an honest peer
+ * that relayed one bad message stays above every threshold (-10 is the gossip threshold,
+ * not below it).
  *
  * Honest relays are never penalised for others' traffic: they forward only what they
- * validated, and a relayed message past its author's rate limit is ignored, not rejected.
+ * validated, and a relayed message that fails only on time (past its author's rate
+ * limit here, or expired on the way) is ignored, not rejected.
  *
  * The mesh-delivery penalties (P3, P3b) are off: announcements come in bursts when
  * shards are provided, and a quiet mesh is not a misbehaving one.
@@ -29,7 +31,7 @@ import type { TopicScoreParams } from '@libp2p/gossipsub/score'
 export const INVALID_WEIGHT = -10
 
 /** Share of the invalid-delivery count kept at each decay interval (1 s). */
-export const INVALID_DECAY = 0.9
+export const INVALID_DECAY = 0.97
 
 /** Score thresholds (gossipsub's defaults, named here since the weights are tuned to them). */
 export const ANNOUNCEMENT_SCORE_THRESHOLDS = {

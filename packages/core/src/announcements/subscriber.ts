@@ -29,9 +29,10 @@ export interface AnnouncementSubscriberEvents {
 }
 
 /**
- * The validator of announcement topics (one function for all of them). A message past
- * its author's rate limit is rejected when the author delivered it itself, and ignored
- * when an honest relay did (the relay forwarded it before this node's limit ran out).
+ * The validator of announcement topics (one function for all of them). A message that
+ * fails only on time (past its author's rate limit, or expired) is rejected when the
+ * author delivered it itself, and ignored when a relay did (the relay forwarded it while
+ * it was valid there: before this node's limit ran out, or before it expired).
  */
 export function announcementValidator(
   limits: ResolvedAnnouncementLimits,
@@ -47,6 +48,8 @@ export function announcementValidator(
     const verdict = validateAnnouncement(message.data, author, at, limits)
     if (!verdict.valid) {
       events.rejected(topic, verdict.reason, source, verdict.detail)
+      // expiry is a matter of time: a relay may have forwarded it while it was valid
+      if (verdict.reason === 'expired' && author != null && !source.equals(author)) return 'ignore'
       return 'reject'
     }
     if (!rate.take(verdict.announcement.provider.toString(), at)) {
