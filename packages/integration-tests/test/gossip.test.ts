@@ -71,13 +71,13 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
     network = await Network.start(SIZE, {
       node: { gossip: true, announcements: GOSSIP, waitForBootstrap: false, refreshInterval: 0 },
     })
-    await network.waitForTables(3)
+    await network.waitForTables(3, { timeoutMs: 60_000 })
     // every node has mesh peers on the network-wide topic
     await waitFor(
       () => network.nodes.every((n) => (n.node.announcements?.topics()[0]?.meshPeers ?? 0) >= 2),
       {
         on: network.nodes.map((n) => heartbeats(pubsubOf(n))),
-        timeoutMs: 15_000,
+        timeoutMs: 60_000,
         what: () =>
           `meshes of 2+ (now ${network.nodes.map((n) => n.node.announcements?.topics()[0]?.meshPeers).join(' ')})`,
       },
