@@ -467,3 +467,92 @@ export const OPTIMISTIC_RETURN_CONFIRMATIONS = 15
  * shards; past it an optimistic provide waits for its own sends, as the classic one does.
  */
 export const OPTIMISTIC_BACKGROUND_SENDS = 256
+
+/**
+ * The network-wide gossipsub topic of shard announcements (`announcements/`): every node
+ * with gossip on subscribes to it, and every provide is announced on it.
+ */
+export const SHARD_ANNOUNCEMENTS_TOPIC = '/nsn/shards/1'
+
+/**
+ * Prefix of the per-group announcement topics (one per video, say): group `v42` is the
+ * topic `/nsn/shards/1/group/v42`. A provide names its groups; its announcement goes to
+ * the network-wide topic and to each of them.
+ */
+export const GROUP_TOPIC_PREFIX = `${SHARD_ANNOUNCEMENTS_TOPIC}/group/`
+
+/**
+ * Group topics a node subscribes to at most: each one is a gossipsub mesh (up to D = 8
+ * peers kept, heartbeat work, a metrics series), so their number is bounded like every
+ * other collection.
+ */
+export const MAX_GROUP_TOPICS = 64
+
+/** Longest group name, in characters (`[A-Za-z0-9._-]`). */
+export const MAX_GROUP_NAME_LENGTH = 64
+
+/**
+ * Shards one announcement carries at most. A provider batches the shards it provides
+ * within {@link ANNOUNCE_BATCH_WINDOW} into one announcement; more go into several.
+ * 128 shards of 32 bytes keep an announcement near 4.5 KiB, well inside one gossipsub
+ * RPC frame, and a subscriber's work per message bounded.
+ */
+export const ANNOUNCEMENT_MAX_SHARDS = 128
+
+/** Addresses of the provider one announcement carries at most (as {@link ANSWER_MAX_ADDRESSES_PER_PEER}'s honest handful). */
+export const ANNOUNCEMENT_MAX_ADDRESSES = 8
+
+/** Longest address an announcement may carry, in bytes of its binary form. */
+export const ANNOUNCEMENT_MAX_ADDRESS_BYTES = 128
+
+/**
+ * Largest announcement accepted, in bytes of its encoding: room for
+ * {@link ANNOUNCEMENT_MAX_SHARDS} shards and {@link ANNOUNCEMENT_MAX_ADDRESSES} addresses
+ * of {@link ANNOUNCEMENT_MAX_ADDRESS_BYTES} (about 5.6 KiB) with margin.
+ */
+export const ANNOUNCEMENT_MAX_BYTES = 8 * KiB
+
+/**
+ * How long an announcement says its providers hold (its expiry, from publication): the
+ * provider cache's TTL ({@link PROVIDER_CACHE_TTL}), since the cache is where it lands.
+ */
+export const ANNOUNCEMENT_TTL = 1 * minute
+
+/**
+ * Furthest expiry accepted, from the receiver's clock: an announcement cannot pin a
+ * provider in caches for longer (a replayed or forged far-future expiry is refused).
+ */
+export const ANNOUNCEMENT_MAX_TTL = 10 * minute
+
+/** Clock skew between provider and subscriber tolerated on top of {@link ANNOUNCEMENT_MAX_TTL}. */
+export const ANNOUNCEMENT_CLOCK_SKEW = 30 * second
+
+/**
+ * How long a provider collects the shards it provides before it announces them in one
+ * message (a director publishing a segment provides its shards together).
+ */
+export const ANNOUNCE_BATCH_WINDOW = 50
+
+/**
+ * Announcements one author may publish per second, sustained, as a subscriber counts
+ * them (its local rate limit); {@link ANNOUNCEMENT_BURST} at once. At the batch window a
+ * busy provider sends at most 20 a second, each with up to 128 shards; past the limit
+ * an author's own messages are rejected (a gossipsub penalty, see `announcements/scoring.ts`).
+ */
+export const ANNOUNCEMENTS_PER_PEER_PER_SECOND = 20
+
+/** Announcements one author may publish at once before the rate limit applies. */
+export const ANNOUNCEMENT_BURST = 40
+
+/** Authors whose rate buckets a subscriber keeps (least recently seen forgotten past it). */
+export const ANNOUNCEMENT_RATE_PEERS = 10_000
+
+/** gossipsub's heartbeat (mesh maintenance, gossip emission, score decay tick), in ms; its own default. */
+export const GOSSIP_HEARTBEAT_INTERVAL = 1 * second
+
+/**
+ * IP addresses the `local` profile exempts from gossipsub's IP colocation penalty (more
+ * than 10 peers of one address are scored down, then graylisted): every peer of a
+ * loopback network has one address.
+ */
+export const LOCAL_GOSSIP_WHITELIST: readonly string[] = ['127.0.0.1', '::1']

@@ -270,3 +270,14 @@ export class AnswerRejectedError extends NsnError<CoreErrorCode> {
     super(`DHT answer rejected: ${reason}${detail == null ? '' : ` (${detail})`}`)
   }
 }
+
+/** The installed gossipsub lacks a member NSN's shard announcements use (`score.params.topics`). */
+export class UnsupportedGossipsubError extends NsnError<'ERR_UNSUPPORTED_GOSSIPSUB'> {
+  static readonly code = 'ERR_UNSUPPORTED_GOSSIPSUB'
+  override readonly name = 'UnsupportedGossipsubError'
+  readonly code = UnsupportedGossipsubError.code
+
+  constructor(missing: string) {
+    super(`unsupported @libp2p/gossipsub: ${missing} is missing (NSN is tested with 17.1.x)`)
+  }
+}

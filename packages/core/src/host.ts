@@ -8,13 +8,16 @@
  *
  * Exported as `@nsn/core/host`; it needs the optional peer dependencies `libp2p`,
  * `@libp2p/tcp`, `@chainsafe/libp2p-noise`, `@chainsafe/libp2p-yamux`,
- * `@libp2p/identify` and `@libp2p/ping`.
+ * `@libp2p/identify` and `@libp2p/ping`, and `@libp2p/gossipsub` when shard announcements
+ * are on (`gossip`).
  *
  * @packageDocumentation
  */
 
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { type GossipSub, type GossipsubOpts, gossipsub } from '@libp2p/gossipsub'
+import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { type Identify, identify } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionGater, Metrics, PrivateKey } from '@libp2p/interface'
 import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
@@ -22,14 +25,18 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import type { AnnouncementPubSub, AnnouncementValidatorFn } from './announcements/pubsub.js'
+import { ANNOUNCEMENT_SCORE_THRESHOLDS } from './announcements/scoring.js'
 import {
   CONNECTION_MONITOR_INTERVAL,
   CONNECTION_MONITOR_PING_TIMEOUT,
+  GOSSIP_HEARTBEAT_INTERVAL,
+  LOCAL_GOSSIP_WHITELIST,
   LOCAL_PROFILE,
   PING_MAX_INBOUND_STREAMS,
   PING_MAX_OUTBOUND_STREAMS,
 } from './constants.js'
-import { InvalidOptionError } from './errors.js'
+import { InvalidOptionError, UnsupportedGossipsubError } from './errors.js'
 import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
 import { OwnedMemoryDatastore } from './owned-memory-datastore.js'
 
@@ -38,6 +45,22 @@ export type NsnHostServices<D = KadDHT> = {
   identify: Identify
   ping: Ping
   dht: D
+  /** gossipsub, for shard announcements: only with the `gossip` option. */
+  pubsub?: GossipSub
+}
+
+/** Options of the gossipsub service of a host (the `gossip` option of {@link NsnHostInit}). */
+export interface NsnGossipInit {
+  /** gossipsub's heartbeat, ms. Default {@link GOSSIP_HEARTBEAT_INTERVAL} (tests shrink it). */
+  heartbeatInterval?: number
+  /**
+   * IP addresses exempt from gossipsub's IP colocation penalty (many peers behind one
+   * address are scored down). The `local` profile exempts loopback: every peer of a
+   * loopback network has one address.
+   */
+  ipColocationWhitelist?: readonly string[]
+  /** Further gossipsub options, applied last (for tests and tuning). */
+  options?: Partial<GossipsubOpts>
 }
 
 /** A libp2p service factory of a DHT (`nsnKadDHT()`, or plain `kadDHT()` in benchmarks). */
@@ -106,6 +129,64 @@ export interface NsnHostInit<D = KadDHT> {
   logger?: ComponentLogger
   /** Start the host at once. Default true (libp2p's). */
   start?: boolean
+  /**
+   * Adds gossipsub (`services.pubsub`) for shard announcements (`ShardAnnouncements`,
+   * through {@link announcementPubSub}): messages signed by their author (`StrictSign`),
+   * peer scoring with NSN's thresholds, publishing allowed with no peer subscribed yet.
+   * Default: off.
+   */
+  gossip?: NsnGossipInit | boolean
+}
+
+/** The gossipsub service factory of {@link NsnHostInit.gossip}. */
+function gossipService(init: NsnGossipInit, local: boolean) {
+  const heartbeatInterval = init.heartbeatInterval ?? GOSSIP_HEARTBEAT_INTERVAL
+  if (!(Number.isFinite(heartbeatInterval) && heartbeatInterval > 0)) {
+    throw new InvalidOptionError(
+      'gossip.heartbeatInterval',
+      `must be a positive finite number (ms), got ${heartbeatInterval}`,
+    )
+  }
+  const whitelist = init.ipColocationWhitelist ?? (local ? LOCAL_GOSSIP_WHITELIST : [])
+  return gossipsub({
+    globalSignaturePolicy: 'StrictSign',
+    allowPublishToZeroTopicPeers: true,
+    emitSelf: false,
+    fallbackToFloodsub: false,
+    heartbeatInterval,
+    scoreParams: { IPColocationFactorWhitelist: new Set(whitelist), topics: {} },
+    scoreThresholds: { ...ANNOUNCEMENT_SCORE_THRESHOLDS },
+    ...init.options,
+  })
+}
+
+/**
+ * The announcement service's view of a host's gossipsub (see `announcements/pubsub.ts`).
+ *
+ * @throws {UnsupportedGossipsubError} when gossipsub lacks its score parameters (a version NSN does not know)
+ */
+export function announcementPubSub(pubsub: GossipSub): AnnouncementPubSub {
+  const inner = pubsub as GossipSub & {
+    getMeshPeers?: (topic: string) => string[]
+    score?: { params?: { topics?: Record<string, unknown> } }
+  }
+  const topics = inner.score?.params?.topics
+  if (typeof inner.getMeshPeers !== 'function') throw new UnsupportedGossipsubError('getMeshPeers')
+  if (topics == null || typeof topics !== 'object') throw new UnsupportedGossipsubError('score.params.topics')
+  const getMeshPeers = inner.getMeshPeers.bind(inner)
+  return {
+    subscribe: (topic) => pubsub.subscribe(topic),
+    unsubscribe: (topic) => pubsub.unsubscribe(topic),
+    getTopics: () => pubsub.getTopics(),
+    getSubscribers: (topic) => pubsub.getSubscribers(topic),
+    getMeshPeers: (topic) => getMeshPeers(topic),
+    publish: (topic, data) => pubsub.publish(topic, data),
+    // gossipsub's validators return its TopicValidatorResult enum, whose values are these strings
+    topicValidators: pubsub.topicValidators as unknown as Map<string, AnnouncementValidatorFn>,
+    addTopicScoreParams: (topic, params) => {
+      topics[topic] ??= createTopicScoreParams(params)
+    },
+  }
 }
 
 function nonNegative(name: string, value: number | undefined): number | undefined {
@@ -194,6 +275,9 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
         maxInboundStreams: PING_MAX_INBOUND_STREAMS,
       }),
       dht,
+      ...(init.gossip == null || init.gossip === false
+        ? {}
+        : { pubsub: gossipService(init.gossip === true ? {} : init.gossip, profile != null) }),
     },
   }
 }

@@ -9,10 +9,60 @@
  * - {@link parseShardKey}: the one parser of shard hashes (64 hex or 32 bytes) and
  *   their CIDv1 (raw, sha2-256).
  * - {@link DhtObserver}: what core reports, for a metrics adapter.
+ * - {@link ShardAnnouncements}: shard announcements over gossipsub, validated and put in
+ *   the hot-shard provider cache (`announcements/`).
  *
  * @packageDocumentation
  */
 
+export {
+  AnnouncementDecodeError,
+  type AnnouncementDecodeFailure,
+  type AnnouncementFields,
+  decodeAnnouncement,
+  encodeAnnouncement,
+} from './announcements/codec.js'
+export type { PublishedAnnouncement } from './announcements/publisher.js'
+export type {
+  AnnouncementPubSub,
+  AnnouncementValidation,
+  AnnouncementValidatorFn,
+  PubSubMessage,
+  TopicScoreParamsLike,
+} from './announcements/pubsub.js'
+export {
+  ANNOUNCEMENT_SCORE_THRESHOLDS,
+  announcementTopicScoreParams,
+  INVALID_DECAY,
+  INVALID_WEIGHT,
+} from './announcements/scoring.js'
+export {
+  type AnnouncementTopicInfo,
+  ShardAnnouncements,
+  type ShardAnnouncementsComponents,
+  type ShardAnnouncementsInit,
+  type ShardAnnouncementsReporter,
+  TooManyGroupsError,
+} from './announcements/service.js'
+export { announcementValidator } from './announcements/subscriber.js'
+export {
+  groupOfTopic,
+  groupTopic,
+  InvalidGroupNameError,
+  isAnnouncementTopic,
+  parseGroupName,
+} from './announcements/topics.js'
+export {
+  ANNOUNCEMENT_REJECT_REASONS,
+  type AnnouncementLimits,
+  AnnouncementRateLimiter,
+  type AnnouncementRejectReason,
+  type AnnouncementVerdict,
+  type ResolvedAnnouncementLimits,
+  resolveAnnouncementLimits,
+  type ValidAnnouncement,
+  validateAnnouncement,
+} from './announcements/validator.js'
 export {
   type AnswerDrops,
   AnswerGuard,
@@ -102,6 +152,7 @@ export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } fr
 export * from './provided-shards.js'
 export {
   type CachedProvider,
+  copyProviderForCache,
   PROVIDER_CACHE_EVICTION_REASONS,
   ProviderCache,
   type ProviderCacheEvictionReason,
@@ -146,6 +197,8 @@ export {
   type FindProvidersResult,
   type FindProvidersSummary,
   type OperationOptions,
+  type ProvideAnnouncer,
+  type ProvideOptions,
   type ProvideResult,
   type ProviderCacheStats,
   type Publication,

@@ -119,6 +119,8 @@ const ADDRESS_OVERHEAD_BYTES = 768
 interface Entry {
   providers: CachedProvider[]
   complete: boolean
+  /** Filled or joined by an announcement (`addAnnounced`): answers a lookup of any limit. */
+  announced: boolean
   expiresAt: number
   bytes: number
 }
@@ -131,6 +133,14 @@ export function providerEntryBytes(providers: readonly CachedProvider[]): number
     for (const addr of provider.multiaddrs) bytes += ADDRESS_OVERHEAD_BYTES + 2 * addr.bytes.byteLength
   }
   return bytes
+}
+
+/**
+ * A copy of a provider that retains no buffer of the original (what the cache stores), to
+ * give {@link ProviderCache.addAnnounced} once for many shards.
+ */
+export function copyProviderForCache(provider: CachedProvider): CachedProvider {
+  return copyProvider(provider)
 }
 
 /** A copy that retains no buffer of the original (see the module's docs). */
@@ -183,7 +193,7 @@ export class ProviderCache {
       this.remove(key, entry)
       this.reporter.evicted?.('expired', 1)
       this.changed()
-    } else if (entry != null && (entry.complete || entry.providers.length >= limit)) {
+    } else if (entry != null && (entry.complete || entry.announced || entry.providers.length >= limit)) {
       // most recently used: to the end of the order
       this.entries.delete(key)
       this.entries.set(key, entry)
@@ -219,6 +229,7 @@ export class ProviderCache {
       const entry: Entry = {
         providers: copies,
         complete,
+        announced: false,
         expiresAt: this.now() + this.options.ttl,
         bytes,
       }
@@ -233,6 +244,61 @@ export class ProviderCache {
       if (evicted > 0) this.reporter.evicted?.('capacity', evicted)
     }
     if (old != null || this.entries.has(key)) this.changed()
+  }
+
+  /**
+   * Adds a provider that announced `key` (a shard announcement over gossip) to its entry,
+   * or creates one. An announced entry answers a lookup of any limit at once: the
+   * announcement says "this peer provides it now", which is what a lookup of a fresh
+   * shard wants first (`cache: false` asks the network for more). A new entry lives until
+   * `expiresAt` or the TTL, whichever comes first; an unexpired entry keeps its expiry (an
+   * announcement never extends what a lookup found) and gains the provider (replacing an
+   * older copy of it). Bounded as `set`. Returns true when the entry holds the provider.
+   * `copied`: the provider is already a copy that retains no foreign buffer (see
+   * {@link copyProviderForCache}: one copy shared by every shard of an announcement).
+   */
+  addAnnounced(key: string, provider: CachedProvider, expiresAt: number, copied = false): boolean {
+    const now = this.now()
+    if (expiresAt <= now) return false
+    const copy = copied ? provider : copyProvider(provider)
+    const id = copy.peerId.toString()
+    let entry = this.entries.get(key)
+    if (entry != null && entry.expiresAt <= now) {
+      this.remove(key, entry)
+      this.reporter.evicted?.('expired', 1)
+      entry = undefined
+    }
+    const providers = [...(entry?.providers.filter((p) => p.peerId.toString() !== id) ?? []), copy]
+    const bytes = providerEntryBytes(providers)
+    if (bytes > this.options.maxBytes) {
+      this.changed()
+      return false
+    }
+    if (entry != null) {
+      this.remove(key, entry)
+      entry.providers = providers
+      entry.bytes = bytes
+      entry.announced = true
+    } else {
+      entry = {
+        providers,
+        complete: false,
+        announced: true,
+        expiresAt: Math.min(expiresAt, now + this.options.ttl),
+        bytes,
+      }
+    }
+    this.entries.set(key, entry)
+    this.totalBytes += bytes
+    let evicted = 0
+    for (const [oldest, victim] of this.entries) {
+      if (this.entries.size <= this.options.maxEntries && this.totalBytes <= this.options.maxBytes) break
+      this.remove(oldest, victim)
+      evicted++
+    }
+    if (evicted > 0) this.reporter.evicted?.('capacity', evicted)
+    this.changed()
+    return this.entries.has(key)
   }
 
   /**

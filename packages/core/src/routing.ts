@@ -52,7 +52,7 @@ import { BackgroundSends, type OptimisticProvideOptions, optimisticWalk } from '
 import { positiveInteger } from './option-checks.js'
 import { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
-import { ProviderCache, type ProviderCacheOptions } from './provider-cache.js'
+import { copyProviderForCache, ProviderCache, type ProviderCacheOptions } from './provider-cache.js'
 import { ProviderStore, type StoredProviderRecord } from './provider-store.js'
 import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from './refresher.js'
 import { RegistryWiring } from './registry-wiring.js'
@@ -75,6 +75,22 @@ export interface ClosestPeer extends ShardPeer {
 
 /** Options of every operation. */
 export interface OperationOptions extends AbortOptions {}
+
+/** Options of {@link ShardRouting.provide}. */
+export interface ProvideOptions extends OperationOptions {
+  /**
+   * Group topics the provide is announced on besides the network-wide one, when shard
+   * announcements are on (`announcements/`; see {@link ShardRouting.attachAnnouncer}).
+   */
+  groups?: readonly string[]
+}
+
+/**
+ * Told of every provide as it begins (after the shard entered the registry, before the
+ * DHT walk): the shard (64 hex) and the provide's groups. Must not throw (a throw is
+ * logged, the provide goes on).
+ */
+export type ProvideAnnouncer = (shard: string, groups: readonly string[]) => void
 
 export interface FindProvidersOptions extends OperationOptions {
   /** Stop once this many providers are known. Default {@link FIND_PROVIDERS_LIMIT}. */
@@ -243,6 +259,9 @@ export interface ShardRoutingInit {
   logger?: Logger
 }
 
+/** A shard hash in its canonical form (64 lower-case hex). */
+const SHARD_HEX = /^[0-9a-f]{64}$/
+
 /** The NSN DHT facade. */
 export class ShardRouting {
   private readonly components: ShardRoutingComponents
@@ -270,6 +289,7 @@ export class ShardRouting {
   private readonly background: BackgroundSends
   private shutdown = new AbortController()
   private refreshing?: Promise<RefreshResult>
+  private announcer?: ProvideAnnouncer
   private started = false
   private readonly onTableChange = (): void =>
     this.notify('routingTableSizeChanged', this.kad.routingTable.size)
@@ -485,7 +505,7 @@ export class ShardRouting {
    * @throws {QueryTimeoutError} past the deadline
    * @throws {ShardEvictedError} when concurrent provides evicted the shard before it was published
    */
-  async provide(shard: ShardKeyInput, options: OperationOptions = {}): Promise<ProvideResult> {
+  async provide(shard: ShardKeyInput, options: ProvideOptions = {}): Promise<ProvideResult> {
     const key = parseShardKey(shard)
     this.assertStarted()
     const { registry, wiring } = this
@@ -494,6 +514,14 @@ export class ShardRouting {
     this.cache?.delete(key.hex)
     try {
       const entry = registry == null ? undefined : await registry.add(key.bytes)
+      // announced as the provide begins: subscribers know at once, the DHT walk follows
+      if (this.announcer != null) {
+        try {
+          this.announcer(key.hex, options.groups ?? [])
+        } catch (err) {
+          this.log?.error('the provide announcer threw - %e', err)
+        }
+      }
       const start = performance.now()
       let publication: Publication
       try {
@@ -718,6 +746,50 @@ export class ShardRouting {
     )
     this.cache?.set(key.hex, yielded, { complete: !ended.partial && yielded.length < limit })
     return ended
+  }
+
+  /**
+   * Sets (or, with undefined, removes) the function told of every provide as it begins:
+   * the shard announcements (`ShardAnnouncements.announce`). Republishes are not
+   * announced: subscribers already had their chance, and the DHT holds the records.
+   */
+  attachAnnouncer(announcer: ProvideAnnouncer | undefined): void {
+    this.announcer = announcer
+  }
+
+  /**
+   * Puts a provider that announced `shard` (over gossip, validated) into the hot-shard
+   * provider cache until `expiresAt` (ms since the epoch) at the latest, so that a lookup
+   * of the shard answers from memory at once (see `ProviderCache.addAnnounced`). This
+   * node's own announcements are not cached. `shard` may be every shard of one
+   * announcement (the provider is copied once for all). Returns how many were cached (0:
+   * cache off, self, expired, or too large).
+   */
+  cacheAnnounced(
+    shard: ShardKeyInput | readonly ShardKeyInput[],
+    provider: ShardPeer,
+    expiresAt: number,
+  ): number {
+    const cache = this.cache
+    if (cache == null || provider.peerId.equals(this.components.peerId)) return 0
+    const shards = Array.isArray(shard) ? shard : [shard as ShardKeyInput]
+    // one copy for every shard of the announcement
+    const copy = copyProviderForCache(provider)
+    let cached = 0
+    for (const s of shards) {
+      // the validator's shards are 64 lower-case hex already: no CID to build for them
+      const hex = typeof s === 'string' && SHARD_HEX.test(s) ? s : parseShardKey(s).hex
+      if (cache.addAnnounced(hex, copy, expiresAt, true)) cached++
+    }
+    return cached
+  }
+
+  /**
+   * True when the provider cache holds an unexpired answer for `shard` (not counted as a
+   * lookup; for tests and diagnostics).
+   */
+  isCached(shard: ShardKeyInput): boolean {
+    return this.cache?.has(parseShardKey(shard).hex) ?? false
   }
 
   /**

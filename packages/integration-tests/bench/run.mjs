@@ -21,6 +21,8 @@
 //                            (runs made by hand, e.g. in parallel) instead of running it
 //     --idle-from idle.json  the idle section from a saved section (lib/idle-section.mjs)
 //     --idle-nodes 100 --idle-seconds 60
+//     --no-gossip            skip the gossip section (shard announcements; the report keeps the previous)
+//     --gossip-nodes 30 --gossip-mode wan|loopback --gossip-provides 10
 //
 // Exit status: 1 when the soak found the heap growing (or a run failed), else 0.
 import { spawn } from 'node:child_process'
@@ -30,6 +32,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DEFAULTS, runComparison } from './lib/compare.mjs'
+import { GOSSIP_DEFAULTS, gossipMarkdown, gossipSummary, runGossipSection } from './lib/gossip-section.mjs'
 import { idleMarkdown, idleSummary, runIdleSection } from './lib/idle-section.mjs'
 import {
   LATENCY_SECTION_DEFAULTS,
@@ -71,6 +74,10 @@ const { values } = parseArgs({
     'latency-repeats': { type: 'string' },
     'idle-nodes': { type: 'string', default: '100' },
     'idle-seconds': { type: 'string', default: '60' },
+    'no-gossip': { type: 'boolean', default: false },
+    'gossip-nodes': { type: 'string', default: String(GOSSIP_DEFAULTS.n) },
+    'gossip-mode': { type: 'string', default: GOSSIP_DEFAULTS.mode },
+    'gossip-provides': { type: 'string', default: String(GOSSIP_DEFAULTS.provides) },
   },
   allowPositionals: true,
 })
@@ -95,9 +102,16 @@ const SECTIONS = {
     }),
   idle: () =>
     runIdleSection({ nodes: Number(values['idle-nodes']), idleSeconds: Number(values['idle-seconds']) }),
+  gossip: () =>
+    runGossipSection({
+      n: Number(values['gossip-nodes']),
+      mode: values['gossip-mode'],
+      provides: Number(values['gossip-provides']),
+      quiet: values.quiet,
+    }),
 }
-const SUMMARIES = { latency: latencySummary, idle: idleSummary }
-const MARKDOWN = { latency: latencyMarkdown, idle: idleMarkdown }
+const SUMMARIES = { latency: latencySummary, idle: idleSummary, gossip: gossipSummary }
+const MARKDOWN = { latency: latencyMarkdown, idle: idleMarkdown, gossip: gossipMarkdown }
 const sectionsMarkdown = (result) =>
   Object.entries(MARKDOWN)
     .filter(([name]) => result[name] != null)

@@ -60,6 +60,8 @@ export {
   MetricsListenError,
 } from './errors.js'
 export type { CollectableGauge, GaugeCollectFn } from './gauge.js'
+export type { AnnouncementsReporterLike, ShardAnnouncementsLike } from './gossipsub.js'
+export { announcementsReporter, trackShardAnnouncements } from './gossipsub.js'
 export type { ExpositionFormat, MetricsHandler, MetricsHandlerOptions } from './http.js'
 export { createMetricsHandler, exposition, negotiateFormat } from './http.js'
 export type { NsnMetrics, NsnMetricsOptions } from './metrics.js'

@@ -6,6 +6,7 @@
  */
 
 import {
+  ANNOUNCEMENT_REJECT_REASONS,
   ANSWER_DROP_REASONS,
   ANSWER_REJECT_REASONS,
   INBOUND_REJECT_REASONS,
@@ -310,6 +311,36 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         registers,
       }),
     },
+    gossipsub: {
+      /** Shard announcements this node published, by topic. */
+      published: new Counter<'topic'>({
+        name: name('gossipsub_messages_published_total'),
+        help: 'Shard announcements this node published over gossipsub, by topic (one per topic a batch went to)',
+        labelNames: ['topic'],
+        registers,
+      }),
+      /** Announcements received (new messages that reached validation), by topic. */
+      received: new Counter<'topic'>({
+        name: name('gossipsub_messages_received_total'),
+        help: 'Shard announcements received over gossipsub (new messages that reached validation, duplicates not counted), by topic',
+        labelNames: ['topic'],
+        registers,
+      }),
+      /** Announcements refused by validation or the local rate limit, by reason. */
+      rejected: new Counter<'reason'>({
+        name: name('gossipsub_messages_rejected_total'),
+        help: 'Shard announcements refused (not cached, not forwarded), by reason: unsigned, oversized, malformed, too_many_shards, too_many_addresses, no_shards, bad_shard, wrong_provider (provider is not the signing author), bad_address, expired, expiry_too_far, rate_limited',
+        labelNames: ['reason'],
+        registers,
+      }),
+      /** Peers in this node's gossipsub mesh, by topic. */
+      meshPeers: createCollectableGauge<'topic'>({
+        name: name('gossipsub_mesh_peers'),
+        help: "Peers in this node's gossipsub mesh of each subscribed announcement topic",
+        labelNames: ['topic'],
+        registers,
+      }),
+    },
     republish: {
       /** Republish runs of the scheduler. */
       runs: new Counter({
@@ -365,6 +396,9 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
   }
   for (const reason of PROVIDER_CACHE_EVICTION_REASONS) {
     metrics.providerCache.evictions.inc({ reason }, 0)
+  }
+  for (const reason of ANNOUNCEMENT_REJECT_REASONS) {
+    metrics.gossipsub.rejected.inc({ reason }, 0)
   }
   for (const reason of ROUTING_REFUSAL_REASONS) {
     metrics.kademlia.routingDiversityRefusals.inc({ reason }, 0)

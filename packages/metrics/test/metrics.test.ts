@@ -56,6 +56,10 @@ const SPEC: Record<string, string> = {
   nsn_p2p_provider_cache_entries: 'gauge',
   nsn_p2p_provider_cache_bytes: 'gauge',
   nsn_p2p_provider_cache_evictions_total: 'counter',
+  nsn_p2p_gossipsub_messages_published_total: 'counter',
+  nsn_p2p_gossipsub_messages_received_total: 'counter',
+  nsn_p2p_gossipsub_messages_rejected_total: 'counter',
+  nsn_p2p_gossipsub_mesh_peers: 'gauge',
 }
 
 describe('createNsnMetrics', () => {
@@ -83,6 +87,7 @@ describe('createNsnMetrics', () => {
       'connections',
       'shardRegistry',
       'providerCache',
+      'gossipsub',
       'republish',
     ])
     expect((metrics.kademlia.queryDuration as unknown as { name: string }).name).toBe(

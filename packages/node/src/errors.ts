@@ -30,6 +30,8 @@ export type NsnNodeErrorCode =
   | 'ERR_UNAUTHORIZED'
   | 'ERR_API_TOKEN'
   | 'ERR_API_TOKEN_REQUIRED'
+  | 'ERR_GOSSIP_OFF'
+  | 'ERR_TOPIC_NOT_SUBSCRIBED'
 
 /** Base class of every @nsn/node error: `@nsn/core`'s {@link NsnError} with the node's codes. */
 export abstract class NsnNodeError extends NsnError<NsnNodeErrorCode> {}
@@ -328,5 +330,27 @@ export class ApiTokenRequiredError extends NsnNodeError {
       `the API would listen on ${host}, which is not a loopback address, without a token: set one with --api-token-file <path> (or NSN_API_TOKEN), or listen on 127.0.0.1`,
     )
     this.host = host
+  }
+}
+
+/** A topics call on a node started without shard announcements (`--gossip`); HTTP 409. */
+export class GossipOffError extends NsnNodeError {
+  static readonly code = 'ERR_GOSSIP_OFF'
+  override readonly name = 'GossipOffError'
+  readonly code = GossipOffError.code
+
+  constructor() {
+    super('shard announcements are off on this node (start it with --gossip)')
+  }
+}
+
+/** `GET` or `DELETE /v1/topics/{name}` of a group this node is not subscribed to; HTTP 404. */
+export class TopicNotSubscribedError extends NsnNodeError {
+  static readonly code = 'ERR_TOPIC_NOT_SUBSCRIBED'
+  override readonly name = 'TopicNotSubscribedError'
+  readonly code = TopicNotSubscribedError.code
+
+  constructor(readonly group: string) {
+    super(`not subscribed to the topic of group ${group}`)
   }
 }

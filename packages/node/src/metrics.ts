@@ -10,16 +10,20 @@
 import type { Metrics } from '@libp2p/interface'
 import type { DhtObserver } from '@nsn/core'
 import {
+  type AnnouncementsReporterLike,
+  announcementsReporter,
   connectionFailureMetrics,
   createMetricsObserver,
   createNsnMetrics,
   type Libp2pLike,
   type MetricsServer,
   type NsnMetrics,
+  type ShardAnnouncementsLike,
   type ShardRegistryLike,
   type ShardRoutingLike,
   startMetricsServer,
   trackLibp2pConnections,
+  trackShardAnnouncements,
   trackShardRegistry,
   trackShardRouting,
 } from '@nsn/metrics'
@@ -45,6 +49,8 @@ export class NodeMetrics {
    * attempts through it (`nsn_p2p_connections_failed_total`).
    */
   readonly libp2pMetrics: (components: unknown) => Metrics
+  /** Pass to `ShardAnnouncements` as its `reporter` (gossipsub messages published, received, rejected). */
+  readonly announcementsReporter: AnnouncementsReporterLike
   private server?: MetricsServer
   private readonly undo: Array<() => void> = []
 
@@ -53,6 +59,12 @@ export class NodeMetrics {
     this.metrics = createNsnMetrics(this.register, { processMetrics: options.processMetrics ?? true })
     this.observer = createMetricsObserver(this.metrics)
     this.libp2pMetrics = connectionFailureMetrics(this.metrics)
+    this.announcementsReporter = announcementsReporter(this.metrics)
+  }
+
+  /** The gossipsub mesh size per announcement topic, read at scrape time. */
+  trackAnnouncements(announcements: ShardAnnouncementsLike): void {
+    this.undo.push(trackShardAnnouncements(announcements, this.metrics))
   }
 
   /** Counts a libp2p node's connections; call before `libp2p.start()`. */

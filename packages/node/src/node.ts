@@ -10,24 +10,30 @@
 import { join } from 'node:path'
 import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
 import {
+  type AnnouncementTopicInfo,
   type BootstrapResult,
   type ClosestPeer,
   type FindProvidersOptions,
   type FindProvidersResult,
   type FindProvidersSummary,
+  LOCAL_GOSSIP_WHITELIST,
   LOCAL_PROFILE,
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
+  type ProvideOptions,
   type ProvideResult,
   type RefreshResult,
   republishTiming,
   resolveStreamSlotsOptions,
+  ShardAnnouncements,
+  type ShardAnnouncementsInit,
   type ShardPeer,
   ShardRouting,
   type ShardRoutingLibp2p,
+  UnsupportedGossipsubError,
 } from '@nsn/core'
-import { createNsnHost } from '@nsn/core/host'
+import { announcementPubSub, createNsnHost, type NsnGossipInit } from '@nsn/core/host'
 import { DEFAULT_PREFIX, ShardRegistry } from '@nsn/shard-registry'
 import { LevelDatastore } from 'datastore-level'
 import type { Datastore } from 'interface-datastore'
@@ -40,7 +46,7 @@ import { formatHostPort } from './config/fields.js'
 import { type ConfigValues, resolveConfig } from './config/load.js'
 import type { HostPort, NsnNodeConfig } from './config/types.js'
 import { API_DRAIN_TIMEOUT, API_MAX_CONCURRENT_QUERIES, DATASTORE_DIR } from './constants.js'
-import { ConfigError, DataDirError } from './errors.js'
+import { ConfigError, DataDirError, GossipOffError, TopicNotSubscribedError } from './errors.js'
 import { ensureDataDir, loadOrCreateIdentity } from './identity.js'
 import { libp2pComponentLogger } from './libp2p-logger.js'
 import { createLogger, type Logger, toLibp2pLogger } from './logger.js'
@@ -98,6 +104,31 @@ export interface NsnNodeInit extends Partial<Omit<NsnNodeConfig, 'api' | 'metric
   dht?: Omit<NsnKadDHTInit, 'queryTimeout' | 'providerRecordTtl' | 'kBucketSize'>
   /** libp2p connection gater (tests use it to cut a node off the network). */
   connectionGater?: Libp2pOptions['connectionGater']
+  /**
+   * Further options of the shard announcements (with `gossip: true`): their limits and
+   * batch window (core's `ShardAnnouncementsInit`) and gossipsub's (`heartbeatInterval`,
+   * `options`: core's `NsnGossipInit`); for tests and tuning.
+   */
+  announcements?: Omit<ShardAnnouncementsInit, 'groups' | 'reporter' | 'logger'> & NsnGossipInit
+}
+
+/** The node's host as built with `gossip`: its services include gossipsub. */
+type NsnHostWithPubSub = ShardRoutingLibp2p & {
+  services: { pubsub?: Parameters<typeof announcementPubSub>[0] }
+}
+
+/**
+ * The host's gossipsub options from the node's `announcements` option. The `local`
+ * profile exempts loopback from gossipsub's IP colocation penalty (every peer of a
+ * loopback network has one address), as core's host profile does.
+ */
+function gossipInit(init: NsnNodeInit['announcements'], config: NsnNodeConfig): NsnGossipInit {
+  return {
+    ...(init?.heartbeatInterval == null ? {} : { heartbeatInterval: init.heartbeatInterval }),
+    ipColocationWhitelist:
+      init?.ipColocationWhitelist ?? (config.profile === 'local' ? LOCAL_GOSSIP_WHITELIST : []),
+    ...(init?.options == null ? {} : { options: init.options }),
+  }
 }
 
 /** Where a started node can be reached; logged as the `ready` line. */
@@ -123,6 +154,8 @@ interface Running {
   bootstrapper: Bootstrapper
   /** When the node became ready, epoch ms. */
   startedAt: number
+  /** Shard announcements, with `gossip` on. */
+  announcements?: ShardAnnouncements
 }
 
 const PROGRAMMATIC = [
@@ -136,6 +169,7 @@ const PROGRAMMATIC = [
   'datastore',
   'dht',
   'connectionGater',
+  'announcements',
 ] as const
 
 /**
@@ -232,6 +266,11 @@ export class NsnNode implements ApiBackend {
 
   get metrics(): NodeMetrics {
     return this.running.metrics
+  }
+
+  /** The shard announcements (gossipsub), or undefined when `gossip` is off. */
+  get announcements(): ShardAnnouncements | undefined {
+    return this.running.announcements
   }
 
   get peerId(): PeerId {
@@ -346,6 +385,7 @@ export class NsnNode implements ApiBackend {
         metrics: metrics.libp2pMetrics,
         dns: this.init.dns,
         connectionGater: this.init.connectionGater,
+        ...(config.gossip ? { gossip: gossipInit(this.init.announcements, config) } : {}),
         dht: {
           routingDiversity: config.routingDiversity,
           requestTimeouts: config.requestTimeouts,
@@ -404,6 +444,12 @@ export class NsnNode implements ApiBackend {
       undo.push(['routing', () => routing.stop()])
       metrics.trackRouting(routing)
 
+      const announcements = config.gossip
+        ? this.startAnnouncements(libp2p as NsnHostWithPubSub, routing, metrics)
+        : undefined
+      if (announcements != null)
+        undo.push(['announcements', async () => this.stopAnnouncements(routing, announcements)])
+
       const metricsAddress = config.metrics == null ? null : await metrics.listen(config.metrics, log)
 
       const bootstrapper = new Bootstrapper(
@@ -429,6 +475,7 @@ export class NsnNode implements ApiBackend {
         metricsAddress,
         bootstrapper,
         startedAt: Date.now(),
+        announcements,
       }
       this._state = 'running'
       log.info('ready', { ...this.addresses(), shards: registry.size, version: VERSION })
@@ -492,6 +539,13 @@ export class NsnNode implements ApiBackend {
     log.info('stopping')
     const steps: Array<[string, () => Promise<unknown>]> = [
       ['bootstrap', () => parts.bootstrapper.stop()],
+      [
+        'announcements',
+        async () =>
+          parts.announcements == null
+            ? undefined
+            : this.stopAnnouncements(parts.routing, parts.announcements),
+      ],
       ['routing', () => parts.routing.stop()],
       ['api requests', () => parts.api.drain(API_DRAIN_TIMEOUT)],
       ['api', () => parts.api.close()],
@@ -515,6 +569,60 @@ export class NsnNode implements ApiBackend {
     this._state = 'stopped'
     log.info('stopped')
     if (failure != null) throw failure
+  }
+
+  /**
+   * Starts the shard announcements: subscribes to the network-wide topic and the
+   * configured groups, puts the providers of valid announcements into the routing's
+   * provider cache, and announces every provide as it begins.
+   */
+  private startAnnouncements(
+    libp2p: NsnHostWithPubSub,
+    routing: ShardRouting,
+    metrics: NodeMetrics,
+  ): ShardAnnouncements {
+    const pubsub = libp2p.services.pubsub
+    if (pubsub == null) throw new UnsupportedGossipsubError('services.pubsub')
+    const {
+      heartbeatInterval: _h,
+      ipColocationWhitelist: _w,
+      options: _o,
+      ...init
+    } = this.init.announcements ?? {}
+    const announcements = new ShardAnnouncements(
+      {
+        peerId: libp2p.peerId,
+        pubsub: announcementPubSub(pubsub),
+        addresses: () => libp2p.getMultiaddrs(),
+        sink: (announcement) => {
+          const provider = { peerId: announcement.provider, multiaddrs: announcement.multiaddrs }
+          for (const shard of announcement.shards)
+            routing.cacheAnnounced(shard, provider, announcement.expiresAt)
+        },
+      },
+      {
+        ...init,
+        groups: this.config.gossipGroups,
+        reporter: metrics.announcementsReporter,
+        logger: toLibp2pLogger(this.log.child({ module: 'announcements' })),
+      },
+    )
+    announcements.start()
+    routing.attachAnnouncer((shard, groups) => announcements.announce(shard, groups))
+    metrics.trackAnnouncements(announcements)
+    return announcements
+  }
+
+  private async stopAnnouncements(routing: ShardRouting, announcements: ShardAnnouncements): Promise<void> {
+    routing.attachAnnouncer(undefined)
+    announcements.stop()
+  }
+
+  /** The announcements, or a {@link GossipOffError} when `gossip` is off. */
+  private get gossip(): ShardAnnouncements {
+    const { announcements } = this.running
+    if (announcements == null) throw new GossipOffError()
+    return announcements
   }
 
   /** Republishes every shard restored from the data dir, once, when peers are known. */
@@ -558,9 +666,52 @@ export class NsnNode implements ApiBackend {
     return this.running.registry.shardsInRegion(new Uint8Array(0), 0, options)
   }
 
-  /** Provides a shard and publishes its record. */
-  provide(hash: string, options: AbortOptions = {}): Promise<ProvideResult> {
+  /**
+   * Provides a shard and publishes its record; with `gossip` on, announces it on the
+   * network-wide topic and on the topics of `options.groups`.
+   */
+  provide(hash: string, options: ProvideOptions = {}): Promise<ProvideResult> {
     return this.running.routing.provide(hash, options)
+  }
+
+  /**
+   * The announcement topics this node is subscribed to, with their mesh sizes.
+   *
+   * @throws {GossipOffError} when `gossip` is off
+   */
+  topics(): AnnouncementTopicInfo[] {
+    return this.gossip.topics()
+  }
+
+  /**
+   * Subscribes to a group's topic; `created` is false when it was subscribed already.
+   *
+   * @throws {GossipOffError} when `gossip` is off
+   * @throws {InvalidGroupNameError} for a bad name; {@link TooManyGroupsError} past the bound
+   */
+  subscribeTopic(group: string): { topic: AnnouncementTopicInfo; created: boolean } {
+    const created = this.gossip.subscribe(group)
+    return { topic: this.topic(group), created }
+  }
+
+  /**
+   * The topic of a subscribed group.
+   *
+   * @throws {GossipOffError} when `gossip` is off; {@link TopicNotSubscribedError} when not subscribed
+   */
+  topic(group: string): AnnouncementTopicInfo {
+    const info = this.gossip.topics().find((t) => t.group === group)
+    if (info == null) throw new TopicNotSubscribedError(group)
+    return info
+  }
+
+  /**
+   * Unsubscribes from a group's topic.
+   *
+   * @throws {GossipOffError} when `gossip` is off; {@link TopicNotSubscribedError} when not subscribed
+   */
+  unsubscribeTopic(group: string): void {
+    if (!this.gossip.unsubscribe(group)) throw new TopicNotSubscribedError(group)
   }
 
   /** Stops providing a shard; false when it was not provided. */

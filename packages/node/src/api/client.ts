@@ -14,6 +14,7 @@ import { ApiResponseError, ApiTimeoutError, DaemonUnreachableError } from '../er
 import type {
   ApiErrorLine,
   ApiPeer,
+  ApiTopic,
   BootstrapResponse,
   ClosestPeersResponse,
   FindProvidersResponse,
@@ -26,6 +27,9 @@ import type {
   ShardsResponse,
   StatsResponse,
   StopProvidingResponse,
+  SubscribeTopicResponse,
+  TopicsResponse,
+  UnsubscribeTopicResponse,
 } from './types.js'
 
 /** Options of {@link NsnApiClient}. */
@@ -103,6 +107,26 @@ export class NsnApiClient {
 
   provide(hash: string): Promise<ProvideResponse> {
     return this.call('PUT', `/v1/shards/${encodeURIComponent(hash)}`)
+  }
+
+  /** The daemon's announcement topics (`GET /v1/topics`). */
+  topics(): Promise<TopicsResponse> {
+    return this.call('GET', '/v1/topics')
+  }
+
+  /** One subscribed group's topic (`GET /v1/topics/{name}`). */
+  topic(group: string): Promise<ApiTopic> {
+    return this.call('GET', `/v1/topics/${encodeURIComponent(group)}`)
+  }
+
+  /** Subscribes the daemon to a group's topic (`PUT /v1/topics/{name}`). */
+  subscribeTopic(group: string): Promise<SubscribeTopicResponse> {
+    return this.call('PUT', `/v1/topics/${encodeURIComponent(group)}`)
+  }
+
+  /** Unsubscribes the daemon from a group's topic (`DELETE /v1/topics/{name}`). */
+  unsubscribeTopic(group: string): Promise<UnsubscribeTopicResponse> {
+    return this.call('DELETE', `/v1/topics/${encodeURIComponent(group)}`)
   }
 
   stopProviding(hash: string): Promise<StopProvidingResponse> {

@@ -29,13 +29,18 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_BAD_REQUEST: 400,
   // no or another bearer token
   ERR_UNAUTHORIZED: 401,
+  ERR_INVALID_GROUP: 400,
   // unknown
   ERR_NOT_FOUND: 404,
   ERR_SHARD_NOT_PROVIDED: 404,
   ERR_PEER_NOT_FOUND: 404,
+  ERR_TOPIC_NOT_SUBSCRIBED: 404,
   ERR_METHOD_NOT_ALLOWED: 405,
   // a provide whose shard a concurrent provide evicted (registry at capacity)
   ERR_SHARD_EVICTED: 409,
+  // topics on a node without shard announcements; more group topics than it takes
+  ERR_GOSSIP_OFF: 409,
+  ERR_TOO_MANY_GROUPS: 409,
   ERR_OVERLOADED: 429,
   ERR_QUERY_TIMEOUT: 504,
   // nobody to ask, nobody answered, or the node is not serving

@@ -6,14 +6,20 @@
  * @packageDocumentation
  */
 
-import { type FindProvidersResult, type FindProvidersSummary, parseShardKey, type ShardPeer } from '@nsn/core'
+import {
+  type FindProvidersResult,
+  type FindProvidersSummary,
+  parseGroupName,
+  parseShardKey,
+  type ShardPeer,
+} from '@nsn/core'
 import {
   MAX_FIND_PROVIDERS_LIMIT,
   MAX_SHARDS_PAGE_SIZE,
   NDJSON_CONTENT_TYPE,
   SHARDS_PAGE_SIZE,
 } from '../constants.js'
-import { BadRequestError, ShardNotProvidedError } from '../errors.js'
+import { BadRequestError, GossipOffError, ShardNotProvidedError } from '../errors.js'
 import type {
   ApiBackend,
   ApiPeer,
@@ -29,6 +35,9 @@ import type {
   ShardsResponse,
   StatsResponse,
   StopProvidingResponse,
+  SubscribeTopicResponse,
+  TopicsResponse,
+  UnsubscribeTopicResponse,
 } from './types.js'
 
 /** What a handler gets. */
@@ -168,6 +177,29 @@ async function* streamOf(
   }
 }
 
+/** The backend's topic operations, or a {@link GossipOffError} when it has none. */
+function topicsOf(
+  backend: ApiBackend,
+): Required<Pick<ApiBackend, 'topics' | 'topic' | 'subscribeTopic' | 'unsubscribeTopic'>> {
+  const { topics, topic, subscribeTopic, unsubscribeTopic } = backend
+  if (topics == null || topic == null || subscribeTopic == null || unsubscribeTopic == null) {
+    throw new GossipOffError()
+  }
+  return {
+    topics: topics.bind(backend),
+    topic: topic.bind(backend),
+    subscribeTopic: subscribeTopic.bind(backend),
+    unsubscribeTopic: unsubscribeTopic.bind(backend),
+  }
+}
+
+/** Parses `?group=` of a provide: absent, or one or more group names (repeated or comma-separated). */
+export function parseGroups(query: URLSearchParams): string[] | undefined {
+  const raw = query.getAll('group')
+  if (raw.length === 0) return undefined
+  return raw.flatMap((value) => value.split(',').map((name) => parseGroupName(name.trim())))
+}
+
 /** The route table. */
 export const ROUTES: readonly Route[] = [
   {
@@ -238,7 +270,11 @@ export const ROUTES: readonly Route[] = [
         dht: true,
         handler: async (ctx) => {
           const key = shardParam(ctx)
-          const result = await ctx.backend.provide(key.hex, { signal: ctx.signal })
+          const groups = parseGroups(ctx.query)
+          const result = await ctx.backend.provide(key.hex, {
+            signal: ctx.signal,
+            ...(groups == null ? {} : { groups }),
+          })
           return {
             body: {
               hash: key.hex,
@@ -338,6 +374,38 @@ export const ROUTES: readonly Route[] = [
               durationMs: round(r.durationMs),
             } satisfies RefreshResponse,
           }
+        },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/topics$/,
+    methods: {
+      GET: {
+        handler: ({ backend }) => ({ body: { topics: topicsOf(backend).topics() } satisfies TopicsResponse }),
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/topics\/([^/]+)$/,
+    methods: {
+      GET: {
+        handler: (ctx) => ({ body: topicsOf(ctx.backend).topic(parseGroupName(ctx.params[0] ?? '')) }),
+      },
+      PUT: {
+        handler: (ctx) => {
+          const { topic, created } = topicsOf(ctx.backend).subscribeTopic(parseGroupName(ctx.params[0] ?? ''))
+          return {
+            status: created ? 201 : 200,
+            body: { ...topic, subscribed: created } satisfies SubscribeTopicResponse,
+          }
+        },
+      },
+      DELETE: {
+        handler: (ctx) => {
+          const group = parseGroupName(ctx.params[0] ?? '')
+          topicsOf(ctx.backend).unsubscribeTopic(group)
+          return { body: { group, unsubscribed: true } satisfies UnsubscribeTopicResponse }
         },
       },
     },

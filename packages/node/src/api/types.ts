@@ -209,7 +209,8 @@ export interface ApiBackend {
   peers(): Promise<ShardPeer[]>
   /** The provided shards in Kademlia key order, from above `after` (a Kademlia key) when given. */
   shards(options?: { after?: Uint8Array; signal?: AbortSignal }): AsyncIterable<ShardListEntry>
-  provide(hash: string, options?: AbortOptions): Promise<ProvideResult>
+  /** Provides a shard; `groups`: announcement group topics (with gossip on). */
+  provide(hash: string, options?: AbortOptions & { groups?: readonly string[] }): Promise<ProvideResult>
   /** False when the shard was not provided. */
   stopProviding(hash: string): Promise<boolean>
   findProviders(hash: string, options?: FindProvidersOptions): Promise<FindProvidersResult>
@@ -227,4 +228,40 @@ export interface ApiBackend {
   refresh(options?: AbortOptions): Promise<RefreshResult>
   /** The node's summary (`GET /v1/stats`). */
   stats(): Promise<StatsResponse>
+  /** The subscribed announcement topics (`GET /v1/topics`); throws `GossipOffError` with gossip off. */
+  topics?(): ApiTopic[]
+  /** One subscribed group's topic; throws `TopicNotSubscribedError` when not subscribed. */
+  topic?(group: string): ApiTopic
+  /** Subscribes to a group's topic (`PUT /v1/topics/{name}`). */
+  subscribeTopic?(group: string): { topic: ApiTopic; created: boolean }
+  /** Unsubscribes from a group's topic (`DELETE /v1/topics/{name}`). */
+  unsubscribeTopic?(group: string): void
+}
+
+/** An announcement topic this node is subscribed to. */
+export interface ApiTopic {
+  /** The group name, or null for the network-wide topic (`/nsn/shards/1`). */
+  group: string | null
+  /** The gossipsub topic. */
+  topic: string
+  /** Peers in this node's mesh of the topic. */
+  meshPeers: number
+  /** Peers known to be subscribed to it. */
+  subscribers: number
+}
+
+/** `GET /v1/topics`. */
+export interface TopicsResponse {
+  topics: ApiTopic[]
+}
+
+/** `PUT /v1/topics/{name}`: the topic, and whether this call subscribed (false: it was already). */
+export interface SubscribeTopicResponse extends ApiTopic {
+  subscribed: boolean
+}
+
+/** `DELETE /v1/topics/{name}`. */
+export interface UnsubscribeTopicResponse {
+  group: string
+  unsubscribed: true
 }

@@ -15,8 +15,10 @@ import {
   InvalidOptionError,
   K_BUCKET_SIZE,
   LOCAL_PROFILE,
+  MAX_GROUP_TOPICS,
   minute,
   PROVIDER_RECORD_TTL,
+  parseGroupName,
   QUERY_TIMEOUT,
   REFRESH_INTERVAL,
   REGISTRY_CAPACITY,
@@ -174,6 +176,35 @@ export function parseHostPort(
 /** Formats a {@link HostPort} back to `host:port`. */
 export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/** A list of group names (`gossipGroups`), each checked by core's one parser, once each. */
+function parseGroupList(value: unknown, ctx: ParseContext): string[] {
+  const items =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+      : value
+  if (!Array.isArray(items)) {
+    throw ConfigError.invalid(
+      'gossipGroups',
+      `must be a list of group names, got ${describe(value)}`,
+      ctx.from,
+    )
+  }
+  const groups = items.map((item, i) => {
+    try {
+      return parseGroupName(item)
+    } catch (err) {
+      throw ConfigError.invalid(`gossipGroups[${i}]`, (err as Error).message, ctx.from)
+    }
+  })
+  if (new Set(groups).size > MAX_GROUP_TOPICS) {
+    throw ConfigError.invalid('gossipGroups', `must name at most ${MAX_GROUP_TOPICS} groups`, ctx.from)
+  }
+  return [...new Set(groups)]
 }
 
 function parseList(field: string, value: unknown, ctx: ParseContext): string[] {
@@ -613,6 +644,27 @@ export const CONFIG_FIELDS = [
       }
       return value.trim()
     },
+  }),
+  field({
+    key: 'gossip',
+    flag: 'gossip',
+    env: 'NSN_GOSSIP',
+    description:
+      'shard announcements over gossipsub: announce provided shards on /nsn/shards/1, cache the providers others announce',
+    defaultValue: false,
+    defaultText: 'false',
+    parse: (value, ctx) => parseBoolean('gossip', value, ctx),
+  }),
+  field({
+    key: 'gossipGroups',
+    flag: 'gossip-group',
+    arg: '<name>',
+    multiple: true,
+    env: 'NSN_GOSSIP_GROUPS',
+    description: 'group topic to subscribe to at start, with --gossip (repeatable; env: comma-separated)',
+    defaultValue: [],
+    defaultText: 'none',
+    parse: (value, ctx) => parseGroupList(value, ctx),
   }),
 ] as const satisfies readonly FieldSpec[]
 

@@ -92,6 +92,10 @@ export interface NsnNodeConfig {
    * `libp2p:kad-dht*,libp2p:dialer`); null: the `DEBUG` environment variable's.
    */
   debug: string | null
+  /** Shard announcements over gossipsub (@nsn/core's `ShardAnnouncements`). */
+  gossip: boolean
+  /** Group topics subscribed to at start (with `gossip`). */
+  gossipGroups: string[]
 }
 
 /** Keys of {@link NsnNodeConfig}; also the keys a config file may contain. */

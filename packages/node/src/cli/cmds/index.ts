@@ -19,6 +19,7 @@ import { shards } from './shards/index.js'
 import { start } from './start/index.js'
 import { stats } from './stats/index.js'
 import { stopProviding } from './stop-providing/index.js'
+import { topics } from './topics/index.js'
 
 export const COMMANDS: readonly CliCommand[] = [
   start,
@@ -33,5 +34,6 @@ export const COMMANDS: readonly CliCommand[] = [
   closest,
   bootstrap,
   refresh,
+  topics,
   demo,
 ]
