@@ -100,8 +100,10 @@ const SECTIONS = {
       quiet: values.quiet,
       ...(values['latency-from'] == null ? {} : { from: values['latency-from'].split(',') }),
     }),
-  idle: () =>
-    runIdleSection({ nodes: Number(values['idle-nodes']), idleSeconds: Number(values['idle-seconds']) }),
+  idle: async () =>
+    values['idle-from'] == null
+      ? runIdleSection({ nodes: Number(values['idle-nodes']), idleSeconds: Number(values['idle-seconds']) })
+      : JSON.parse(await readFile(values['idle-from'], 'utf8')),
   gossip: () =>
     runGossipSection({
       n: Number(values['gossip-nodes']),
