@@ -103,3 +103,10 @@ export const DEMO_SHARDS = { default: 24, min: 1, max: 1000 } as const
 
 /** How long the demo network may take to form before the demo gives up. */
 export const DEMO_FORM_TIMEOUT = 30 * second
+
+/**
+ * Largest body of a batch request (`POST /v1/shards`), in bytes: a line
+ * `{"hash":"<64 hex>"}` is 76 bytes, so about 1.3 million shards; a larger body is
+ * refused (413) before it is parsed.
+ */
+export const API_MAX_BATCH_BYTES = 96 * 1024 * 1024

@@ -20,8 +20,12 @@ import {
   NotStartedError,
   type NsnKadDHTInit,
   type ProvidedShardEntry,
+  type ProvideManyOptions,
+  type ProvideManyResult,
+  type ProvideManyShardResult,
   type ProvideResult,
   type RefreshResult,
+  type SweepSummary,
   republishTiming,
   resolveStreamSlotsOptions,
   type ShardPeer,
@@ -388,6 +392,9 @@ export class NsnNode implements ApiBackend {
           },
         },
         refreshInterval: config.refreshInterval,
+        // the sweep's schedule (cycle start, L, region history, pending regions) persists here
+        datastore,
+        sweep: { interval: timing.republishInterval, k: config.kBucketSize },
         logger: toLibp2pLogger(this.log.child({ module: 'routing' })),
       })
       await routing.start()
@@ -594,6 +601,18 @@ export class NsnNode implements ApiBackend {
   /** Refreshes the routing table now. */
   refresh(options: AbortOptions = {}): Promise<RefreshResult> {
     return this.running.routing.refresh(options)
+  }
+
+  /** Provides many shards at once: see `ShardRouting.provideMany` (`POST /v1/shards`). */
+  provideMany(hashes: string[], options: ProvideManyOptions = {}): Promise<ProvideManyResult> {
+    return this.running.routing.provideMany(hashes, options)
+  }
+
+  /** Runs a whole republish cycle of the sweep now (`POST /v1/republish`). */
+  republishCycle(
+    options: AbortOptions & { onShard?: (result: ProvideManyShardResult) => void } = {},
+  ): Promise<SweepSummary> {
+    return this.running.routing.republishCycle(options)
   }
 }
 

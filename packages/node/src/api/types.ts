@@ -13,8 +13,12 @@ import type {
   FindProvidersResult,
   FindProvidersSummary,
   ProvidedShardEntry,
+  ProvideManyOptions,
+  ProvideManyResult,
+  ProvideManyShardResult,
   ProvideResult,
   RefreshResult,
+  SweepSummary,
   ShardPeer,
 } from '@nsn/core'
 
@@ -164,4 +168,30 @@ export interface ApiBackend {
   closestPeers(key: string, options?: AbortOptions): Promise<ClosestPeer[]>
   bootstrap(options?: AbortOptions): Promise<BootstrapResult>
   refresh(options?: AbortOptions): Promise<RefreshResult>
+  /** Provides many shards at once (`POST /v1/shards`); `onShard` hears each as it completes. */
+  provideMany?(hashes: string[], options?: ProvideManyOptions): Promise<ProvideManyResult>
+  /** Runs a whole republish cycle now (`POST /v1/republish`). */
+  republishCycle?(
+    options?: AbortOptions & { onShard?: (result: ProvideManyShardResult) => void },
+  ): Promise<SweepSummary>
+}
+
+/** One shard's line of `POST /v1/shards` and `POST /v1/republish` (JSON lines). */
+export interface BatchShardLine {
+  hash: string
+  cid?: string
+  /** Peers that confirmed its record. */
+  confirmed: number
+  /** Why no peer confirmed it (or why the hash was refused). */
+  error?: { code: string; message: string }
+}
+
+/** The last line of `POST /v1/shards`. */
+export interface ProvideManySummaryLine {
+  summary: { provided: number; failed: number; confirmedMedian: number; lookups: number; durationMs: number }
+}
+
+/** The answer of `POST /v1/republish` (without JSON lines: only it), or its last line. */
+export interface RepublishSummaryLine {
+  summary: { shards: number; regions: number; lookups: number; confirmedMedian: number; failed: number; durationMs: number }
 }

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NsnNode, NsnNodeInit } from '../src/index.js'
+import { apiAddr, apiTestNode, TempDirs, threeNodes } from './helpers.js'
+
+const dirs = new TempDirs()
+const node = (init: NsnNodeInit = {}): Promise<NsnNode> => apiTestNode(dirs, init)
+
+function hashOf(i: number): string {
+  return i.toString(16).padStart(8, '0').repeat(8)
+}
+
+async function post(
+  address: string,
+  path: string,
+  body: string | undefined,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string | null; lines: Array<Record<string, unknown>> }> {
+  const res = await fetch(`http://${address}${path}`, { method: 'POST', body, headers })
+  const text = await res.text()
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    lines: text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  }
+}
+
+describe('POST /v1/shards and POST /v1/republish', () => {
+  let a: NsnNode
+  let b: NsnNode
+  let c: NsnNode
+
+  beforeAll(async () => {
+    ;[a, b, c] = await threeNodes(node)
+  })
+
+  afterAll(async () => {
+    await Promise.all([a, b, c].map((n) => n?.stop()))
+    await dirs.cleanup()
+  })
+
+  it('provides a batch: one JSON line per shard, then a summary line', async () => {
+    const hashes = Array.from({ length: 100 }, (_, i) => hashOf(i + 1))
+    const body = hashes.map((hash) => JSON.stringify({ hash })).join('\n')
+    const answer = await post(apiAddr(a), '/v1/shards', `${body}\n`)
+    expect(answer.status).toBe(200)
+    expect(answer.type).toMatch(/^application\/x-ndjson/)
+    const shardLines = answer.lines.slice(0, -1)
+    expect(shardLines.map((l) => l.hash).sort()).toEqual([...hashes].sort())
+    for (const line of shardLines) {
+      expect(line).toMatchObject({ confirmed: 2 })
+      expect(line.cid).toMatch(/^bafkrei/)
+      expect(line.error).toBeUndefined()
+    }
+    const summary = answer.lines.at(-1)?.summary as Record<string, number>
+    expect(summary).toMatchObject({ provided: 100, failed: 0, confirmedMedian: 2 })
+    expect(summary.lookups).toBeLessThan(10)
+    expect(a.shards()).toBeDefined()
+    expect([...a.shards()].length).toBe(100)
+    const found = await c.findProviders(hashes[42] as string)
+    expect(found.providers.map((p) => p.peerId.toString())).toContain(a.id().peerId)
+  })
+
+  it('refuses a malformed batch with 400, naming the line', async () => {
+    const bad = await post(apiAddr(a), '/v1/shards', `{"hash":"${hashOf(1)}"}\n{"hash":"xyz"}\n`)
+    expect(bad.status).toBe(400)
+    expect((bad.lines[0]?.error as { message: string }).message).toMatch(/^line 2: /)
+    const empty = await post(apiAddr(a), '/v1/shards', '')
+    expect(empty.status).toBe(400)
+    const notJson = await post(apiAddr(a), '/v1/shards', 'hello\n')
+    expect((notJson.lines[0]?.error as { message: string }).message).toMatch(/^line 1: not JSON/)
+  })
+
+  it('runs a whole republish cycle: only the summary, or JSON lines when asked', async () => {
+    const plain = await post(apiAddr(a), '/v1/republish', undefined)
+    expect(plain.status).toBe(200)
+    expect(plain.lines).toHaveLength(1)
+    expect(plain.lines[0]?.summary).toMatchObject({ shards: 100, failed: 0, confirmedMedian: 2 })
+
+    const streamed = await post(apiAddr(a), '/v1/republish', undefined, { accept: 'application/x-ndjson' })
+    expect(streamed.type).toMatch(/^application\/x-ndjson/)
+    expect(streamed.lines).toHaveLength(101)
+    expect(streamed.lines.at(-1)?.summary).toMatchObject({ shards: 100, failed: 0 })
+    expect(streamed.lines[0]).toMatchObject({ confirmed: 2 })
+  })
+})
