@@ -25,12 +25,12 @@ import {
   type ProvideManyShardResult,
   type ProvideResult,
   type RefreshResult,
-  type SweepSummary,
   republishTiming,
   resolveStreamSlotsOptions,
   type ShardPeer,
   ShardRouting,
   type ShardRoutingLibp2p,
+  type SweepSummary,
 } from '@nsn/core'
 import { createNsnHost } from '@nsn/core/host'
 import { DEFAULT_PREFIX, ShardRegistry } from '@nsn/shard-registry'

@@ -50,7 +50,8 @@ describe('the sweep over TCP', () => {
         const msg = decodeKadMessage(body)
         messages.push(msg)
         if (msg.type === MessageType.ADD_PROVIDER) continue
-        const providers = msg.type === MessageType.GET_PROVIDERS ? [{ id: self.id, multiaddrs: [self.addr] }] : []
+        const providers =
+          msg.type === MessageType.GET_PROVIDERS ? [{ id: self.id, multiaddrs: [self.addr] }] : []
         const answer: Partial<KadMessage> = { type: msg.type, key: msg.key, closer: [], providers }
         if (!stream.send(frame(encodeKadMessage(answer)))) await stream.onDrain()
       }

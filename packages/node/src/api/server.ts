@@ -201,7 +201,10 @@ function pathOf(target: string): URL {
  * Resolves true once the request is received completely (its body drained: no route reads
  * one), false when its connection closes first (cut by `requestTimeout`, or the client went away).
  */
-function received(req: IncomingMessage, body?: { chunks: Buffer[]; bytes: number; limit: number }): Promise<boolean> {
+function received(
+  req: IncomingMessage,
+  body?: { chunks: Buffer[]; bytes: number; limit: number },
+): Promise<boolean> {
   req.on('error', () => undefined) // an aborted request: its connection is gone, nothing to answer
   if (body != null) {
     // a route that reads its body (a batch): kept up to its bound, the rest drained
@@ -275,7 +278,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     let path = shortTarget(req.url ?? '/')
     let status = 200
     // executed only once received completely: a PUT whose body never ends is cut, not run
-    const body = readsBody(method, req.url ?? '/') ? { chunks: [], bytes: 0, limit: API_MAX_BATCH_BYTES } : undefined
+    const body = readsBody(method, req.url ?? '/')
+      ? { chunks: [], bytes: 0, limit: API_MAX_BATCH_BYTES }
+      : undefined
     if (!(await received(req, body))) {
       log.debug('request not received completely; not executed', { method, path })
       return

@@ -18,8 +18,8 @@ import type {
   ProvideManyShardResult,
   ProvideResult,
   RefreshResult,
-  SweepSummary,
   ShardPeer,
+  SweepSummary,
 } from '@nsn/core'
 
 /** Lifecycle of a node; the API serves requests only while `running`. */
@@ -193,5 +193,12 @@ export interface ProvideManySummaryLine {
 
 /** The answer of `POST /v1/republish` (without JSON lines: only it), or its last line. */
 export interface RepublishSummaryLine {
-  summary: { shards: number; regions: number; lookups: number; confirmedMedian: number; failed: number; durationMs: number }
+  summary: {
+    shards: number
+    regions: number
+    lookups: number
+    confirmedMedian: number
+    failed: number
+    durationMs: number
+  }
 }

@@ -11,7 +11,17 @@ import { find } from './find/index.js'
 import { id } from './id/index.js'
 import { peers } from './peers/index.js'
 import { provide } from './provide/index.js'
+import { republish } from './republish/index.js'
 import { start } from './start/index.js'
 import { stopProviding } from './stop-providing/index.js'
 
-export const COMMANDS: readonly CliCommand[] = [start, id, peers, provide, find, stopProviding, demo]
+export const COMMANDS: readonly CliCommand[] = [
+  start,
+  id,
+  peers,
+  provide,
+  republish,
+  find,
+  stopProviding,
+  demo,
+]
