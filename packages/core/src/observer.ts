@@ -315,6 +315,8 @@ export interface DhtObserver {
 export interface SweepRegionEvent {
   /** The region's prefix, `0`/`1` characters. */
   bits: string
+  /** `republish` (the schedule or a whole cycle) or `provide` (a batch of new shards). */
+  origin: 'republish' | 'provide'
   shards: number
   /** Peers records were sent to. */
   peers: number

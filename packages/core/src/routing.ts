@@ -446,6 +446,7 @@ export class ShardRouting {
         onRegion: (result) => {
           this.notify('sweepRegionEnded', {
             bits: result.bits,
+            origin: result.origin,
             shards: result.shards,
             peers: result.peers,
             reachablePeers: result.reachablePeers,

@@ -149,6 +149,8 @@ export interface ShardPlacement {
 /** What one region pass did. */
 export interface RegionPassResult {
   bits: string
+  /** `republish` (the schedule or a whole cycle) or `provide` (a batch of new shards). */
+  origin: 'republish' | 'provide'
   shards: number
   peers: number
   reachablePeers: number
@@ -587,7 +589,7 @@ export class Sweeper {
     let lookups = 0
     let failed = 0
     for (const [bits, shards] of byRegion) {
-      const result = await this.pass(bits, shards, signal)
+      const result = await this.pass(bits, shards, signal, 'provide')
       lookups += result.lookups
       for (const placement of result.placements) {
         confirmed.push(placement.confirmed)
@@ -606,7 +608,12 @@ export class Sweeper {
   }
 
   /** One region's pass over `shards`: explore, allocate, send, mark published. */
-  async pass(bits: string, input: readonly SweepShard[], signal: AbortSignal): Promise<RegionPassResult> {
+  async pass(
+    bits: string,
+    input: readonly SweepShard[],
+    signal: AbortSignal,
+    origin: 'republish' | 'provide' = 'republish',
+  ): Promise<RegionPassResult> {
     const start = performance.now()
     const now = this.now()
     const { k } = this.options
@@ -614,6 +621,7 @@ export class Sweeper {
     const placeable = shards.map((shard) => ({ ...shard, target: multihashOf(shard.hash) }))
     const base: Omit<RegionPassResult, 'retry' | 'durationMs'> = {
       bits,
+      origin,
       shards: shards.length,
       peers: 0,
       reachablePeers: 0,
