@@ -11,6 +11,10 @@
 //     --no-soak              skip the soak (the report keeps the previous soak, if any)
 //     --soak-only            only the soak (the report keeps the previous comparison)
 //     --soak-duration 150 --soak-shards 100000
+//     --only republish       only the republish section (bench/republish.mjs): NSN's sweep
+//                            against plain kad-dht's reprovider; the report keeps the rest
+//     --no-republish         skip it (the report keeps the previous figures, if any)
+//     --republish-nodes 50 --republish-shards 10000,100000 --republish-plain-shards 200
 //     --write-baseline       also write results/baseline.json from this run
 //     --report-only          re-render latest.md and the charts from latest.json
 //
@@ -40,6 +44,11 @@ const { values } = parseArgs({
     'soak-duration': { type: 'string', default: '150' },
     'soak-shards': { type: 'string', default: '100000' },
     'write-baseline': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-republish': { type: 'boolean', default: false },
+    'republish-nodes': { type: 'string', default: '50' },
+    'republish-shards': { type: 'string', default: '10000,100000' },
+    'republish-plain-shards': { type: 'string', default: '200' },
     'report-only': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   },
@@ -77,6 +86,44 @@ if (values['report-only']) {
   console.log(`report: ${fileURLToPath(new URL('latest.md', resultsDir))}`)
   process.exit(0)
 }
+/** Runs bench/republish.mjs in a child; resolves with its figures (or an error entry). */
+async function republishSection() {
+  const out = join(tmpdir(), `nsn-bench-republish-${process.pid}.json`)
+  console.error(
+    `republish: ${values['republish-nodes']} nodes, ${values['republish-shards']} shards (plain: ${values['republish-plain-shards']})`,
+  )
+  const code = await child('./republish.mjs', [
+    '--nodes',
+    values['republish-nodes'],
+    '--shards',
+    values['republish-shards'],
+    '--plain-shards',
+    values['republish-plain-shards'],
+    '--out',
+    out,
+    ...(values.quiet ? ['--quiet'] : []),
+  ])
+  try {
+    const figures = JSON.parse(await readFile(out, 'utf8'))
+    await rm(out, { force: true })
+    return figures
+  } catch {
+    return { error: `republish.mjs exited with ${code}` }
+  }
+}
+
+if (values.only != null) {
+  if (values.only !== 'republish')
+    throw new Error(`--only: unknown section ${values.only} (known: republish)`)
+  // one section: the report keeps every other figure of the previous run
+  const report = before ?? { kind: 'nsn-dht-bench', version: 1, machine: machineInfo(), charts: {} }
+  report.republish = await republishSection()
+  await writeFile(new URL('latest.json', resultsDir), `${JSON.stringify(report, null, 2)}\n`)
+  await writeFile(new URL('latest.md', resultsDir), renderMarkdown(report))
+  console.log(`report: ${fileURLToPath(new URL('latest.md', resultsDir))}`)
+  process.exit(report.republish.error == null ? 0 : 1)
+}
+
 const result = {
   kind: 'nsn-dht-bench',
   version: 1,
@@ -154,6 +201,14 @@ if (values['no-soak']) {
     failed = true
     console.error(`soak failed (exit ${code})`)
   }
+}
+
+if (values['no-republish']) result.republish = before?.republish
+else {
+  const started = performance.now()
+  result.republish = await republishSection()
+  result.durationsSec.republish = (performance.now() - started) / 1000
+  if (result.republish.error != null) failed = true
 }
 
 result.loadavg.end = os.loadavg()[0]
