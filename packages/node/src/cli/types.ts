@@ -32,7 +32,7 @@ export interface CliIo {
   /** Immediate exit: a second signal, or a graceful stop that hangs. */
   exit(code: number): void
   /** Standard input (`nsn-node provide -` reads hashes from it); `process.stdin` by default. */
-  stdin?: AsyncIterable<string | Uint8Array>
+  stdin?: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>
 }
 
 /** One option of a command, as `node:util` `parseArgs` takes it, with its help. */

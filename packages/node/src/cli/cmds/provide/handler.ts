@@ -10,7 +10,9 @@ import { batchClient, batchProgress } from '../batch-progress.js'
 /** Shards a batch request carries at most; a longer list goes in several requests. */
 export const PROVIDE_BATCH_REQUEST = 100_000
 
-async function readAll(source: AsyncIterable<string | Uint8Array>): Promise<string> {
+async function readAll(
+  source: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>,
+): Promise<string> {
   let text = ''
   const decoder = new TextDecoder()
   for await (const chunk of source)
