@@ -398,7 +398,7 @@ export class ShardRouting {
         datastore: init.datastore,
         explore: (target, signal) => this.explore(target, signal),
         knownPeers: () => {
-          const out: Uint8Array[] = []
+          const out: Array<{ peerId: PeerId; key: Uint8Array }> = []
           for (const { peerId } of this.kad.routingTable.kb.toIterable()) {
             const id = peerId.toString()
             let key = peerKeys.get(id)
@@ -407,7 +407,7 @@ export class ShardRouting {
               if (peerKeys.size > 8192) peerKeys.clear()
               peerKeys.set(id, key)
             }
-            out.push(key)
+            out.push({ peerId, key })
           }
           return out
         },

@@ -54,7 +54,7 @@ function components(
         for (const hash of hashes) published.add(Buffer.from(hash).toString('hex'))
       },
     },
-    knownPeers: () => peers.map((p) => p.key),
+    knownPeers: () => peers,
     explore: async (target) => closestTo(kadKeyOf(target), peers, 20, (p) => p.key),
     frames: (keys) => keys.map(() => new Uint8Array(1)),
     sendBatch: async (peer, keys) => ({

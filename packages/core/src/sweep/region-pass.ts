@@ -6,7 +6,8 @@
  *
  * Coverage: a lookup for target `t` that returns the k closest peers knows every peer
  * nearer to `t` than the k-th, so it knows ALL the peers under `t`'s prefix of
- * `cpl(t, kth) + 1` bits (fewer than k answers: all the peers there are). The region is
+ * `cpl(t, kth) + 1` bits (fewer than k answers while this node knows fewer than k peers in
+ * all: every peer there is; else a lookup cut short, which proves nothing). The region is
  * covered when the covered prefixes tile it; then its peers are all known, and when it
  * holds at least k of them, every shard's k closest are among them (a peer outside
  * shares a shorter prefix with the shard than any peer inside). A region found to hold
@@ -17,7 +18,8 @@
  *
  * A lookup's target is a DHT key, which peers hash (sha2-256) into the keyspace: a part
  * of the region is aimed at with one of its shards' keys when it holds one, else with a
- * random key whose hash falls in it ({@link keyUnderPrefix}).
+ * random key whose hash falls in it ({@link keyUnderPrefix}). The peers this node already
+ * knows (its routing table) are candidates from the start.
  *
  * @packageDocumentation
  */
@@ -104,9 +106,12 @@ export async function exploreRegion(
   explore: ExploreFn,
   options: SweepRegionOptions,
   signal: AbortSignal,
+  known: readonly ExploredPeer[] = [],
 ): Promise<Exploration> {
   const exploration: Exploration = {
-    peers: new Map(),
+    // the peers this node already knows are candidates too: a lookup cut short (peers
+    // that did not answer in time) cannot leave a shard with fewer than k of them
+    peers: new Map(known.map((peer) => [peer.peerId.toString(), peer])),
     covered: [],
     explored: bits,
     complete: false,
@@ -149,7 +154,11 @@ export async function exploreRegion(
       }
     }
     const kth = closestTo(key, found, options.k, (p) => p.key)[options.k - 1]
-    exploration.covered.push(kth == null ? '' : bitsOf(key, commonPrefixBits(key, kth.key) + 1))
+    if (kth != null) exploration.covered.push(bitsOf(key, commonPrefixBits(key, kth.key) + 1))
+    // fewer than k answers: every peer there is, but only when this node knows fewer than
+    // k peers in all; else the lookup was cut short (peers that did not answer) and proves
+    // nothing
+    else if (exploration.peers.size < options.k) exploration.covered.push('')
     idle = added === 0 ? idle + 1 : 0
   }
   return exploration

@@ -82,8 +82,8 @@ export interface SweeperComponents {
   datastore?: Datastore
   /** One `getClosestPeers` lookup, under the node's deadline. */
   explore: ExploreFn
-  /** Kademlia ids of the peers this node knows (its routing table). */
-  knownPeers(): Uint8Array[]
+  /** The peers this node knows (its routing table), with their Kademlia ids. */
+  knownPeers(): ExploredPeer[]
   /** Framed ADD_PROVIDER messages of these DHT keys (this node with its current addresses). */
   frames(keys: readonly Uint8Array[]): Uint8Array[]
   /** Sends one peer its batch (`batch-send.ts`). */
@@ -283,7 +283,7 @@ export class Sweeper {
    * table and peers found by explorations), split down to L where it is shallower.
    */
   regions(): Region[] {
-    const peers = [...this.components.knownPeers()]
+    const peers = this.components.knownPeers().map((peer) => peer.key)
     const seen = new Set(peers.map((p) => Buffer.from(p).toString('hex')))
     for (const [hex, key] of this.explored) if (!seen.has(hex)) peers.push(key)
     const regions = splitToDepth(regionsFromPeers(peers, this.options.k), this.state?.prefixLength ?? 0)
@@ -644,6 +644,7 @@ export class Sweeper {
       this.explore(),
       { k, maxExplorations: this.options.maxExplorations, noNewPeerLimit: this.options.noNewPeerLimit },
       signal,
+      this.components.knownPeers(),
     )
     const self = this.components.peerId.toString()
     exploration.peers.delete(self)

@@ -76,7 +76,7 @@ function harness(peers: ExploredPeer[], shards: MemoryShards, datastore = new Me
       shards,
       datastore,
       now: () => clock.now,
-      knownPeers: () => peers.map((p) => p.key),
+      knownPeers: () => peers,
       explore: async (target) => {
         lookups.count++
         return closestTo(kadKeyOf(target), peers, 20, (p) => p.key)
