@@ -58,8 +58,17 @@ export const REPUBLISH_CHECK_INTERVAL = 1 * minute
 /** How many shards are republished at once. */
 export const REPUBLISH_CONCURRENCY = 4
 
-/** How many shards a node provides at most; least recently used ones are evicted past it. */
-export const REGISTRY_CAPACITY = 10_000
+/**
+ * Most due shards one republish run takes; the rest are taken by the next run, at once.
+ * Bounds a run's memory whatever the number of provided shards.
+ */
+export const REPUBLISH_DUE_LIMIT = 10_000
+
+/**
+ * How many shards a node provides at most; least recently provided ones are evicted past
+ * it. The shard store keeps them in the datastore, so its heap does not grow with them.
+ */
+export const REGISTRY_CAPACITY = 1_000_000
 
 /** `findProviders` stops once this many providers are known (Kubo's `findprovs` default). */
 export const FIND_PROVIDERS_LIMIT = 20
@@ -128,11 +137,12 @@ export const MAX_PROVIDERS_PER_KEY = 20
 export const MAX_PROVIDERS_PER_KEY_PER_GROUP = 2
 
 /**
- * Records one providing peer may have on this node: the most shards an honest NSN node
- * provides ({@link REGISTRY_CAPACITY}), which on a network of k nodes or fewer all land
- * on every node. Plain kad-dht stored 100,000 records of one peer in 40 s.
+ * Records one providing peer may have on this node: 10,000, the most shards an honest NSN
+ * node provided before the shard store ({@link REGISTRY_CAPACITY} is now far larger, but
+ * a receiver bounds what one peer may make it hold), which on a network of k nodes or
+ * fewer all land on every node. Plain kad-dht stored 100,000 records of one peer in 40 s.
  */
-export const MAX_RECORDS_PER_PEER = REGISTRY_CAPACITY
+export const MAX_RECORDS_PER_PEER = 10_000
 
 /**
  * Records of other peers this node keeps in total (its own are bounded by the registry).

@@ -25,6 +25,7 @@ import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { LOCAL_PROFILE, PING_MAX_INBOUND_STREAMS, PING_MAX_OUTBOUND_STREAMS } from './constants.js'
 import { InvalidOptionError } from './errors.js'
 import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
+import { OwnedMemoryDatastore } from './owned-memory-datastore.js'
 
 /** The services of every NSN host. */
 export type NsnHostServices<D = KadDHT> = {
@@ -53,7 +54,10 @@ export interface NsnHostInit<D = KadDHT> {
   listen?: string[]
   /** The host's identity. Default: a new Ed25519 key. */
   privateKey?: PrivateKey
-  /** Where libp2p (peer store) and the DHT (provider records) keep their data. Default: memory. */
+  /**
+   * Where libp2p (peer store) and the DHT (provider records) keep their data. Default: an
+   * {@link OwnedMemoryDatastore} (memory, each value in its own buffer).
+   */
   datastore?: Datastore
   /**
    * Options of {@link nsnKadDHT}, for the default DHT service. The `local` profile sets
@@ -135,7 +139,8 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
   return {
     ...(init.start == null ? {} : { start: init.start }),
     ...(init.privateKey == null ? {} : { privateKey: init.privateKey }),
-    ...(init.datastore == null ? {} : { datastore: init.datastore }),
+    // libp2p's own default keeps pooled views alive: see owned-memory-datastore.ts
+    datastore: init.datastore ?? new OwnedMemoryDatastore(),
     ...(init.dns == null ? {} : { dns: init.dns }),
     ...(init.connectionGater == null ? {} : { connectionGater: init.connectionGater }),
     ...(init.metrics == null ? {} : { metrics: init.metrics as Libp2pOptions['metrics'] }),

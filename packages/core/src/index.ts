@@ -88,6 +88,7 @@ export {
   runOperation,
   runOperationStream,
 } from './operation.js'
+export { OwnedMemoryDatastore, ownedBytes } from './owned-memory-datastore.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
 export {

@@ -70,14 +70,14 @@ export class ProviderStore {
   }
 
   /** Deletes this node's self-records of shards for which `keep` is false; resolves with how many. */
-  async dropSelfRecords(keep: (hash: Uint8Array) => boolean): Promise<number> {
+  async dropSelfRecords(keep: (hash: Uint8Array) => boolean | Promise<boolean>): Promise<number> {
     const self = this.self.toString()
     const stale = []
     for await (const key of this.kad.datastore.queryKeys({ prefix: this.kad.providerPrefix })) {
       const parsed = parseProviderRecordKey(this.kad.providerPrefix, key)
       if (parsed == null || parsed.provider !== self) continue
       const hash = shardHashOf(parsed.multihash)
-      if (hash == null || !keep(hash)) stale.push(key)
+      if (hash == null || !(await keep(hash))) stale.push(key)
     }
     for (const key of stale) await this.kad.datastore.delete(key)
     return stale.length

@@ -18,8 +18,8 @@ export interface RegistryWiringComponents {
   withdraw(entry: ProvidedShardEntry): Promise<void>
   /** Aborts a running republish of the shard. */
   cancelRepublish(hex: string): void
-  /** Drops self-records of shards for which `keep` is false. */
-  dropSelfRecords(keep: (hash: Uint8Array) => boolean): Promise<unknown>
+  /** Drops self-records of shards for which `keep` resolves false. */
+  dropSelfRecords(keep: (hash: Uint8Array) => boolean | Promise<boolean>): Promise<unknown>
   log?: Logger
 }
 

@@ -5,11 +5,14 @@
  * receivers always hold a fresh copy; a failed republish is retried after
  * `retryDelay`. It wakes at the registry's next deadline (or every `checkInterval` at
  * the latest), never scans the whole set, and `stop()` cancels the timer and aborts
- * in-flight publishes.
+ * in-flight publishes. A run takes at most `dueLimit` due shards (the rest wait for the
+ * next run, at once), so its memory is bounded whatever the size of the set; a run over
+ * every shard (`all`) streams them from the registry.
  *
  * @packageDocumentation
  */
 
+import { REPUBLISH_DUE_LIMIT } from './constants.js'
 import type { ProvidedShardEntry, ProvidedShards } from './provided-shards.js'
 
 /** Publishes one shard; rejects when no peer confirmed the store (it is retried). */
@@ -25,6 +28,8 @@ export interface RepublisherOptions {
   onRun?: (run: RepublishRun) => void
   /** Called when a run itself failed (not a single publish). */
   onError?: (err: unknown) => void
+  /** Most due shards one run takes; default {@link REPUBLISH_DUE_LIMIT}. */
+  dueLimit?: number
 }
 
 /** What one run did. */
@@ -43,6 +48,8 @@ export class Republisher {
   private controller?: AbortController
   private running?: Promise<RepublishRun>
   private started = false
+  /** Bumped by every {@link schedule} call, so only the latest one arms the timer. */
+  private generation = 0
   private readonly inFlight = new Map<string, AbortController>()
 
   constructor(registry: ProvidedShards, publish: PublishFn, options: RepublisherOptions) {
@@ -60,6 +67,7 @@ export class Republisher {
 
   async stop(): Promise<void> {
     this.started = false
+    this.generation++
     clearTimeout(this.timer)
     this.timer = undefined
     this.controller?.abort()
@@ -71,15 +79,28 @@ export class Republisher {
     this.inFlight.get(hex)?.abort()
   }
 
-  /** Re-arms the timer, e.g. after shards were added. */
+  /** Re-arms the timer, e.g. after shards were added (once the registry told its next deadline). */
   schedule(): void {
     if (!this.started) return
-    clearTimeout(this.timer)
-    const now = Date.now()
-    const next = this.registry.nextDeadline()
-    const at = Math.min(next ?? Number.POSITIVE_INFINITY, now + this.options.checkInterval)
-    this.timer = setTimeout(() => this.tick(), Math.max(0, at - now))
-    this.timer.unref?.()
+    const generation = ++this.generation
+    this.registry.nextDeadline().then(
+      (next) => {
+        if (!this.started || generation !== this.generation) return
+        clearTimeout(this.timer)
+        const now = Date.now()
+        const at = Math.min(next ?? Number.POSITIVE_INFINITY, now + this.options.checkInterval)
+        this.timer = setTimeout(() => this.tick(), Math.max(0, at - now))
+        this.timer.unref?.()
+      },
+      (err: unknown) => {
+        this.options.onError?.(err)
+        if (!this.started || generation !== this.generation) return
+        // the registry could not be read: try again at the next check
+        clearTimeout(this.timer)
+        this.timer = setTimeout(() => this.tick(), this.options.checkInterval)
+        this.timer.unref?.()
+      },
+    )
   }
 
   private tick(): void {
@@ -105,14 +126,29 @@ export class Republisher {
   private async run(signal: AbortSignal, all: boolean): Promise<RepublishRun> {
     const start = performance.now()
     const expired = (await this.registry.expire()).length
-    const due = all ? [...this.registry.entries()] : this.registry.due(Date.now())
+    const source: AsyncIterator<ProvidedShardEntry> | Iterator<ProvidedShardEntry> = all
+      ? this.registry.entries({ signal })[Symbol.asyncIterator]()
+      : (await this.registry.due(Date.now(), this.options.dueLimit ?? REPUBLISH_DUE_LIMIT)).values()
+    // workers pull one entry at a time; pulls are chained, as an async iterator requires
+    let pulling: Promise<unknown> = Promise.resolve()
+    let taken = 0
+    const pull = (): Promise<ProvidedShardEntry | undefined> => {
+      const next = pulling.then(async () => {
+        const result = await source.next()
+        if (result.done === true) return undefined
+        taken++
+        return result.value
+      })
+      pulling = next.catch(() => undefined)
+      return next
+    }
     let republished = 0
     let failed = 0
-    let next = 0
     const worker = async (): Promise<void> => {
-      while (next < due.length && !signal.aborted) {
-        const entry = due[next++] as ProvidedShardEntry
-        if (!this.registry.has(entry.hash) || this.options.isBusy?.(entry) === true) continue
+      while (!signal.aborted) {
+        const entry = await pull()
+        if (entry === undefined) return
+        if (!(await this.registry.has(entry.hash)) || this.options.isBusy?.(entry) === true) continue
         const controller = new AbortController()
         const onRunAbort = (): void => controller.abort(signal.reason)
         signal.addEventListener('abort', onRunAbort, { once: true })
@@ -135,9 +171,13 @@ export class Republisher {
         }
       }
     }
-    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, due.length) }, worker))
+    try {
+      await Promise.all(Array.from({ length: this.options.concurrency }, worker))
+    } finally {
+      await source.return?.()
+    }
     const result = { republished, failed, expired, durationMs: performance.now() - start }
-    if (due.length > 0 || expired > 0) this.options.onRun?.(result)
+    if (taken > 0 || expired > 0) this.options.onRun?.(result)
     return result
   }
 }

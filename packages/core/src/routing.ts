@@ -590,7 +590,7 @@ export class ShardRouting {
         publication = await this.publish(entry ?? key, 'provide', options)
       } catch (err) {
         if (registry == null) throw err
-        if (registry.has(key.bytes)) {
+        if (await registry.has(key.bytes)) {
           // keep the intent; the republisher retries soon
           await registry.markPublished(key.bytes, {
             now: entry?.publishedAt ?? 0,
@@ -602,7 +602,7 @@ export class ShardRouting {
         throw err
       }
       if (registry != null) {
-        if (!registry.has(key.bytes)) {
+        if (!(await registry.has(key.bytes))) {
           // evicted by a concurrent provide while kad-dht wrote our record: leave no orphan
           await this.dht.cancelReprovide(key.cid)
           throw new ShardEvictedError(key.hex)
@@ -628,7 +628,7 @@ export class ShardRouting {
       await this.dht.cancelReprovide(key.cid)
       return true
     }
-    if (!this.registry.has(key.bytes)) return false
+    if (!(await this.registry.has(key.bytes))) return false
     await this.registry.delete(key.bytes)
     await this.wiring.withdrawal(key.hex)
     return true
@@ -994,10 +994,8 @@ export class ShardRouting {
     for (const { key } of keys.values()) this.cache?.delete(key.hex)
     const registry = this.registry
     if (registry != null) {
-      const many = (registry as { addMany?: (h: Uint8Array[]) => Promise<unknown> }).addMany
-      const all = [...keys.values()].map(({ key }) => key.bytes)
-      if (typeof many === 'function') await many.call(registry, all)
-      else for (const hash of all) await registry.add(hash)
+      // durable before anything is published (write-through, batched)
+      await registry.addMany([...keys.values()].map(({ key }) => key.bytes))
     }
     const signal =
       options.signal == null ? this.shutdown.signal : AbortSignal.any([options.signal, this.shutdown.signal])

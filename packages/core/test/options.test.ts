@@ -24,7 +24,7 @@ describe('NSN defaults', () => {
     expect(QUERY_TIMEOUT).toBe(10_000)
     expect(REFRESH_INTERVAL).toBe(5 * 60_000)
     expect(PROVIDER_RECORD_TTL).toBe(12 * 3_600_000)
-    expect(REGISTRY_CAPACITY).toBe(10_000)
+    expect(REGISTRY_CAPACITY).toBe(1_000_000)
     expect(FIND_PROVIDERS_LIMIT).toBe(20)
   })
 

@@ -75,7 +75,7 @@ for (let i = 1; i <= total; i++) {
 }
 const elapsed = (performance.now() - started) / 1000
 await new Promise((resolve) => setImmediate(resolve))
-const registryKeys = await countKeys(datastore, '/nsn/shards')
+const registryKeys = await countKeys(datastore, '/nsn/shards/k/') // one record key per shard
 const providerKeys = await countKeys(datastore, hooksOf(node.libp2p.services.dht).providerPrefix)
 const steady = samples.filter((s) => s.shards >= Math.min(total, capacity * 5))
 const perShard = slope(steady.map((s) => ({ x: s.shards, y: s.heapBytes })))

@@ -135,8 +135,7 @@ async function nsnRun(size) {
       dht: nsnDht,
       routing: {
         refreshInterval: 0,
-        observer: { sweepRegionEnded: (e) => regions.push(e) },
-        sweep: { batch: sweepBatch },
+        sweep: { batch: sweepBatch, onRegion: (e) => regions.push(e) },
       },
     },
     peer: { dht: nsnDht, routing: { refreshInterval: 0 } },
@@ -186,6 +185,10 @@ async function nsnRun(size) {
       trueClosestShare: held / expected,
       trueClosestSample: sample.length,
       heapDeltaMiB: (heapAfter - heapBefore) / 2 ** 20,
+      sendErrors: regions.reduce((all, r) => {
+        for (const [m, n] of Object.entries(r.sendErrors ?? {})) all[m] = (all[m] ?? 0) + n
+        return all
+      }, {}),
       rpcErrors: rpcs.errors,
       rpcErrorsByType: rpcs.errorNames,
       rpcsByType: rpcs.byType,

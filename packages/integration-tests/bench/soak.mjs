@@ -339,7 +339,7 @@ const runSec = elapsed()
 
 // ---- what it showed
 const datastoreKeys = {
-  registry: await countKeys(registry.prefix),
+  registry: await countKeys(`${registry.prefix}/k/`), // one record key per shard
   kadDhtProviderRecords: await countKeys(hooksOf(subject.dht).providerPrefix),
 }
 const selfRecords = await (async () => {

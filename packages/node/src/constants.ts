@@ -82,6 +82,12 @@ export const STOP_TIMEOUT = 10 * second
 /** Content type of the API's streamed answers: JSON lines (one JSON value a line). */
 export const NDJSON_CONTENT_TYPE = 'application/x-ndjson'
 
+/** Shards one `GET /v1/shards` page lists when no `?limit=` is given. */
+export const SHARDS_PAGE_SIZE = 1000
+
+/** Largest `?limit=` of `GET /v1/shards`. */
+export const MAX_SHARDS_PAGE_SIZE = 10_000
+
 /** Largest `?limit=` the providers lookup accepts. */
 export const MAX_FIND_PROVIDERS_LIMIT = 1000
 

@@ -19,7 +19,6 @@ import {
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
-  type ProvidedShardEntry,
   type ProvideManyOptions,
   type ProvideManyResult,
   type ProvideManyShardResult,
@@ -38,7 +37,7 @@ import { LevelDatastore } from 'datastore-level'
 import type { Datastore } from 'interface-datastore'
 import type { Libp2pOptions } from 'libp2p'
 import { type ApiServer, startApiServer } from './api/server.js'
-import type { ApiBackend, IdResponse, NsnNodeState } from './api/types.js'
+import type { ApiBackend, IdResponse, NsnNodeState, ShardListEntry } from './api/types.js'
 import { type BootstrapOutcome, Bootstrapper } from './bootstrapper.js'
 import { formatHostPort } from './config/fields.js'
 import { type ConfigValues, resolveConfig } from './config/load.js'
@@ -544,9 +543,12 @@ export class NsnNode implements ApiBackend {
     return this.running.routing.routingTablePeers()
   }
 
-  /** The provided shards, least recently used first. */
-  shards(): Iterable<ProvidedShardEntry> {
-    return this.running.registry.entries()
+  /**
+   * The provided shards in Kademlia key order (one range read of the shard store), from
+   * above `after` (a 32-byte Kademlia key) when given.
+   */
+  shards(options: { after?: Uint8Array; signal?: AbortSignal } = {}): AsyncIterable<ShardListEntry> {
+    return this.running.registry.shardsInRegion(new Uint8Array(0), 0, options)
   }
 
   /** Provides a shard and publishes its record. */

@@ -77,7 +77,7 @@ function backend(calls: string[], peers?: Promise<void>): ApiBackend {
       await peers
       return []
     },
-    shards: () => [],
+    shards: async function* () {},
     provide: async (hex) => {
       calls.push(`provide ${hex}`)
       return { confirmed: 1, sentTo: 1, quorum: 1, belowQuorum: false, durationMs: 1 } as never

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { isNsnError } from '@nsn/core'
+import { kadKeyOf } from '@nsn/shard-registry'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
@@ -151,12 +152,18 @@ describe("a caller's identity and datastore", () => {
       await first.stop()
       expect(await readdir(dataDir)).toEqual([IDENTITY_FILE]) // no datastore in the data dir
       // still open: the caller's to close
-      expect(await datastore.has(new Key(`/nsn/shards/${hash('0d')}`))).toBe(true)
+      expect(
+        await datastore.has(
+          new Key(`/nsn/shards/k/${Buffer.from(kadKeyOf(Buffer.from(hash('0d'), 'hex'))).toString('hex')}`),
+        ),
+      ).toBe(true)
 
       // a restart on the same datastore and data dir: same identity, same shards
       const second = await node({ datastore, dataDir })
       expect(second.peerId.toString()).toBe(peerId)
-      expect([...second.shards()].map((entry) => entry.hex)).toEqual([hash('0d')])
+      const listed: string[] = []
+      for await (const entry of second.shards()) listed.push(entry.hex)
+      expect(listed).toEqual([hash('0d')])
     } finally {
       await Promise.all(nodes.splice(0).map((n) => n.stop()))
       await datastore.close()
@@ -172,7 +179,7 @@ describe("a caller's identity and datastore", () => {
     await n.provide(hash('0e')).catch(() => undefined)
     expect(await exists(dataDir)).toBe(false)
     let records = 0
-    for await (const _ of datastore.queryKeys({ prefix: '/nsn/shards' })) records++
+    for await (const _ of datastore.queryKeys({ prefix: '/nsn/shards/k/' })) records++
     expect(records).toBe(1)
   })
 })

@@ -113,7 +113,7 @@ describe('NsnNode', () => {
     expect(metrics).not.toBeNull()
     const text = await (await fetch(`http://${metrics?.host}:${metrics?.port}/metrics`)).text()
     expect(text).toContain('nsn_p2p_kademlia_routing_table_size')
-    expect(text).toContain('nsn_p2p_shard_registry_capacity 10000')
+    expect(text).toContain('nsn_p2p_shard_registry_capacity 1000000')
     // the integration tests' eclipse test reads this name from daemons
     expect(text).toContain('nsn_p2p_routing_diversity_refusals_total{reason="table"} 0')
   })

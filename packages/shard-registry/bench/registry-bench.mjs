@@ -96,7 +96,7 @@ async function ours(n, capacity, order) {
   const add = n / ((performance.now() - t) / 1000)
   let hits = 0
   t = performance.now()
-  for (let i = 0; i < n; i++) if (registry.has(fillHash(hash, order[i]))) hits++
+  for (let i = 0; i < n; i++) if (await registry.has(fillHash(hash, order[i]))) hits++
   const has = n / ((performance.now() - t) / 1000)
   let deleted = 0
   t = performance.now()

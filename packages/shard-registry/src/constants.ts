@@ -11,8 +11,15 @@
  * @packageDocumentation
  */
 
-/** How many shards a node provides at most; adding past it evicts the least recently used one. */
-export const DEFAULT_CAPACITY = 10_000
+/** How many shards a node provides at most; adding past it evicts the least recently provided one. */
+export const DEFAULT_CAPACITY = 1_000_000
+
+/**
+ * Most shards written in one datastore batch by `addMany`, `markPublishedMany`, `expire`
+ * and the load-time eviction: large enough to amortise a commit, small enough that one
+ * batch's buffers stay well under a megabyte.
+ */
+export const DEFAULT_BATCH_SIZE = 1000
 
 /** Time from a publication to the next, in ms: 11 h (a 12 h provider-record TTL minus a 1 h margin). */
 export const DEFAULT_REPUBLISH_INTERVAL = 11 * 60 * 60 * 1000
@@ -23,7 +30,7 @@ export const DEFAULT_REPUBLISH_INTERVAL = 11 * 60 * 60 * 1000
  */
 export const DEFAULT_REPUBLISH_JITTER = 10 * 60 * 1000
 
-/** Datastore key prefix under which the registry stores one record per shard. */
+/** Datastore key prefix under which the registry stores its shards and their indexes. */
 export const DEFAULT_PREFIX = '/nsn/shards'
 
 /** Length of a shard hash in bytes. */

@@ -1,35 +1,58 @@
 /**
- * {@link ShardRegistry}: the bounded set of shards a node provides, with LRU eviction,
- * expiry, a republish due-list and optional write-through persistence.
+ * {@link ShardRegistry}: the bounded set of shards a node provides, kept in a datastore
+ * keyed by Kademlia key, with least-recently-provided eviction, expiry, a republish
+ * due-list and write-through persistence. Its heap does not grow with the number of
+ * shards: memory holds a count and a sequence number; everything else is read from the
+ * datastore (layout: `keys.ts`).
  *
  * @packageDocumentation
  */
 
 import { EventEmitter } from 'node:events'
-import type { Batch, Datastore } from 'interface-datastore'
-import { Key } from 'interface-datastore'
-import { decodeRecord, encodeRecord, type ShardRecord } from './codec.js'
+import { MemoryDatastore } from 'datastore-core'
+import { type Batch, type Datastore, Key } from 'interface-datastore'
 import {
+  decodeLegacyRecord,
+  decodeMeta,
+  decodeRecord,
+  encodeMeta,
+  encodeRecord,
+  type LegacyRecord,
+  type ShardRecord,
+} from './codec.js'
+import {
+  DEFAULT_BATCH_SIZE,
   DEFAULT_CAPACITY,
   DEFAULT_PREFIX,
   DEFAULT_REPUBLISH_INTERVAL,
   DEFAULT_REPUBLISH_JITTER,
+  SHARD_HASH_LENGTH,
 } from './constants.js'
-import { CorruptShardRecordError, InvalidOptionError, RegistryNotLoadedError } from './errors.js'
-import { fromHex, hexOf, isShardHex } from './hash.js'
-import { IndexedMinHeap } from './heap.js'
+import {
+  CorruptShardRecordError,
+  describe,
+  InvalidOptionError,
+  InvalidShardHashError,
+  RegistryNotLoadedError,
+} from './errors.js'
+import { assertShardHash, fromHex, isShardHex, toHex } from './hash.js'
+import { kadKeyOf } from './kad-key.js'
+import { type IndexSection, orderedHex, regionRange, StoreKeys, upperBound } from './keys.js'
+import { type ManyGetter, manyGetter, type RangeReader, rangeReader } from './range.js'
 import type {
   AddShardOptions,
   MarkPublishedOptions,
   ProvidedShardEntry,
   ProvidedShards,
+  RegionShard,
+  ShardRegionOptions,
   ShardRemovalReason,
   ShardRemovedEvent,
 } from './types.js'
 
 /** Options of {@link ShardRegistry}. Every one has a default. */
 export interface ShardRegistryInit {
-  /** Maximum number of shards; adding past it evicts the least recently used. Default 10,000. */
+  /** Maximum number of shards; adding past it evicts the least recently provided. Default 1,000,000. */
   capacity?: number
   /**
    * Milliseconds from a publication to the next one (before jitter). The caller derives
@@ -44,13 +67,18 @@ export interface ShardRegistryInit {
    */
   republishJitter?: number
   /**
-   * Where to persist the set. When given, call {@link ShardRegistry.load} (or use
+   * Where the shards live. Default: a fresh `MemoryDatastore` (nothing survives the
+   * process). When given, call {@link ShardRegistry.load} (or use
    * {@link ShardRegistry.open}) before mutating; every mutation then resolves only once
-   * written in one atomic batch. The registry does not open or close the datastore.
+   * written in atomic batches. The registry does not open or close the datastore. A
+   * `LevelDatastore` is read through its LevelDB iterators (true range reads); another
+   * datastore must yield its queries in key order.
    */
   datastore?: Datastore
   /** Datastore key prefix, e.g. `/nsn/shards` (the default). */
   prefix?: string
+  /** Most shards written in one batch by `addMany`, `markPublishedMany` and `expire`. Default 1,000. */
+  batchSize?: number
   /** Current time in epoch milliseconds; default `Date.now`. For tests. */
   clock?: () => number
   /** Uniform random number in [0, 1); default `Math.random`. For tests. */
@@ -65,84 +93,36 @@ export interface ShardRegistryEvents {
   added: [ProvidedShardEntry]
 }
 
-/** One shard's mutable state inside the registry. */
-interface Slot extends ShardRecord {
-  /** Breaks ties in the heaps: the earlier created slot first. Never changes. */
-  readonly id: number
-  readonly hex: string
-  /** The registry's private copy of the hash. */
-  readonly bytes: Uint8Array
-  /** Position in the republish heap; -1 when not in it. */
-  dueIndex: number
-  /** Position in the expiry heap (finite expiries only); -1 when not in it. */
-  expiryIndex: number
-  /** Neighbour towards the least recently used end of the recency list. */
-  prev: Slot | undefined
-  /** Neighbour towards the most recently used end of the recency list. */
-  next: Slot | undefined
+/** A shard as read from the datastore, with its Kademlia key's hex. */
+interface Stored {
+  readonly keyHex: string
+  readonly record: ShardRecord
 }
 
-/**
- * A state change, planned against the current state but not applied: `persist` adds its
- * writes to a batch (absent when there is nothing to write), then `apply` changes memory
- * and emits events. With a datastore, `apply` runs only after the batch committed.
- */
-interface Mutation<T> {
-  readonly persist?: (batch: Batch) => void
-  apply(): T
+/** A validated hash of a call, with its hex and Kademlia key's hex. */
+interface Target {
+  readonly hash: Uint8Array
+  readonly hex: string
+  readonly keyHex: string
 }
 
 const noop = (): void => {}
 
-function byRepublishAt(a: Slot, b: Slot): boolean {
-  return a.republishAt < b.republishAt || (a.republishAt === b.republishAt && a.id < b.id)
-}
-
-function byExpiresAt(a: Slot, b: Slot): boolean {
-  return a.expiresAt < b.expiresAt || (a.expiresAt === b.expiresAt && a.id < b.id)
-}
-
-function recordOf(slot: Slot, changes: Partial<ShardRecord>): ShardRecord {
-  return {
-    providedAt: slot.providedAt,
-    publishedAt: slot.publishedAt,
-    republishAt: slot.republishAt,
-    expiresAt: slot.expiresAt,
-    seq: slot.seq,
-    id: slot.id,
-    ...changes,
-  }
-}
-
-function newSlot(hex: string, bytes: Uint8Array, record: ShardRecord): Slot {
-  return {
-    id: record.id,
-    hex,
-    bytes,
-    providedAt: record.providedAt,
-    publishedAt: record.publishedAt,
-    republishAt: record.republishAt,
-    expiresAt: record.expiresAt,
-    seq: record.seq,
-    dueIndex: -1,
-    expiryIndex: -1,
-    prev: undefined,
-    next: undefined,
-  }
-}
-
 /**
- * The bounded set of shards a node provides; the single source of truth for it.
+ * The bounded set of shards a node provides; the single source of truth for it, kept in
+ * a datastore.
  *
- * - `has`, `get`, `size`: O(1). `add`, `delete`, `touch`, `markPublished`: O(1) plus
- *   O(log n) upkeep of the republish and expiry heaps. `due` and `expire`: O(k log k)
- *   for k entries returned, never a scan of the set.
- * - Past `capacity`, adding evicts the least recently used shard (`add` and `touch`
- *   make a shard most recently used) and emits `removed` with reason `capacity`.
- * - With a `datastore`, every mutation is written through as one atomic batch and
- *   resolves only after it committed; if the write fails, memory is left unchanged and the
- *   promise rejects with the datastore's error. Mutations are serialised. Reads always
- *   show committed state.
+ * - Memory: a count and a sequence number, whatever the number of shards. `size` and
+ *   `capacity` are synchronous; `has`, `get` and every other read go to the datastore
+ *   (one get, or one range read).
+ * - Past `capacity`, adding evicts the least recently provided shards (`add` and `touch`
+ *   make a shard most recently provided) and emits `removed` with reason `capacity`.
+ * - Every mutation is written as atomic batches (record, index keys and the journaled
+ *   count together) and resolves only after they committed; if a write fails, the state
+ *   is left as the last committed batch made it and the promise rejects with the
+ *   datastore's error. Mutations are serialised. Reads show committed state.
+ * - `shardsInRegion` reads the shards of a keyspace region (a bit prefix of their
+ *   Kademlia keys) in key order, with one range read.
  *
  * Listeners run synchronously after the state changed; a listener that throws makes the
  * mutation's promise reject, although the change has been applied (and persisted).
@@ -152,7 +132,7 @@ function newSlot(hex: string, bytes: Uint8Array, record: ShardRecord): Slot {
  * const registry = new ShardRegistry({ capacity: 1000 })
  * registry.on('removed', ({ entry, reason }) => console.log(entry.hex, reason))
  * await registry.add(hash)
- * for (const entry of registry.due()) await publish(entry.hash).then(() => registry.markPublished(entry.hash))
+ * for (const entry of await registry.due()) await publish(entry.hash).then(() => registry.markPublished(entry.hash))
  * ```
  */
 export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements ProvidedShards {
@@ -164,43 +144,27 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
   readonly republishJitter: number
   /** Datastore key prefix of the persisted records. */
   readonly prefix: string
+  /** Most shards written in one batch. */
+  readonly batchSize: number
 
-  private readonly datastore: Datastore | undefined
+  private readonly datastore: Datastore
+  private readonly given: boolean
+  private readonly keys: StoreKeys
+  private readonly range: RangeReader
+  private readonly getMany: ManyGetter
   private readonly clock: () => number
   private readonly random: () => number
-  /** Every shard, keyed by hex. */
-  private readonly slots = new Map<string, Slot>()
-  /**
-   * Recency order, an intrusive doubly linked list from `oldest` (least recently used) to
-   * `newest`. Not the Map's insertion order: finding a V8 Map's first entry skips the
-   * tombstones its deletions leave until the next rehash, which made each eviction cost
-   * O(capacity) (measured: 160 k evicting adds/s at 10 k capacity, 30 k/s at 100 k).
-   */
-  private oldest: Slot | undefined
-  private newest: Slot | undefined
-  private readonly dueHeap = new IndexedMinHeap<Slot>(byRepublishAt, {
-    get: (slot) => slot.dueIndex,
-    set: (slot, index) => {
-      slot.dueIndex = index
-    },
-  })
-  private readonly expiryHeap = new IndexedMinHeap<Slot>(byExpiresAt, {
-    get: (slot) => slot.expiryIndex,
-    set: (slot, index) => {
-      slot.expiryIndex = index
-    },
-  })
-  /** Last recency sequence number handed out. */
+  /** Number of shards, as of the last committed batch. */
+  private count = 0
+  /** Last recency sequence number handed out (committed). */
   private seq = 0
-  /** Last slot id handed out. */
-  private lastId = 0
   private loaded: boolean
   private loading: Promise<void> | undefined
-  /** Tail of the chain that serialises persistent mutations. */
+  /** Tail of the chain that serialises mutations. */
   private tail: Promise<void> = Promise.resolve()
 
   /**
-   * Creates an empty registry. With a `datastore`, call {@link ShardRegistry.load} before
+   * Creates a registry. With a `datastore`, call {@link ShardRegistry.load} before
    * mutating it (or use {@link ShardRegistry.open}).
    *
    * @throws {@link InvalidOptionError} when an option is out of range or of the wrong type
@@ -225,6 +189,7 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
         `must be below republishInterval (${this.republishInterval} ms)`,
       )
     }
+    this.batchSize = integerOption('batchSize', init.batchSize, DEFAULT_BATCH_SIZE, 1)
     this.prefix = init.prefix ?? DEFAULT_PREFIX
     if (typeof this.prefix !== 'string' || !/^(\/[^/]+)+$/.test(this.prefix)) {
       throw new InvalidOptionError(
@@ -239,15 +204,20 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
       (datastore === null ||
         typeof datastore !== 'object' ||
         typeof datastore.batch !== 'function' ||
-        typeof datastore.query !== 'function')
+        typeof datastore.query !== 'function' ||
+        typeof datastore.get !== 'function')
     ) {
       throw new InvalidOptionError(
         'datastore',
         datastore,
-        'must implement interface-datastore (batch and query)',
+        'must implement interface-datastore (get, batch and query)',
       )
     }
-    this.datastore = datastore
+    this.given = datastore !== undefined
+    this.datastore = datastore ?? new MemoryDatastore()
+    this.keys = new StoreKeys(this.prefix)
+    this.range = rangeReader(this.datastore)
+    this.getMany = manyGetter(this.datastore)
     this.clock = functionOption('clock', init.clock, Date.now)
     this.random = functionOption('random', init.random, Math.random)
     this.loaded = datastore === undefined
@@ -264,29 +234,28 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
     return registry
   }
 
-  /** Number of shards in the set. O(1). */
+  /** Number of shards in the set. O(1), from memory. */
   get size(): number {
-    return this.slots.size
+    return this.count
   }
 
-  /** Whether the registry has a datastore. */
+  /** Whether the registry was given a datastore (false: a private memory datastore). */
   get persistent(): boolean {
-    return this.datastore !== undefined
+    return this.given
   }
 
   /**
-   * Restores every persisted shard with its timestamps and recency order. If more shards
-   * are persisted than `capacity` allows, the least recently used are evicted (reason
-   * `capacity`) and their records deleted. A no-op without a datastore; idempotent once
-   * it succeeded; may be retried after it failed.
+   * Reads the journaled count; migrates shards an earlier version persisted (one record
+   * per shard hash) in one atomic batch; evicts the least recently provided shards when
+   * more are persisted than `capacity` allows (reason `capacity`). A no-op without a
+   * datastore; idempotent once it succeeded; may be retried after it failed.
    *
    * @throws {@link CorruptShardRecordError} when a record under the prefix cannot be decoded
    */
   load(): Promise<void> {
-    const datastore = this.datastore
-    if (datastore === undefined || this.loaded) return Promise.resolve()
+    if (this.loaded) return Promise.resolve()
     if (this.loading !== undefined) return this.loading
-    const loading = this.enqueue(() => this.loadFrom(datastore))
+    const loading = this.enqueue(() => this.loadNow())
     this.loading = loading
     loading.then(
       () => {
@@ -300,40 +269,79 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
   }
 
   /**
-   * Whether the shard is in the set. O(1).
+   * Whether the shard is in the set: one datastore read.
    *
-   * @throws {@link InvalidShardHashError} unless `hash` is a 32-byte `Uint8Array`
+   * @throws {@link InvalidShardHashError} (rejection) unless `hash` is a 32-byte `Uint8Array`
    */
-  has(hash: Uint8Array): boolean {
-    return this.slots.has(hexOf(hash))
+  async has(hash: Uint8Array): Promise<boolean> {
+    const target = targetOf(hash)
+    const [value] = await this.getMany([this.keys.record(target.keyHex).toString()])
+    return value !== undefined
   }
 
   /**
    * The shard's entry (a frozen snapshot with its own copy of the hash), or undefined
-   * when absent. O(1). Does not change recency.
+   * when absent: one datastore read. Does not change recency.
    *
-   * @throws {@link InvalidShardHashError} unless `hash` is a 32-byte `Uint8Array`
+   * @throws {@link InvalidShardHashError} (rejection) unless `hash` is a 32-byte `Uint8Array`
    */
-  get(hash: Uint8Array): ProvidedShardEntry | undefined {
-    const slot = this.slots.get(hexOf(hash))
-    return slot === undefined ? undefined : this.snapshot(slot)
+  async get(hash: Uint8Array): Promise<ProvidedShardEntry | undefined> {
+    const target = targetOf(hash)
+    const [stored] = await this.read([target.keyHex])
+    return stored === undefined ? undefined : entryOf(stored)
   }
 
   /**
-   * Adds the shard as most recently used and resolves with its entry once that is
+   * Adds the shard as most recently provided and resolves with its entry once that is
    * durable. A new shard gets `providedAt` = now, `publishedAt` = 0, `republishAt` = now
    * (due for publication at once: publish it, then call
    * {@link ShardRegistry.markPublished}) and `expiresAt` = the option or `Infinity`; it is
-   * emitted as `added`. Re-adding an existing shard makes it most recently used, sets
+   * emitted as `added`. Re-adding an existing shard makes it most recently provided, sets
    * `expiresAt` when given, and keeps its other timestamps. Evictions it causes are written
    * in the same batch and emitted as `removed` with reason `capacity`.
    *
    * @throws {@link InvalidShardHashError}, {@link InvalidOptionError} (rejections)
    */
   async add(hash: Uint8Array, options: AddShardOptions = {}): Promise<ProvidedShardEntry> {
-    const hex = hexOf(hash)
-    const expiresAt = timeOption('expiresAt', options.expiresAt, true)
-    return this.mutate(() => this.planAdd(hex, expiresAt))
+    const [entry] = await this.addMany([hash], options)
+    return entry as ProvidedShardEntry
+  }
+
+  /**
+   * Adds many shards as {@link ShardRegistry.add} does, in order (the last is the most
+   * recently provided), writing up to `batchSize` shards (and the evictions they cause)
+   * per atomic batch; resolves with one entry per given hash once every batch committed.
+   * If a batch fails, the batches before it stay committed and the promise rejects.
+   *
+   * @throws {@link InvalidShardHashError}, {@link InvalidOptionError} (rejections)
+   */
+  async addMany(hashes: Uint8Array[], options: AddShardOptions = {}): Promise<ProvidedShardEntry[]> {
+    const targets = targetsOf(hashes)
+    const expiresAt = timeOption('expiresAt', options?.expiresAt, true)
+    return this.mutate(async () => {
+      const byHex = new Map<string, ProvidedShardEntry>()
+      // a batch holds distinct shards, at most min(batchSize, capacity): then every
+      // eviction it needs falls on a shard of an earlier batch (see addBatch)
+      const size = Math.min(this.batchSize, this.capacity)
+      let batch: Target[] = []
+      const inBatch = new Set<string>()
+      const flush = async (): Promise<void> => {
+        for (const entry of await this.addBatch(batch, expiresAt)) byHex.set(entry.hex, entry)
+        batch = []
+        inBatch.clear()
+      }
+      for (const target of targets) {
+        if (inBatch.has(target.hex)) {
+          // a repeat: it becomes most recently provided after the others of this batch
+          batch = batch.filter((other) => other.hex !== target.hex)
+        }
+        batch.push(target)
+        inBatch.add(target.hex)
+        if (batch.length >= size) await flush()
+      }
+      if (batch.length > 0) await flush()
+      return targets.map((target) => byHex.get(target.hex) as ProvidedShardEntry)
+    })
   }
 
   /**
@@ -343,8 +351,19 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
    * @throws {@link InvalidShardHashError} (rejection)
    */
   async delete(hash: Uint8Array): Promise<boolean> {
-    const hex = hexOf(hash)
-    return this.mutate(() => this.planDelete(hex))
+    const target = targetOf(hash)
+    return this.mutate(async () => {
+      const [stored] = await this.read([target.keyHex])
+      if (stored === undefined) return false
+      const batch = this.datastore.batch()
+      this.deleteStored(batch, stored)
+      const count = this.count - 1
+      batch.put(this.keys.meta, encodeMeta({ count, seq: this.seq }))
+      await batch.commit()
+      this.count = count
+      this.emitRemoved([stored], 'stopped')
+      return true
+    })
   }
 
   /** Alias of {@link ShardRegistry.delete}: the node stops providing the shard (reason `stopped`). */
@@ -353,14 +372,27 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
   }
 
   /**
-   * Marks the shard most recently used, so it is the last to be evicted; resolves false
-   * when it is absent. O(1) (with a datastore: one record written).
+   * Marks the shard most recently provided, so it is the last to be evicted; resolves false
+   * when it is absent. One record and its recency key written.
    *
    * @throws {@link InvalidShardHashError} (rejection)
    */
   async touch(hash: Uint8Array): Promise<boolean> {
-    const hex = hexOf(hash)
-    return this.mutate(() => this.planTouch(hex))
+    const target = targetOf(hash)
+    return this.mutate(async () => {
+      const [stored] = await this.read([target.keyHex])
+      if (stored === undefined) return false
+      const seq = this.seq + 1
+      const batch = this.datastore.batch()
+      batch.delete(this.keys.index('s', stored.record.seq, stored.keyHex))
+      const record = { ...stored.record, seq }
+      batch.put(this.keys.record(stored.keyHex), encodeRecord(record))
+      batch.put(this.keys.index('s', seq, stored.keyHex), EMPTY)
+      batch.put(this.keys.meta, encodeMeta({ count: this.count, seq }))
+      await batch.commit()
+      this.seq = seq
+      return true
+    })
   }
 
   /**
@@ -375,220 +407,378 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
     hash: Uint8Array,
     options: MarkPublishedOptions = {},
   ): Promise<ProvidedShardEntry | undefined> {
-    const hex = hexOf(hash)
-    const now = timeOption('now', options.now, false)
-    const republishAt = timeOption('republishAt', options.republishAt, true)
-    return this.mutate(() => this.planMarkPublished(hex, now, republishAt))
+    const target = targetOf(hash)
+    const times = publishOptions(options)
+    return this.mutate(async () => (await this.publishBatch([target], times))[0])
   }
 
   /**
-   * Entries whose republish is due (`republishAt <= now`), earliest first (ties: the shard
-   * added first), at most `limit`. Walks the republish heap from its top: O(k log k) for k
-   * entries returned, whatever the size of the set. Changes nothing.
+   * Records a publication of many shards as {@link ShardRegistry.markPublished} does (each
+   * drawing its own jitter), up to `batchSize` shards per atomic batch. Absent shards are
+   * skipped. Resolves once every batch committed.
+   *
+   * @throws {@link InvalidShardHashError}, {@link InvalidOptionError} (rejections)
+   */
+  async markPublishedMany(hashes: Uint8Array[], options: MarkPublishedOptions = {}): Promise<void> {
+    const targets = targetsOf(hashes)
+    const times = publishOptions(options)
+    return this.mutate(async () => {
+      for (let i = 0; i < targets.length; i += this.batchSize) {
+        await this.publishBatch(targets.slice(i, i + this.batchSize), times)
+      }
+    })
+  }
+
+  /**
+   * Entries whose republish is due (`republishAt <= now`), earliest first (ties: in
+   * Kademlia key order), at most `limit`: one range read of the due index, then one read
+   * per entry. Changes nothing.
    *
    * @param now - default: the registry's clock
    * @param limit - a non-negative integer or `Infinity` (the default)
-   * @throws {@link InvalidOptionError}
+   * @throws {@link InvalidOptionError} (rejection)
    */
-  due(now?: number, limit = Number.POSITIVE_INFINITY): ProvidedShardEntry[] {
+  async due(now?: number, limit = Number.POSITIVE_INFINITY): Promise<ProvidedShardEntry[]> {
     const at = timeOption('now', now, true) ?? this.clock()
     if (!(limit === Number.POSITIVE_INFINITY || (Number.isSafeInteger(limit) && limit >= 0))) {
       throw new InvalidOptionError('limit', limit, 'must be a non-negative integer or Infinity')
     }
-    return this.dueHeap.takeWhile((slot) => slot.republishAt <= at, limit).map((slot) => this.snapshot(slot))
+    if (limit === 0) return []
+    const keyHexes = await this.indexUpTo('r', at, limit)
+    return (await this.read(keyHexes)).flatMap((stored) => (stored === undefined ? [] : [entryOf(stored)]))
   }
 
   /**
-   * Removes every shard whose expiry has passed (`expiresAt <= now`), in one batch, emits
-   * `removed` with reason `expired` for each (earliest first) and resolves with them.
-   * O(k log k) for k expired shards.
+   * Removes every shard whose expiry has passed (`expiresAt <= now`), `batchSize` per
+   * batch, emits `removed` with reason `expired` for each (earliest first) and resolves
+   * with them.
    *
    * @param now - default: the registry's clock
    * @throws {@link InvalidOptionError} (rejection)
    */
   async expire(now?: number): Promise<ProvidedShardEntry[]> {
     const given = timeOption('now', now, true)
-    return this.mutate(() => this.planExpire(given ?? this.clock()))
+    return this.mutate(async () => {
+      const at = given ?? this.clock()
+      const out: ProvidedShardEntry[] = []
+      for (;;) {
+        const keyHexes = await this.indexUpTo('e', at, this.batchSize)
+        if (keyHexes.length === 0) return out
+        const expired = (await this.read(keyHexes)).filter((stored) => stored !== undefined)
+        if (expired.length === 0)
+          throw new CorruptShardRecordError(this.keys.section('e'), 'index without records')
+        const batch = this.datastore.batch()
+        for (const stored of expired) this.deleteStored(batch, stored)
+        const count = this.count - expired.length
+        batch.put(this.keys.meta, encodeMeta({ count, seq: this.seq }))
+        await batch.commit()
+        this.count = count
+        this.emitRemoved(expired, 'expired')
+        for (const stored of expired) out.push(entryOf(stored))
+      }
+    })
   }
 
-  /** The earliest `republishAt` or finite `expiresAt` in the set; undefined when empty. O(1). */
-  nextDeadline(): number | undefined {
-    const republishAt = this.dueHeap.peek()?.republishAt
-    const expiresAt = this.expiryHeap.peek()?.expiresAt
+  /** The earliest `republishAt` or finite `expiresAt` in the set; undefined when empty. Two one-key reads. */
+  async nextDeadline(): Promise<number | undefined> {
+    const [republishAt, expiresAt] = await Promise.all([this.firstIndexed('r'), this.firstIndexed('e')])
     if (republishAt === undefined) return expiresAt
     return expiresAt === undefined ? republishAt : Math.min(republishAt, expiresAt)
   }
 
   /**
-   * Entries from least to most recently used, as a snapshot taken now: later mutations do
-   * not affect an iteration in progress. O(n).
+   * Entries from least to most recently provided: the recency index read in order, one
+   * record read per entry. Shards changed during the iteration may be seen in their old or
+   * new place.
    */
-  entries(): IterableIterator<ProvidedShardEntry> {
-    const out: ProvidedShardEntry[] = []
-    for (let slot = this.oldest; slot !== undefined; slot = slot.next) out.push(this.snapshot(slot))
-    return out.values()
-  }
-
-  private planAdd(hex: string, expiresAt: number | undefined): Mutation<ProvidedShardEntry> {
-    const seq = this.seq + 1
-    const existing = this.slots.get(hex)
-    if (existing !== undefined) {
-      const nextExpiry = expiresAt ?? existing.expiresAt
-      return {
-        persist: (batch) => this.put(batch, hex, recordOf(existing, { seq, expiresAt: nextExpiry })),
-        apply: () => {
-          this.seq = seq
-          existing.seq = seq
-          this.moveToNewest(existing)
-          if (nextExpiry !== existing.expiresAt) {
-            existing.expiresAt = nextExpiry
-            this.syncExpiry(existing)
-          }
-          return this.snapshot(existing)
-        },
-      }
+  async *entries(options: { signal?: AbortSignal } = {}): AsyncGenerator<ProvidedShardEntry> {
+    const section = this.keys.section('s')
+    let page: string[] = []
+    const flush = async function* (this: ShardRegistry): AsyncGenerator<ProvidedShardEntry> {
+      for (const stored of await this.read(page)) if (stored !== undefined) yield entryOf(stored)
+      page = []
     }
-    const now = this.clock()
-    const slot = newSlot(hex, fromHex(hex), {
-      providedAt: now,
-      publishedAt: 0,
-      republishAt: now,
-      expiresAt: expiresAt ?? Number.POSITIVE_INFINITY,
-      seq,
-      id: this.lastId + 1,
-    })
-    const victims: Slot[] = []
-    let excess = this.slots.size + 1 - this.capacity
-    for (let victim = this.oldest; excess > 0 && victim !== undefined; victim = victim.next, excess--) {
-      victims.push(victim)
+    for await (const { key } of this.range(section, upperBound(section), options)) {
+      const parsed = this.keys.parseIndex('s', key)
+      if (parsed === undefined) throw new CorruptShardRecordError(key, 'not a recency index key')
+      page.push(parsed.keyHex)
+      if (page.length >= this.batchSize) yield* flush.call(this)
     }
-    return {
-      persist: (batch) => {
-        this.put(batch, hex, slot)
-        for (const victim of victims) batch.delete(this.keyOf(victim.hex))
-      },
-      apply: () => {
-        this.seq = seq
-        this.lastId = slot.id
-        for (const victim of victims) this.detach(victim)
-        this.attach(slot)
-        this.emitRemoved(victims, 'capacity')
-        if (this.listenerCount('added') > 0) this.emit('added', this.snapshot(slot))
-        return this.snapshot(slot)
-      },
-    }
-  }
-
-  private planDelete(hex: string): Mutation<boolean> {
-    const slot = this.slots.get(hex)
-    if (slot === undefined) return { apply: () => false }
-    return {
-      persist: (batch) => batch.delete(this.keyOf(hex)),
-      apply: () => {
-        this.detach(slot)
-        this.emitRemoved([slot], 'stopped')
-        return true
-      },
-    }
-  }
-
-  private planTouch(hex: string): Mutation<boolean> {
-    const slot = this.slots.get(hex)
-    if (slot === undefined) return { apply: () => false }
-    const seq = this.seq + 1
-    return {
-      persist: (batch) => this.put(batch, hex, recordOf(slot, { seq })),
-      apply: () => {
-        this.seq = seq
-        slot.seq = seq
-        this.moveToNewest(slot)
-        return true
-      },
-    }
-  }
-
-  private planMarkPublished(
-    hex: string,
-    now: number | undefined,
-    republishAt: number | undefined,
-  ): Mutation<ProvidedShardEntry | undefined> {
-    const slot = this.slots.get(hex)
-    if (slot === undefined) return { apply: () => undefined }
-    const publishedAt = now ?? this.clock()
-    const next =
-      republishAt ?? publishedAt + this.republishInterval - Math.floor(this.random() * this.republishJitter)
-    return {
-      persist: (batch) => this.put(batch, hex, recordOf(slot, { publishedAt, republishAt: next })),
-      apply: () => {
-        slot.publishedAt = publishedAt
-        slot.republishAt = next
-        this.dueHeap.update(slot)
-        return this.snapshot(slot)
-      },
-    }
-  }
-
-  private planExpire(now: number): Mutation<ProvidedShardEntry[]> {
-    const expired = this.expiryHeap.takeWhile((slot) => slot.expiresAt <= now)
-    if (expired.length === 0) return { apply: () => [] }
-    return {
-      persist: (batch) => {
-        for (const slot of expired) batch.delete(this.keyOf(slot.hex))
-      },
-      apply: () => {
-        for (const slot of expired) this.detach(slot)
-        this.emitRemoved(expired, 'expired')
-        return expired.map((slot) => this.snapshot(slot))
-      },
-    }
-  }
-
-  private async loadFrom(datastore: Datastore): Promise<void> {
-    if (this.loaded) return
-    const found: Array<{ hex: string; record: ShardRecord }> = []
-    const start = this.prefix.length + 1
-    for await (const { key, value } of datastore.query({ prefix: `${this.prefix}/` })) {
-      const name = key.toString()
-      const hex = name.slice(start)
-      if (!isShardHex(hex)) {
-        throw new CorruptShardRecordError(name, 'the key does not end in 64 lower-case hex characters')
-      }
-      const record = decodeRecord(value)
-      if (typeof record === 'string') throw new CorruptShardRecordError(name, record)
-      found.push({ hex, record })
-    }
-    found.sort((a, b) => a.record.seq - b.record.seq)
-    const slots = found.map(({ hex, record }) => newSlot(hex, fromHex(hex), record))
-    const victims = slots.slice(0, Math.max(0, slots.length - this.capacity))
-    if (victims.length > 0) {
-      const batch = datastore.batch()
-      for (const victim of victims) batch.delete(this.keyOf(victim.hex))
-      await batch.commit()
-    }
-    for (let i = victims.length; i < slots.length; i++) this.attach(slots[i] as Slot)
-    this.seq = slots.reduce((max, slot) => Math.max(max, slot.seq), 0)
-    this.lastId = slots.reduce((max, slot) => Math.max(max, slot.id), 0)
-    this.loaded = true
-    this.emitRemoved(victims, 'capacity')
+    yield* flush.call(this)
   }
 
   /**
-   * Runs a mutation: without a datastore, at once; with one, after the mutations queued
-   * before it, applying it only once its batch committed.
+   * Shards whose Kademlia key starts with the first `bitLength` bits of `prefix`, in key
+   * order, read with one range read of the records (values included: no read per shard).
+   * `bitLength` 0 is every shard. With `after` (a 32-byte Kademlia key), only keys above it.
+   *
+   * @throws {@link InvalidOptionError} when `bitLength` is not an integer in 0..256, or
+   *   `prefix` is not a `Uint8Array` of at least `ceil(bitLength / 8)` bytes
    */
-  private mutate<T>(plan: () => Mutation<T>): Promise<T> {
-    const datastore = this.datastore
-    if (datastore === undefined) return Promise.resolve(plan().apply())
+  async *shardsInRegion(
+    prefix: Uint8Array,
+    bitLength: number,
+    options: ShardRegionOptions = {},
+  ): AsyncGenerator<RegionShard & ProvidedShardEntry> {
+    if (!Number.isInteger(bitLength) || bitLength < 0 || bitLength > 8 * SHARD_HASH_LENGTH) {
+      throw new InvalidOptionError(
+        'bitLength',
+        bitLength,
+        `must be an integer in 0..${8 * SHARD_HASH_LENGTH}`,
+      )
+    }
+    if (!(prefix instanceof Uint8Array) || prefix.length * 8 < bitLength) {
+      throw new InvalidOptionError(
+        'prefix',
+        prefix,
+        `must be a Uint8Array of at least ${Math.ceil(bitLength / 8)} bytes`,
+      )
+    }
+    let { gte, lt } = regionRange(this.keys.records, prefix, bitLength)
+    if (options.after !== undefined) {
+      const after = options.after
+      if (!(after instanceof Uint8Array) || after.length !== SHARD_HASH_LENGTH) {
+        throw new InvalidOptionError('after', after, `must be a Kademlia key of ${SHARD_HASH_LENGTH} bytes`)
+      }
+      const above = `${this.keys.records}${toHex(after)}\x00`
+      if (above > gte) gte = above
+      if (gte >= lt) return
+    }
+    const start = this.keys.records.length
+    for await (const { key, value } of this.range(gte, lt, { values: true, signal: options.signal })) {
+      const keyHex = key.slice(start)
+      yield entryOf({ keyHex, record: this.decode(key, value) })
+    }
+  }
+
+  // --- internals ------------------------------------------------------------------------
+
+  /** Adds a batch of distinct shards (at most `capacity`) in one atomic write. */
+  private async addBatch(targets: Target[], expiresAt: number | undefined): Promise<ProvidedShardEntry[]> {
+    const now = this.clock()
+    const existing = await this.read(targets.map((target) => target.keyHex))
+    const batch = this.datastore.batch()
+    const refreshed = new Set<string>()
+    const fresh: Stored[] = []
+    const out: ProvidedShardEntry[] = []
+    let seq = this.seq
+    for (const [i, target] of targets.entries()) {
+      const old = existing[i]
+      seq++
+      if (old !== undefined) {
+        refreshed.add(old.keyHex)
+        const record: ShardRecord = { ...old.record, seq, expiresAt: expiresAt ?? old.record.expiresAt }
+        batch.delete(this.keys.index('s', old.record.seq, old.keyHex))
+        if (record.expiresAt !== old.record.expiresAt && Number.isFinite(old.record.expiresAt)) {
+          batch.delete(this.keys.index('e', old.record.expiresAt, old.keyHex))
+        }
+        this.putStored(batch, { keyHex: old.keyHex, record })
+        out.push(entryOf({ keyHex: old.keyHex, record }))
+      } else {
+        const stored: Stored = {
+          keyHex: target.keyHex,
+          record: {
+            hash: target.hash,
+            providedAt: now,
+            publishedAt: 0,
+            republishAt: now,
+            expiresAt: expiresAt ?? Number.POSITIVE_INFINITY,
+            seq,
+          },
+        }
+        this.putStored(batch, stored)
+        fresh.push(stored)
+        out.push(entryOf(stored))
+      }
+    }
+    // targets.length <= capacity, so the shards not in this batch are enough victims
+    const excess = this.count + fresh.length - this.capacity
+    const victims = excess > 0 ? await this.oldest(excess, refreshed) : []
+    for (const victim of victims) this.deleteStored(batch, victim)
+    const count = this.count + fresh.length - victims.length
+    batch.put(this.keys.meta, encodeMeta({ count, seq }))
+    await batch.commit()
+    this.count = count
+    this.seq = seq
+    this.emitRemoved(victims, 'capacity')
+    if (this.listenerCount('added') > 0) for (const stored of fresh) this.emit('added', entryOf(stored))
+    return out
+  }
+
+  /** Records a publication of a batch of shards in one atomic write; undefined for absent ones. */
+  private async publishBatch(
+    targets: Target[],
+    times: { now: number | undefined; republishAt: number | undefined },
+  ): Promise<Array<ProvidedShardEntry | undefined>> {
+    const found = await this.read(targets.map((target) => target.keyHex))
+    if (found.every((stored) => stored === undefined)) return found.map(() => undefined)
+    const batch = this.datastore.batch()
+    const written = new Map<string, ShardRecord>()
+    for (const stored of found) {
+      if (stored === undefined) continue
+      const old = written.get(stored.keyHex) ?? stored.record
+      const publishedAt = times.now ?? this.clock()
+      const republishAt =
+        times.republishAt ??
+        publishedAt + this.republishInterval - Math.floor(this.random() * this.republishJitter)
+      const record = { ...old, publishedAt, republishAt }
+      if (republishAt !== old.republishAt) {
+        batch.delete(this.keys.index('r', old.republishAt, stored.keyHex))
+        batch.put(this.keys.index('r', republishAt, stored.keyHex), EMPTY)
+      }
+      batch.put(this.keys.record(stored.keyHex), encodeRecord(record))
+      written.set(stored.keyHex, record)
+    }
+    await batch.commit()
+    return found.map((stored) => {
+      if (stored === undefined) return undefined
+      return entryOf({ keyHex: stored.keyHex, record: written.get(stored.keyHex) as ShardRecord })
+    })
+  }
+
+  /** The `n` least recently provided shards, passing over those in `skip`. */
+  private async oldest(n: number, skip: ReadonlySet<string>): Promise<Stored[]> {
+    const section = this.keys.section('s')
+    const keyHexes: string[] = []
+    for await (const { key } of this.range(section, upperBound(section), { limit: n + skip.size })) {
+      const parsed = this.keys.parseIndex('s', key)
+      if (parsed === undefined) throw new CorruptShardRecordError(key, 'not a recency index key')
+      if (skip.has(parsed.keyHex)) continue
+      keyHexes.push(parsed.keyHex)
+      if (keyHexes.length === n) break
+    }
+    const found = await this.read(keyHexes)
+    const missing = found.indexOf(undefined)
+    if (missing >= 0) {
+      throw new CorruptShardRecordError(
+        this.keys.index('s', 0, keyHexes[missing] as string).toString(),
+        'recency index entry without a record',
+      )
+    }
+    return found as Stored[]
+  }
+
+  /** Keys of the index `section` whose value is at most `at`, in order, at most `limit`. */
+  private async indexUpTo(section: IndexSection, at: number, limit: number): Promise<string[]> {
+    const gte = this.keys.section(section)
+    const lt = upperBound(`${gte}${orderedHex(at)}/`)
+    const out: string[] = []
+    const options = limit === Number.POSITIVE_INFINITY ? {} : { limit }
+    for await (const { key } of this.range(gte, lt, options)) {
+      const parsed = this.keys.parseIndex(section, key)
+      if (parsed === undefined) throw new CorruptShardRecordError(key, `not a ${section} index key`)
+      out.push(parsed.keyHex)
+    }
+    return out
+  }
+
+  /** The smallest value of the index `section`; undefined when it is empty. */
+  private async firstIndexed(section: IndexSection): Promise<number | undefined> {
+    const gte = this.keys.section(section)
+    for await (const { key } of this.range(gte, upperBound(gte), { limit: 1 })) {
+      const parsed = this.keys.parseIndex(section, key)
+      if (parsed === undefined) throw new CorruptShardRecordError(key, `not a ${section} index key`)
+      return parsed.value
+    }
+    return undefined
+  }
+
+  /** The stored shards of these Kademlia keys (one multi-get); undefined for absent ones. */
+  private async read(keyHexes: readonly string[]): Promise<Array<Stored | undefined>> {
+    if (keyHexes.length === 0) return []
+    const names = keyHexes.map((keyHex) => this.keys.record(keyHex).toString())
+    const values = await this.getMany(names)
+    return values.map((value, i) =>
+      value === undefined
+        ? undefined
+        : { keyHex: keyHexes[i] as string, record: this.decode(names[i] as string, value) },
+    )
+  }
+
+  private decode(name: string, value: Uint8Array): ShardRecord {
+    const record = decodeRecord(value)
+    if (typeof record === 'string') throw new CorruptShardRecordError(name, record)
+    return record
+  }
+
+  /** Puts a shard's record and every index key of it. */
+  private putStored(batch: Batch, { keyHex, record }: Stored): void {
+    batch.put(this.keys.record(keyHex), encodeRecord(record))
+    batch.put(this.keys.index('s', record.seq, keyHex), EMPTY)
+    batch.put(this.keys.index('r', record.republishAt, keyHex), EMPTY)
+    if (Number.isFinite(record.expiresAt)) batch.put(this.keys.index('e', record.expiresAt, keyHex), EMPTY)
+  }
+
+  /** Deletes a shard's record and every index key of it. */
+  private deleteStored(batch: Batch, { keyHex, record }: Stored): void {
+    batch.delete(this.keys.record(keyHex))
+    batch.delete(this.keys.index('s', record.seq, keyHex))
+    batch.delete(this.keys.index('r', record.republishAt, keyHex))
+    if (Number.isFinite(record.expiresAt)) batch.delete(this.keys.index('e', record.expiresAt, keyHex))
+  }
+
+  private async loadNow(): Promise<void> {
+    if (this.loaded) return
+    const [metaValue] = await this.getMany([this.keys.meta.toString()])
+    if (metaValue === undefined) {
+      await this.migrate()
+    } else {
+      const meta = decodeMeta(metaValue)
+      if (typeof meta === 'string') throw new CorruptShardRecordError(this.keys.meta.toString(), meta)
+      this.count = meta.count
+      this.seq = meta.seq
+    }
+    this.loaded = true
+    // more shards than the capacity now allows: evict the least recently provided
+    while (this.count > this.capacity) {
+      const victims = await this.oldest(Math.min(this.count - this.capacity, this.batchSize), new Set())
+      const batch = this.datastore.batch()
+      for (const victim of victims) this.deleteStored(batch, victim)
+      const count = this.count - victims.length
+      batch.put(this.keys.meta, encodeMeta({ count, seq: this.seq }))
+      await batch.commit()
+      this.count = count
+      this.emitRemoved(victims, 'capacity')
+    }
+  }
+
+  /**
+   * Moves shards persisted by an earlier version (`P/<hash hex>`, format 1) to this
+   * layout in one atomic batch, keeping their times and recency order.
+   */
+  private async migrate(): Promise<void> {
+    const section = `${this.prefix}/`
+    const legacy: Array<{ name: string; hex: string; record: LegacyRecord }> = []
+    for await (const { key, value } of this.range(section, upperBound(section), { values: true })) {
+      const hex = key.slice(section.length)
+      if (!isShardHex(hex)) {
+        throw new CorruptShardRecordError(key, 'the key does not end in 64 lower-case hex characters')
+      }
+      const record = decodeLegacyRecord(value)
+      if (typeof record === 'string') throw new CorruptShardRecordError(key, record)
+      legacy.push({ name: key, hex, record })
+    }
+    if (legacy.length === 0) return
+    legacy.sort((a, b) => a.record.seq - b.record.seq)
+    const batch = this.datastore.batch()
+    let seq = 0
+    for (const { name, hex, record } of legacy) {
+      const hash = fromHex(hex)
+      batch.delete(new Key(name, false))
+      this.putStored(batch, { keyHex: toHex(kadKeyOf(hash)), record: { ...record, hash, seq: ++seq } })
+    }
+    batch.put(this.keys.meta, encodeMeta({ count: legacy.length, seq }))
+    await batch.commit()
+    this.count = legacy.length
+    this.seq = seq
+  }
+
+  /** Runs a mutation after the ones queued before it (the registry must be loaded). */
+  private mutate<T>(task: () => Promise<T>): Promise<T> {
     if (!this.loaded && this.loading === undefined) return Promise.reject(new RegistryNotLoadedError())
     return this.enqueue(async () => {
       if (!this.loaded) throw new RegistryNotLoadedError()
-      const mutation = plan()
-      if (mutation.persist !== undefined) {
-        const batch = datastore.batch()
-        mutation.persist(batch)
-        await batch.commit()
-      }
-      return mutation.apply()
+      return task()
     })
   }
 
@@ -599,79 +789,48 @@ export class ShardRegistry extends EventEmitter<ShardRegistryEvents> implements 
     return result
   }
 
-  private put(batch: Batch, hex: string, record: ShardRecord): void {
-    batch.put(this.keyOf(hex), encodeRecord(record))
+  private emitRemoved(removed: readonly Stored[], reason: ShardRemovalReason): void {
+    if (removed.length === 0 || this.listenerCount('removed') === 0) return
+    for (const stored of removed) this.emit('removed', { entry: entryOf(stored), reason })
   }
+}
 
-  private keyOf(hex: string): Key {
-    return new Key(`${this.prefix}/${hex}`, false)
-  }
+const EMPTY = new Uint8Array(0)
 
-  private attach(slot: Slot): void {
-    this.slots.set(slot.hex, slot)
-    this.link(slot)
-    this.dueHeap.push(slot)
-    if (Number.isFinite(slot.expiresAt)) this.expiryHeap.push(slot)
-  }
+/** A frozen snapshot with its own copies of the hash and key bytes. */
+function entryOf({ keyHex, record }: Stored): RegionShard & ProvidedShardEntry {
+  return Object.freeze({
+    hash: new Uint8Array(record.hash),
+    hex: toHex(record.hash),
+    key: fromHex(keyHex),
+    providedAt: record.providedAt,
+    publishedAt: record.publishedAt,
+    republishAt: record.republishAt,
+    expiresAt: record.expiresAt,
+  })
+}
 
-  private detach(slot: Slot): void {
-    this.slots.delete(slot.hex)
-    this.unlink(slot)
-    this.dueHeap.remove(slot)
-    this.expiryHeap.remove(slot)
-  }
+/** Validates a hash and takes a private copy (own buffer, never Node's shared pool). */
+function targetOf(hash: unknown): Target {
+  assertShardHash(hash)
+  const copy = new Uint8Array(SHARD_HASH_LENGTH)
+  copy.set(hash)
+  return { hash: copy, hex: toHex(copy), keyHex: toHex(kadKeyOf(copy)) }
+}
 
-  /** Appends the slot at the most recently used end of the recency list. */
-  private link(slot: Slot): void {
-    slot.prev = this.newest
-    slot.next = undefined
-    if (this.newest === undefined) this.oldest = slot
-    else this.newest.next = slot
-    this.newest = slot
-  }
+function targetsOf(hashes: unknown): Target[] {
+  if (!Array.isArray(hashes))
+    throw new InvalidShardHashError(describe(hashes), 'expected an array of shard hashes')
+  return hashes.map(targetOf)
+}
 
-  /** Takes the slot out of the recency list. */
-  private unlink(slot: Slot): void {
-    if (slot.prev === undefined) this.oldest = slot.next
-    else slot.prev.next = slot.next
-    if (slot.next === undefined) this.newest = slot.prev
-    else slot.next.prev = slot.prev
-    slot.prev = undefined
-    slot.next = undefined
-  }
-
-  private moveToNewest(slot: Slot): void {
-    if (this.newest === slot) return
-    this.unlink(slot)
-    this.link(slot)
-  }
-
-  /** Puts the slot in, moves it within or takes it out of the expiry heap after `expiresAt` changed. */
-  private syncExpiry(slot: Slot): void {
-    const inHeap = this.expiryHeap.contains(slot)
-    if (Number.isFinite(slot.expiresAt)) {
-      if (inHeap) this.expiryHeap.update(slot)
-      else this.expiryHeap.push(slot)
-    } else if (inHeap) {
-      this.expiryHeap.remove(slot)
-    }
-  }
-
-  private emitRemoved(slots: readonly Slot[], reason: ShardRemovalReason): void {
-    if (slots.length === 0 || this.listenerCount('removed') === 0) return
-    for (const slot of slots) this.emit('removed', { entry: this.snapshot(slot), reason })
-  }
-
-  /** A frozen snapshot with its own copy of the hash, so no caller can alter another's view. */
-  private snapshot(slot: Slot): ProvidedShardEntry {
-    return Object.freeze({
-      hash: new Uint8Array(slot.bytes),
-      hex: slot.hex,
-      providedAt: slot.providedAt,
-      publishedAt: slot.publishedAt,
-      republishAt: slot.republishAt,
-      expiresAt: slot.expiresAt,
-    })
+function publishOptions(options: MarkPublishedOptions): {
+  now: number | undefined
+  republishAt: number | undefined
+} {
+  return {
+    now: timeOption('now', options?.now, false),
+    republishAt: timeOption('republishAt', options?.republishAt, true),
   }
 }
 

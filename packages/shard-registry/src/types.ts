@@ -11,7 +11,7 @@ export type ShardRemovalReason = 'capacity' | 'expired' | 'stopped'
 
 /** One provided shard, as an immutable snapshot. Times are epoch milliseconds. */
 export interface ProvidedShardEntry {
-  /** The 32 hash bytes (a copy; the registry keeps its own). */
+  /** The 32 hash bytes (a copy, in its own buffer). */
   readonly hash: Uint8Array
   /** The hash as 64 lower-case hex characters. */
   readonly hex: string
@@ -48,33 +48,72 @@ export interface MarkPublishedOptions {
   republishAt?: number
 }
 
-/** The bounded set of shards a node provides; the single source of truth for it. */
+/**
+ * A provided shard with its Kademlia key (the SHA-256 of the shard's multihash: where its
+ * provider records live in the keyspace), as read from a region.
+ */
+export interface RegionShard {
+  /** The 32 hash bytes. */
+  readonly hash: Uint8Array
+  /** The 32-byte Kademlia key. */
+  readonly key: Uint8Array
+  /** The hash as 64 lower-case hex characters. */
+  readonly hex: string
+  /** When the shard was first provided. */
+  readonly providedAt: number
+  /** When its record was last published to the network (0 when never). */
+  readonly publishedAt: number
+  /** When the shard stops being provided on its own; `Infinity` for never. */
+  readonly expiresAt: number
+}
+
+/** Options of {@link ProvidedShards.shardsInRegion}. */
+export interface ShardRegionOptions {
+  signal?: AbortSignal
+  /** Only shards whose Kademlia key is above this 32-byte key (to resume a listing). */
+  after?: Uint8Array
+}
+
+/**
+ * The bounded set of shards a node provides; the single source of truth for it. The
+ * shards live in a datastore: only `size` and `capacity` are synchronous.
+ */
 export interface ProvidedShards {
   /** Number of shards in the set. */
   readonly size: number
-  /** Maximum number of shards; adding past it evicts the least recently used one. */
+  /** Maximum number of shards; adding past it evicts the least recently provided one. */
   readonly capacity: number
-  /** O(1). */
-  has(hash: Uint8Array): boolean
-  /** O(1); undefined when absent. */
-  get(hash: Uint8Array): ProvidedShardEntry | undefined
+  /** Whether the shard is in the set. */
+  has(hash: Uint8Array): Promise<boolean>
+  /** The shard's entry; undefined when absent. */
+  get(hash: Uint8Array): Promise<ProvidedShardEntry | undefined>
   /**
-   * Adds the shard (or refreshes it as most recently used) and resolves once that is
+   * Adds the shard (or refreshes it as most recently provided) and resolves once that is
    * durable; evictions it causes are emitted as `removed` with reason `capacity`.
    */
   add(hash: Uint8Array, options?: AddShardOptions): Promise<ProvidedShardEntry>
+  /** Adds many shards in one batch write; resolves once durable. */
+  addMany(hashes: Uint8Array[], options?: AddShardOptions): Promise<ProvidedShardEntry[]>
   /** Removes the shard (reason `stopped`); false when it was absent. */
   delete(hash: Uint8Array): Promise<boolean>
   /** Records a publication and schedules the next one; undefined when absent. */
   markPublished(hash: Uint8Array, options?: MarkPublishedOptions): Promise<ProvidedShardEntry | undefined>
+  /** Records a publication for many shards in one batch write. */
+  markPublishedMany(hashes: Uint8Array[], options?: MarkPublishedOptions): Promise<void>
   /** Entries whose republish is due at `now`, earliest first, at most `limit`, without scanning the set. */
-  due(now?: number, limit?: number): ProvidedShardEntry[]
+  due(now?: number, limit?: number): Promise<ProvidedShardEntry[]>
   /** Removes every entry whose expiry has passed (reason `expired`) and returns them. */
   expire(now?: number): Promise<ProvidedShardEntry[]>
   /** The earliest republish or expiry time in the set; undefined when empty. */
-  nextDeadline(): number | undefined
-  /** Entries from least to most recently used. */
-  entries(): IterableIterator<ProvidedShardEntry>
+  nextDeadline(): Promise<number | undefined>
+  /** Entries from least to most recently provided. */
+  entries(options?: { signal?: AbortSignal }): AsyncIterable<ProvidedShardEntry>
+  /** Shards whose Kademlia key starts with the first `bitLength` bits of `prefix`, in key order; one range read. bitLength 0 = all. */
+  shardsInRegion(
+    prefix: Uint8Array,
+    bitLength: number,
+    options?: ShardRegionOptions,
+  ): AsyncIterable<RegionShard>
   on(event: 'removed', listener: (event: ShardRemovedEvent) => void): unknown
   off(event: 'removed', listener: (event: ShardRemovedEvent) => void): unknown
 }

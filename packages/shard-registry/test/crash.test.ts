@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { LevelDatastore } from 'datastore-level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ShardRegistry } from '../src/index.js'
-import { keysUnder, seedMessage, tempDir, testSeed } from './helpers.js'
+import { hexes, recordCount, seedMessage, tempDir, testSeed } from './helpers.js'
 
 const writer = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url))
 /** Lines to wait for before the kill. */
@@ -26,8 +26,9 @@ function writeThenKill(
   count: number,
   children: ChildProcess[],
   run = 0,
+  batch = 1,
 ): Promise<string[]> {
-  const child = spawn(process.execPath, [writer, dir, String(capacity), `${SEED}:${run}`], {
+  const child = spawn(process.execPath, [writer, dir, String(capacity), `${SEED}:${run}`, String(batch)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)
@@ -50,7 +51,7 @@ function writeThenKill(
     lines.on('line', (line) => {
       if (line.startsWith('ready')) return
       printed.push(line)
-      if (printed.length === count && !killed) {
+      if (printed.length >= count && !killed) {
         killed = child.kill('SIGKILL')
         if (!killed) reject(new Error('could not send SIGKILL to the writer'))
       }
@@ -109,15 +110,31 @@ describe('crash safety (kill -9 mid-stream, real LevelDB)', () => {
     const printed = await writeThenKill(dir, 10_000, PRINTED, children)
     expect(printed.length).toBeGreaterThanOrEqual(PRINTED)
     const { registry, datastore } = await reopen(10_000)
-    const missing = printed.filter((hex) => !registry.has(Buffer.from(hex, 'hex')))
+    const missing = []
+    for (const hex of printed) if (!(await registry.has(Buffer.from(hex, 'hex')))) missing.push(hex)
     expect(missing).toEqual([])
     // at most the one add in flight at the kill may have committed without being printed
     expect(registry.size - printed.length).toBeGreaterThanOrEqual(0)
     expect(registry.size - printed.length).toBeLessThanOrEqual(1)
     // recency order survives too
-    const order = Array.from(registry.entries(), (entry) => entry.hex)
+    const order = await hexes(registry)
     expect(order.slice(0, printed.length)).toEqual(printed)
-    expect((await keysUnder(datastore)).length).toBe(registry.size)
+    // the journaled count agrees with the records
+    expect(await recordCount(datastore)).toBe(registry.size)
+  })
+
+  it('keeps every shard of each acknowledged addMany, and the count exact', async () => {
+    const batch = 25
+    const printed = await writeThenKill(dir, 10_000, PRINTED, children, 0, batch)
+    expect(printed.length % batch).toBe(0)
+    const { registry, datastore } = await reopen(10_000)
+    const order = await hexes(registry)
+    expect(order.slice(0, printed.length)).toEqual(printed)
+    // a batch in flight at the kill is all there or not there at all (one batch write)
+    expect(registry.size - printed.length).toBeGreaterThanOrEqual(0)
+    expect(registry.size - printed.length).toBeLessThanOrEqual(batch)
+    expect((registry.size - printed.length) % batch).toBe(0)
+    expect(await recordCount(datastore)).toBe(registry.size)
   })
 
   it('keeps evictions atomic with the adds that caused them', async () => {
@@ -127,10 +144,10 @@ describe('crash safety (kill -9 mid-stream, real LevelDB)', () => {
     const second = await writeThenKill(dir, capacity, PRINTED, children, 1)
     const { registry, datastore } = await reopen(capacity)
     expect(registry.size).toBe(capacity)
-    expect((await keysUnder(datastore)).length).toBe(capacity)
+    expect(await recordCount(datastore)).toBe(capacity)
     // the newest capacity - 1 acknowledged shards are there, in order (one more may have
     // committed unprinted and evicted the oldest of the last `capacity`)
-    const order = Array.from(registry.entries(), (entry) => entry.hex)
+    const order = await hexes(registry)
     const expected = second.slice(-(capacity - 1))
     expect(
       order.slice(
@@ -138,7 +155,7 @@ describe('crash safety (kill -9 mid-stream, real LevelDB)', () => {
         order.indexOf(expected[0] as string) + expected.length,
       ),
     ).toEqual(expected)
-    expect(expected.every((hex) => registry.has(Buffer.from(hex, 'hex')))).toBe(true)
-    expect(first.some((hex) => registry.has(Buffer.from(hex, 'hex')))).toBe(false)
+    for (const hex of expected) expect(await registry.has(Buffer.from(hex, 'hex'))).toBe(true)
+    for (const hex of first) expect(await registry.has(Buffer.from(hex, 'hex'))).toBe(false)
   })
 })

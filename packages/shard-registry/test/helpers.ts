@@ -41,6 +41,25 @@ export function hexOf(n: number, tag = 0xab): string {
   return Buffer.from(hashOf(n, tag)).toString('hex')
 }
 
+/** Every item of an async iterable, in order. */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const item of items) out.push(item)
+  return out
+}
+
+/** The hexes of the entries, least to most recently provided. */
+export async function hexes(registry: { entries(): AsyncIterable<ProvidedShardEntry> }): Promise<string[]> {
+  return (await collect(registry.entries())).map((entry) => entry.hex)
+}
+
+/** The number of shard records (`P/k/…` keys) under `prefix`. */
+export async function recordCount(datastore: Datastore, prefix = '/nsn/shards'): Promise<number> {
+  let n = 0
+  for await (const _ of datastore.queryKeys({ prefix: `${prefix}/k/` })) n++
+  return n
+}
+
 /** Entries as plain objects, so `toEqual` compares every field including the hash bytes. */
 export function plain(entries: Iterable<ProvidedShardEntry>): object[] {
   return Array.from(entries, (entry) => ({ ...entry, hash: Array.from(entry.hash) }))

@@ -38,7 +38,7 @@ describe('README examples', () => {
     expect(lines).toHaveLength(5)
   })
 
-  it('persistent: opens a registry on LevelDB and adds a shard', async () => {
+  it('persistent: opens a registry on LevelDB, adds many shards, reads a region', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'nsn-registry-readme-'))
     dirs.push(dir)
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
@@ -47,6 +47,11 @@ describe('README examples', () => {
     await runExample(code, { dir: RUN_DIR, name: 'persistent', lang: example.lang })
     await runExample(code, { dir: RUN_DIR, name: 'persistent-again', lang: example.lang })
     // the second run restores the shard the first one added
-    expect(log.mock.calls).toEqual([['restored 0 shards'], ['restored 1 shards']])
+    expect(log.mock.calls).toEqual([
+      ['restored 0 shards'],
+      ['true half of the keyspace'],
+      ['restored 100 shards'],
+      ['true half of the keyspace'],
+    ])
   })
 })

@@ -14,7 +14,8 @@
  * fewer than k peers is widened to its parent prefix, and so on, so a small network
  * (fewer than k peers: the whole keyspace) still places every shard on every peer.
  * Exploration stops once covered, after {@link SweepRegionOptions.noNewPeerLimit}
- * lookups in a row found no new peer, or at {@link SweepRegionOptions.maxExplorations}.
+ * lookups in a row found no new peer and covered nothing new, or at
+ * {@link SweepRegionOptions.maxExplorations}.
  *
  * A lookup's target is a DHT key, which peers hash (sha2-256) into the keyspace: a part
  * of the region is aimed at with one of its shards' keys when it holds one, else with a
@@ -154,12 +155,20 @@ export async function exploreRegion(
       }
     }
     const kth = closestTo(key, found, options.k, (p) => p.key)[options.k - 1]
-    if (kth != null) exploration.covered.push(bitsOf(key, commonPrefixBits(key, kth.key) + 1))
     // fewer than k answers: every peer there is, but only when this node knows fewer than
     // k peers in all; else the lookup was cut short (peers that did not answer) and proves
     // nothing
-    else if (exploration.peers.size < options.k) exploration.covered.push('')
-    idle = added === 0 ? idle + 1 : 0
+    const proved =
+      kth != null
+        ? bitsOf(key, commonPrefixBits(key, kth.key) + 1)
+        : exploration.peers.size < options.k
+          ? ''
+          : undefined
+    const progress = proved != null && !isCovered(proved, exploration.covered)
+    if (proved != null) exploration.covered.push(proved)
+    // idle: neither a new peer nor a newly covered part (the routing table's peers are
+    // known from the start, so a lookup that only covers is progress too)
+    idle = added === 0 && !progress ? idle + 1 : 0
   }
   return exploration
 }

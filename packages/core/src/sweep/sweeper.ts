@@ -162,6 +162,8 @@ export interface RegionPassResult {
   /** True when too few peers were reachable: the region is retried later. */
   retry: boolean
   durationMs: number
+  /** Why batches failed (message: count), at most 5 distinct messages. */
+  sendErrors: Record<string, number>
   /** Per shard, in key order. */
   placements: ShardPlacement[]
 }
@@ -622,6 +624,7 @@ export class Sweeper {
     const base: Omit<RegionPassResult, 'retry' | 'durationMs'> = {
       bits,
       origin,
+      sendErrors: {},
       shards: shards.length,
       peers: 0,
       reachablePeers: 0,
@@ -678,7 +681,13 @@ export class Sweeper {
             confirmedCount[i] = (confirmedCount[i] ?? 0) + 1
           }
         })
-        if (send.error != null) this.components.log?.('batch to %p: %s', peer.peerId, send.error.message)
+        if (send.error != null) {
+          this.components.log?.('batch to %p: %s', peer.peerId, send.error.message)
+          const message = send.error.message.slice(0, 200)
+          if (message in base.sendErrors || Object.keys(base.sendErrors).length < 5) {
+            base.sendErrors[message] = (base.sendErrors[message] ?? 0) + send.failures
+          }
+        }
         return send
       },
     )

@@ -114,7 +114,7 @@ describe('the sweep over TCP', () => {
       expect(cycle).toMatchObject({ shards: 200, failed: 0, confirmedMedian: size - 1 })
       expect(cycle.lookups).toBeLessThanOrEqual(2 * cycle.regions)
       expect(regions.at(-1)?.retry).toBe(false)
-      expect(registry.get(parseShardKey(batch[0] as string).bytes)?.publishedAt).toBeGreaterThan(0)
+      expect((await registry.get(parseShardKey(batch[0] as string).bytes))?.publishedAt).toBeGreaterThan(0)
     })
   }
 })

@@ -75,8 +75,23 @@ export class NsnApiClient {
     return this.call('GET', '/v1/peers')
   }
 
-  shards(): Promise<ShardsResponse> {
-    return this.call('GET', '/v1/shards')
+  /** One page of the provided shards (Kademlia key order); pass a page's `next` as `after`. */
+  shards(options: { limit?: number; after?: string } = {}): Promise<ShardsResponse> {
+    const query = new URLSearchParams()
+    if (options.limit !== undefined) query.set('limit', String(options.limit))
+    if (options.after !== undefined) query.set('after', options.after)
+    const text = query.toString()
+    return this.call('GET', `/v1/shards${text === '' ? '' : `?${text}`}`)
+  }
+
+  /** Every provided shard, page after page. */
+  async *allShards(options: { limit?: number } = {}): AsyncGenerator<ShardsResponse['shards'][number]> {
+    let after: string | undefined
+    do {
+      const page = await this.shards({ ...options, ...(after === undefined ? {} : { after }) })
+      yield* page.shards
+      after = page.next
+    } while (after !== undefined)
   }
 
   provide(hash: string): Promise<ProvideResponse> {

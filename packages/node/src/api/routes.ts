@@ -13,11 +13,17 @@ import {
   parseShardKey,
   type ShardPeer,
 } from '@nsn/core'
-import { MAX_FIND_PROVIDERS_LIMIT, NDJSON_CONTENT_TYPE } from '../constants.js'
+import {
+  MAX_FIND_PROVIDERS_LIMIT,
+  MAX_SHARDS_PAGE_SIZE,
+  NDJSON_CONTENT_TYPE,
+  SHARDS_PAGE_SIZE,
+} from '../constants.js'
 import { BadRequestError, RouteNotFoundError, ShardNotProvidedError } from '../errors.js'
 import type {
   ApiBackend,
   ApiPeer,
+  ApiShard,
   BatchShardLine,
   BootstrapResponse,
   ClosestPeersResponse,
@@ -95,6 +101,32 @@ export function parseLimit(query: URLSearchParams): number | undefined {
     )
   }
   return limit
+}
+
+/**
+ * Parses `GET /v1/shards`'s `?limit=` (1 to {@link MAX_SHARDS_PAGE_SIZE}, default
+ * {@link SHARDS_PAGE_SIZE}) and `?after=` (the 64 hex characters of a Kademlia key: a
+ * previous page's `next`).
+ */
+export function parseShardsPage(query: URLSearchParams): { limit: number; after?: Uint8Array } {
+  const raw = query.get('limit')
+  let limit = SHARDS_PAGE_SIZE
+  if (raw != null) {
+    limit = /^\d{1,7}$/.test(raw) ? Number(raw) : Number.NaN
+    if (!(limit >= 1 && limit <= MAX_SHARDS_PAGE_SIZE)) {
+      throw new BadRequestError(
+        `invalid limit ${JSON.stringify(raw)}: must be an integer from 1 to ${MAX_SHARDS_PAGE_SIZE}`,
+      )
+    }
+  }
+  const after = query.get('after')
+  if (after == null) return { limit }
+  if (!/^[0-9a-f]{64}$/.test(after)) {
+    throw new BadRequestError(
+      `invalid after ${JSON.stringify(after.slice(0, 100))}: must be 64 lower-case hex characters (a page's next)`,
+    )
+  }
+  return { limit, after: Uint8Array.from(Buffer.from(after, 'hex')) }
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10
@@ -296,14 +328,25 @@ export const ROUTES: readonly Route[] = [
         },
       },
       GET: {
-        handler: ({ backend }) => {
-          const shards = [...backend.shards()].map((entry) => ({
-            hash: entry.hex,
-            cid: parseShardKey(entry.hash).cid.toString(),
-            providedAt: entry.providedAt,
-            republishAt: entry.republishAt,
-          }))
-          return { body: { shards } satisfies ShardsResponse }
+        handler: async ({ backend, query, signal }) => {
+          const { limit, after } = parseShardsPage(query)
+          const shards: ApiShard[] = []
+          let next: string | undefined
+          let last: Uint8Array | undefined
+          for await (const entry of backend.shards({ ...(after === undefined ? {} : { after }), signal })) {
+            if (shards.length === limit) {
+              next = Buffer.from(last as Uint8Array).toString('hex')
+              break
+            }
+            shards.push({
+              hash: entry.hex,
+              cid: parseShardKey(entry.hash).cid.toString(),
+              providedAt: entry.providedAt,
+              republishAt: entry.republishAt,
+            })
+            last = entry.key
+          }
+          return { body: { shards, ...(next === undefined ? {} : { next }) } satisfies ShardsResponse }
         },
       },
     },

@@ -12,7 +12,6 @@ import type {
   FindProvidersOptions,
   FindProvidersResult,
   FindProvidersSummary,
-  ProvidedShardEntry,
   ProvideManyOptions,
   ProvideManyResult,
   ProvideManyShardResult,
@@ -50,9 +49,23 @@ export interface ApiShard {
   republishAt: number
 }
 
-/** `GET /v1/shards`. */
+/**
+ * `GET /v1/shards?limit=N&after=K`: one page of the provided shards, in Kademlia key
+ * order. `next`, present when more shards follow, is the `after` of the next page.
+ */
 export interface ShardsResponse {
   shards: ApiShard[]
+  next?: string
+}
+
+/** A provided shard as the API lists it, read from the node's shard store. */
+export interface ShardListEntry {
+  readonly hash: Uint8Array
+  /** The shard's 32-byte Kademlia key (the listing's order and cursor). */
+  readonly key: Uint8Array
+  readonly hex: string
+  readonly providedAt: number
+  readonly republishAt: number
 }
 
 /** `PUT /v1/shards/{hash}`: the shard is provided and its record published. */
@@ -151,7 +164,8 @@ export interface ApiBackend {
   readonly state: NsnNodeState
   id(): IdResponse
   peers(): Promise<ShardPeer[]>
-  shards(): Iterable<ProvidedShardEntry>
+  /** The provided shards in Kademlia key order, from above `after` (a Kademlia key) when given. */
+  shards(options?: { after?: Uint8Array; signal?: AbortSignal }): AsyncIterable<ShardListEntry>
   provide(hash: string, options?: AbortOptions): Promise<ProvideResult>
   /** False when the shard was not provided. */
   stopProviding(hash: string): Promise<boolean>

@@ -6,7 +6,9 @@ import { batchClient, batchProgress } from '../batch-progress.js'
 export async function handler(args: CliArgs, io: CliIo): Promise<number> {
   const client = batchClient(args, io)
   const json = wantsJson(args)
-  const shards = json ? undefined : (await client.shards()).shards.length
+  // the total for the bar when the daemon's first page of shards holds them all
+  const page = json ? undefined : await client.shards()
+  const shards = page == null || (page as { next?: string }).next != null ? undefined : page.shards.length
   const progress = batchProgress(
     json ? io.stdout : io.stderr.isTTY === true ? io.stderr : io.stdout,
     shards,
