@@ -43,6 +43,8 @@ const { values } = parseArgs({
     'plain-shards': { type: 'string', default: '200' },
     'share-sample': { type: 'string', default: '5000' },
     'default-rates': { type: 'boolean', default: false },
+    'store-heap-shards': { type: 'string', default: '1000000' },
+    'no-store-heap': { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
     out: { type: 'string' },
     quiet: { type: 'boolean', default: false },
@@ -252,18 +254,19 @@ async function plainRun(count) {
   }
 }
 
-/** The heap at 1,000,000 provided shards: `store`'s bench module when it is there, else a note. */
+/** The heap at 1,000,000 provided shards: `store`'s bench module (bench/store-heap.mjs) when it is there. */
 async function storeHeap() {
+  if (values['no-store-heap']) return { skipped: '--no-store-heap' }
   const url = new URL('./store-heap.mjs', import.meta.url)
   try {
     await readFile(url)
   } catch {
-    return { skipped: 'bench/store-heap.mjs (the datastore-backed shard store) is not on this branch yet' }
+    return { skipped: 'bench/store-heap.mjs (the datastore-backed shard store) is not on this branch' }
   }
   const mod = await import(url.href)
-  const run = mod.runStoreHeap ?? mod.default
-  if (typeof run !== 'function') return { skipped: 'bench/store-heap.mjs exports no runStoreHeap()' }
-  return run({ quiet: values.quiet })
+  if (typeof mod.measureStoreHeap !== 'function')
+    return { skipped: 'bench/store-heap.mjs exports no measureStoreHeap()' }
+  return mod.measureStoreHeap({ shards: Number(values['store-heap-shards']), log: (line) => log(line) })
 }
 
 const started = performance.now()

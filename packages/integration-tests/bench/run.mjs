@@ -15,6 +15,7 @@
 //                            against plain kad-dht's reprovider; the report keeps the rest
 //     --no-republish         skip it (the report keeps the previous figures, if any)
 //     --republish-nodes 50 --republish-shards 10000,100000 --republish-plain-shards 200
+//     --no-store-heap        skip the heap at 1,000,000 shards (bench/store-heap.mjs) in it
 //     --write-baseline       also write results/baseline.json from this run
 //     --report-only          re-render latest.md and the charts from latest.json
 //
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     'republish-nodes': { type: 'string', default: '50' },
     'republish-shards': { type: 'string', default: '10000,100000' },
     'republish-plain-shards': { type: 'string', default: '200' },
+    'no-store-heap': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   },
@@ -99,6 +101,7 @@ async function republishSection() {
     values['republish-shards'],
     '--plain-shards',
     values['republish-plain-shards'],
+    ...(values['no-store-heap'] ? ['--no-store-heap'] : []),
     '--out',
     out,
     ...(values.quiet ? ['--quiet'] : []),
