@@ -45,10 +45,10 @@ describe('the NSN error convention', () => {
     expect(isNsnError(thrown, 'ERR_INVALID_SHARD_KEY')).toBe(true)
   })
 
-  it('isNsnError recognises the shard registry errors, which do not depend on core', () => {
+  it('isNsnError recognises the shard registry errors, which do not depend on core', async () => {
     let thrown: unknown
     try {
-      new ShardRegistry().has(new Uint8Array(3))
+      await new ShardRegistry().has(new Uint8Array(3))
     } catch (e) {
       thrown = e
     }
