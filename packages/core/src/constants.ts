@@ -438,3 +438,10 @@ export const SWEEP_MAX_MESSAGES_PER_STREAM = 384
  * default inbound guard never cuts a batch.
  */
 export const SWEEP_MESSAGES_PER_SECOND = 80
+
+/**
+ * Deepest prefix (bits) a sweep exploration aims a random key at (2^16 sha2-256 hashes at
+ * most, a few ms); a deeper uncovered part without a shard is aimed at through its first
+ * bits.
+ */
+export const SWEEP_MAX_AIM_BITS = 16

@@ -26,6 +26,7 @@
  */
 
 import type { PeerId } from '@libp2p/interface'
+import { SWEEP_MAX_AIM_BITS } from '../constants.js'
 import { bitsOf, closestTo, commonPrefixBits, hasPrefix, kadKeyOf } from './keyspace.js'
 
 /** A peer found by an exploration, with its Kademlia id. */
@@ -94,7 +95,10 @@ export function keyUnderPrefix(bits: string): Uint8Array {
 
 function targetFor(part: string, shards: readonly PlaceableShard[]): Uint8Array {
   const shard = shards.find((s) => hasPrefix(s.key, part))
-  return shard?.target ?? keyUnderPrefix(part.slice(0, 28))
+  // a part deeper than SWEEP_MAX_AIM_BITS without a shard is aimed at through its first
+  // bits: 2^16 hashes at most, whatever the answers (peers answering with ids right next to
+  // each target make the uncovered parts ever deeper)
+  return shard?.target ?? keyUnderPrefix(part.slice(0, SWEEP_MAX_AIM_BITS))
 }
 
 /**
