@@ -22,7 +22,9 @@
 // ADD_PROVIDER in one stream: NSN's default 100 requests/s per peer would make the sweep
 // pace itself at 80/s per peer: --default-rates keeps the defaults), and their provider
 // store keeps up to 1,000,000 records per providing peer (default: the registry capacity,
-// 10,000; 100,000 shards on 50 nodes put ~41,000 records of the provider on each peer).
+// 10,000; 100,000 shards on 50 nodes put ~41,000 records of the provider on each peer),
+// and a stream may wait 60 s for its next message (kad-dht's default 10 s reset streams
+// when 50 nodes share one starved event loop).
 //
 //   pnpm --filter @nsn/integration-tests bench -- --only republish
 //   node --expose-gc bench/republish.mjs [--nodes 50] [--shards 10000,100000] [--plain-shards 200] [--out f.json]
@@ -67,6 +69,9 @@ const RAISED = {
     globalRequestBurst: 1_000_000,
   },
   providerStore: { maxRecordsPerPeer: 1_000_000, maxRecords: 4_000_000 },
+  // 50 nodes in one process on a loaded machine: a receiver's event loop can leave 10 s
+  // (kad-dht's default) between two messages of one stream, and resets the stream
+  incomingMessageTimeout: 60_000,
 }
 const nsnDht = { ...QUIET_SELF_QUERY, ...(values['default-rates'] ? {} : RAISED) }
 const sweepBatch = values['default-rates']
