@@ -513,6 +513,7 @@ export function renderMarkdown(result) {
 function renderRepublish(r) {
   const lines = ['', "## Republishing at scale: the sweep against plain kad-dht's reprovider", '']
   if (r.error != null) return [...lines, `Not measured: ${r.error}.`, '']
+  if (r.note != null) lines.push(r.note, '')
   lines.push(
     `${r.nodes} nodes over TCP on 127.0.0.1 (${r.date}); load average ${num(r.loadavg?.start, 1)} at start, ${num(r.loadavg?.end, 1)} at end. ` +
       `Plain republished a sample of ${r.plain?.shards ?? '–'} shards (its per-shard figures are compared). ` +
