@@ -91,7 +91,8 @@ export async function handler(args: CliArgs, io: CliIo): Promise<number> {
     }
     return provideList(args, io, file)
   }
-  if (args.positionals[0] == null) throw new UsageError('missing argument <hash> (or --file <path>)')
+  if (args.positionals[0] == null)
+    throw new UsageError('missing argument <hash> (see: nsn-node provide --help)')
   const key = parseShardKey(args.positionals[0])
   const result = await clientFrom(args, io).provide(key.hex)
   if (wantsJson(args)) printJson(io, result)
