@@ -556,3 +556,50 @@ export const GOSSIP_HEARTBEAT_INTERVAL = 1 * second
  * loopback network has one address.
  */
 export const LOCAL_GOSSIP_WHITELIST: readonly string[] = ['127.0.0.1', '::1']
+
+// ---- the sweeping republisher (`sweep/`)
+
+/** Lookups one region pass runs at most (`getClosestPeers` explorations). */
+export const SWEEP_MAX_EXPLORATIONS = 16
+
+/** A region's exploration stops after this many lookups in a row found no new peer. */
+export const SWEEP_NO_NEW_PEER_LIMIT = 2
+
+/** Peers a region pass sends records to at once. */
+export const SWEEP_PEER_CONCURRENCY = 20
+
+/** A peer whose batch failed this many times is dropped for the region. */
+export const SWEEP_PEER_ATTEMPTS = 3
+
+/** A region where fewer than this share of its peers confirmed is retried after {@link SWEEP_RETRY_DELAY}. */
+export const SWEEP_MIN_REACHABLE = 0.2
+
+/** When a region with too few reachable peers is retried (go-libp2p-kad-dht: 5 min). */
+export const SWEEP_RETRY_DELAY = 5 * minute
+
+/** Random lookups that estimate the prefix length L, once per cycle. */
+export const SWEEP_ESTIMATE_LOOKUPS = 3
+
+/** The sweep's timer wakes at least this often (pending retries, regions that changed). */
+export const SWEEP_CHECK_INTERVAL = 1 * minute
+
+/**
+ * ADD_PROVIDER messages on one stream at most: under a receiver's request burst
+ * ({@link INBOUND_PEER_REQUEST_BURST}, 512) with room for its lookups; a longer batch
+ * to one peer takes several streams, paced at {@link SWEEP_MESSAGES_PER_SECOND}.
+ */
+export const SWEEP_MAX_MESSAGES_PER_STREAM = 384
+
+/**
+ * Messages a second sent to one peer after a batch's first chunk: under a receiver's
+ * request rate ({@link INBOUND_PEER_REQUESTS_PER_SECOND}, 100), so an NSN peer with the
+ * default inbound guard never cuts a batch.
+ */
+export const SWEEP_MESSAGES_PER_SECOND = 80
+
+/**
+ * Deepest prefix (bits) a sweep exploration aims a random key at (2^16 sha2-256 hashes at
+ * most, a few ms); a deeper uncovered part without a shard is aimed at through its first
+ * bits.
+ */
+export const SWEEP_MAX_AIM_BITS = 16

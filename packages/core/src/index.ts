@@ -198,6 +198,9 @@ export {
   type FindProvidersSummary,
   type OperationOptions,
   type ProvideAnnouncer,
+  type ProvideManyOptions,
+  type ProvideManyResult,
+  type ProvideManyShardResult,
   type ProvideOptions,
   type ProvideResult,
   type ProviderCacheStats,
@@ -234,3 +237,54 @@ export {
   StreamSlots,
   type StreamSlotsInit,
 } from './stream-slots.js'
+export {
+  addProviderFrames,
+  type BatchSend,
+  type BatchSendComponents,
+  type BatchSendOptions,
+  sendRecordBatch,
+} from './sweep/batch-send.js'
+export {
+  bitAt,
+  bitsOf,
+  closestTo,
+  commonPrefixBits,
+  compareXor,
+  estimatePrefixLength,
+  hasPrefix,
+  kadKeyOf,
+  prefixBytes,
+  type Region,
+  regionPhase,
+  regionsFromPeers,
+} from './sweep/keyspace.js'
+export {
+  allocate,
+  type Exploration,
+  type ExploredPeer,
+  type ExploreFn,
+  exploreRegion,
+  type PlaceableShard,
+  type SweepRegionOptions,
+} from './sweep/region-pass.js'
+export { shardSourceOf } from './sweep/registry-source.js'
+export { dueRegions, lastDone, lastTurn, nextEvent, nextTurn, type ScheduleParams } from './sweep/schedule.js'
+export {
+  type PendingRegion,
+  type RegionHistory,
+  type SweepState,
+  SweepStateStore,
+} from './sweep/state-store.js'
+export {
+  median,
+  multihashOf,
+  type RegionPassResult,
+  type ShardPlacement,
+  Sweeper,
+  type SweeperComponents,
+  type SweepInit,
+  type SweepProgress,
+  type SweepShard,
+  type SweepShardSource,
+  type SweepSummary,
+} from './sweep/sweeper.js'

@@ -343,4 +343,40 @@ export interface DhtObserver {
   optimisticProvideEnded?(event: OptimisticProvideEvent): void
   /** A background record send of an optimistic provide finished; failures count here. */
   optimisticBackgroundSendEnded?(event: OptimisticBackgroundSendEvent): void
+  /** A region pass of the sweep ended (scheduled, a whole cycle, or a bulk provide). */
+  sweepRegionEnded?(event: SweepRegionEvent): void
+  /** The sweep's cycle moved on (after each scheduled region). */
+  sweepProgress?(event: SweepProgressEvent): void
+}
+
+/** What one region pass of the sweep did. */
+export interface SweepRegionEvent {
+  /** The region's prefix, `0`/`1` characters. */
+  bits: string
+  /** `republish` (the schedule or a whole cycle) or `provide` (a batch of new shards). */
+  origin: 'republish' | 'provide'
+  shards: number
+  /** Peers records were sent to. */
+  peers: number
+  /** Peers that confirmed. */
+  reachablePeers: number
+  /** Lookups (explorations). */
+  lookups: number
+  confirmedPlacements: number
+  failedPlacements: number
+  /** Shards last published more than an interval before the pass. */
+  overdue: number
+  /** True when too few peers were reachable: retried later. */
+  retry: boolean
+  durationMs: number
+}
+
+/** Where the sweep's cycle is. */
+export interface SweepProgressEvent {
+  cycle: number
+  /** Share of the interval elapsed in this cycle, 0..1. */
+  progress: number
+  regions: number
+  pending: number
+  lookups: number
 }

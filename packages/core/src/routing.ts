@@ -13,13 +13,16 @@
 import type { AbortOptions, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { Datastore } from 'interface-datastore'
 import { AnswerGuard } from './answer-guard.js'
 import { addProviderMessage, mapBounded, sendConfirmedRecord } from './confirmed-provide.js'
 import {
   FIND_PROVIDERS_LIMIT,
+  K_BUCKET_SIZE,
   NSN_DHT_PROTOCOL,
   PROVIDE_CONCURRENCY,
   PROVIDE_QUORUM,
+  PROVIDER_RECORD_TTL,
   REFRESH_INTERVAL,
   REFRESH_PING_CONCURRENCY,
   REPUBLISH_CHECK_INTERVAL,
@@ -56,8 +59,13 @@ import { copyProviderForCache, ProviderCache, type ProviderCacheOptions } from '
 import { ProviderStore, type StoredProviderRecord } from './provider-store.js'
 import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from './refresher.js'
 import { RegistryWiring } from './registry-wiring.js'
+import { republishTiming } from './republish-timing.js'
 import { Republisher, type RepublishRun } from './republisher.js'
 import { parseShardKey, type ShardKey, type ShardKeyInput } from './shard-key.js'
+import { addProviderFrames, sendRecordBatch } from './sweep/batch-send.js'
+import { kadKeyOf } from './sweep/keyspace.js'
+import { shardSourceOf } from './sweep/registry-source.js'
+import { type ShardPlacement, Sweeper, type SweepInit, type SweepSummary } from './sweep/sweeper.js'
 
 export type { StoredProviderRecord }
 
@@ -257,6 +265,48 @@ export interface ShardRoutingInit {
   /** The network-size estimate's bounds (`network-size.ts`). */
   networkSize?: NetworkSizeOptions
   logger?: Logger
+  /**
+   * Which mechanism republishes the registry's shards: `sweep` (default), the sweeping
+   * republisher (`sweep/`: regions of the keyspace, a few lookups each, records batched
+   * per peer), or `per-shard`, the Republisher (`republisher.ts`: one lookup per shard at
+   * its due time).
+   */
+  republisher?: 'sweep' | 'per-shard'
+  /** Where the sweep's schedule persists (the node's datastore); without it, in memory. */
+  datastore?: Datastore
+  /** Options of the sweep; the interval defaults to `republishTiming(PROVIDER_RECORD_TTL)`'s. */
+  sweep?: Partial<SweepInit>
+}
+
+/** One shard's outcome in {@link ShardRouting.provideMany}. */
+export interface ProvideManyShardResult {
+  /** The shard hash, 64 hex (or the input as given when it did not parse). */
+  hash: string
+  /** Its CIDv1, when it parsed. */
+  cid?: string
+  /** Peers that confirmed its record. */
+  confirmed: number
+  /** Why it failed (no peer confirmed, or a bad hash). */
+  error?: Error
+}
+
+/** Options of {@link ShardRouting.provideMany}. */
+export interface ProvideManyOptions extends OperationOptions {
+  /** Hears each shard as it completes (progress). */
+  onShard?(result: ProvideManyShardResult): void
+}
+
+/** What {@link ShardRouting.provideMany} did. */
+export interface ProvideManyResult {
+  results: ProvideManyShardResult[]
+  summary: {
+    provided: number
+    failed: number
+    confirmedMedian: number
+    lookups: number
+    regions: number
+    durationMs: number
+  }
 }
 
 /** A shard hash in its canonical form (64 lower-case hex). */
@@ -281,6 +331,9 @@ export class ShardRouting {
   private readonly cache?: ProviderCache
   private readonly wiring?: RegistryWiring
   private readonly republisher?: Republisher
+  /** The sweep: bulk provides, and the registry's republishing unless `per-shard`. */
+  private readonly sweeper: Sweeper
+  private readonly sweeping: boolean
   private readonly refreshSchedule: RefreshSchedule
   private readonly context: OperationContext
   /** The network size estimated from this node's lookups (optimistic provide). */
@@ -379,6 +432,89 @@ export class ShardRouting {
         log: this.log,
       })
       this.wiring = wiring
+    }
+    const registry = this.registry
+    this.sweeping = registry != null && init.republisher !== 'per-shard'
+    const peerKeys = new Map<string, Uint8Array>()
+    this.sweeper = new Sweeper(
+      {
+        peerId: this.components.peerId,
+        shards:
+          registry == null
+            ? { shardsInRegion: async function* () {}, markPublishedMany: async () => {} }
+            : shardSourceOf(registry),
+        datastore: init.datastore,
+        explore: (target, signal) => this.explore(target, signal),
+        knownPeers: () => {
+          const out: Array<{ peerId: PeerId; key: Uint8Array }> = []
+          for (const { peerId } of this.kad.routingTable.kb.toIterable()) {
+            const id = peerId.toString()
+            let key = peerKeys.get(id)
+            if (key == null) {
+              key = kadKeyOf(peerId.toMultihash().bytes)
+              if (peerKeys.size > 8192) peerKeys.clear()
+              peerKeys.set(id, key)
+            }
+            out.push({ peerId, key })
+          }
+          return out
+        },
+        frames: (keys) =>
+          addProviderFrames(
+            keys,
+            this.components.peerId,
+            this.components.addresses().map((addr) => addr.bytes),
+          ),
+        sendBatch: (peer, keys, frames, options, signal) =>
+          sendRecordBatch(
+            {
+              openDhtStream: (to, openOptions) =>
+                this.kad.openDhtStream(to, openOptions, (o) => this.components.openDhtStream(to, o)),
+              answerGuard: this.answers,
+            },
+            peer,
+            this.components.peerId,
+            keys,
+            frames,
+            options,
+            signal,
+          ),
+        writeSelfRecords: async (hashes, signal) => {
+          await mapBounded([...hashes], 16, (hash) =>
+            this.kad.addProvider(parseShardKey(hash).cid, this.components.peerId, { signal }),
+          )
+        },
+        beforeRun: async () => registry?.expire(),
+        log: this.log,
+      },
+      {
+        interval: republishTiming(PROVIDER_RECORD_TTL).republishInterval,
+        k: K_BUCKET_SIZE,
+        ...init.sweep,
+        onRegion: (result) => {
+          this.notify('sweepRegionEnded', {
+            bits: result.bits,
+            origin: result.origin,
+            shards: result.shards,
+            peers: result.peers,
+            reachablePeers: result.reachablePeers,
+            lookups: result.lookups,
+            confirmedPlacements: result.confirmedPlacements,
+            failedPlacements: result.failedPlacements,
+            overdue: result.overdue,
+            retry: result.retry,
+            durationMs: result.durationMs,
+          })
+          init.sweep?.onRegion?.(result)
+        },
+        onProgress: (progress) => {
+          this.notify('sweepProgress', progress)
+          init.sweep?.onProgress?.(progress)
+        },
+      },
+    )
+    if (this.registry != null && this.wiring != null && !this.sweeping) {
+      const wiring = this.wiring
       this.republisher = new Republisher(
         this.registry,
         (entry, signal) => this.publish(entry, 'republish', { signal }),
@@ -452,6 +588,7 @@ export class ShardRouting {
     if (this.wiring != null) {
       await this.wiring.start()
       this.republisher?.start()
+      if (this.sweeping) await this.sweeper.start()
     }
     this.refreshSchedule.start()
   }
@@ -472,6 +609,7 @@ export class ShardRouting {
     table.removeEventListener('peer:add', this.onTableChange)
     table.removeEventListener('peer:remove', this.onTableChange)
     await this.republisher?.stop()
+    await this.sweeper.stop()
     await this.refreshing?.catch(() => undefined)
     await this.background.drain()
     await this.wiring?.stop()
@@ -924,14 +1062,163 @@ export class ShardRouting {
     return this.refreshing
   }
 
-  /** Republishes due shards now, or every shard with `all` (as after a restart). */
+  /**
+   * Republishes due shards now, or every shard with `all` (as after a restart). With the
+   * sweep (the default), runs the regions whose turn passed, `all` or not: a restart
+   * resumes the cycle rather than republishing the whole set; {@link republishCycle}
+   * runs a whole cycle.
+   */
   async republish(options: { all?: boolean } = {}): Promise<RepublishRun> {
     this.assertStarted()
+    if (this.sweeping) {
+      // the sweep resumes: only the regions whose turn passed, never the whole set at once
+      const run = await this.sweeper.runDueNow()
+      return { republished: run.republished, failed: run.failed, expired: 0, durationMs: run.durationMs }
+    }
     if (this.republisher == null) throw new InvalidOptionError('registry', 'republishing needs a registry')
     return this.republisher.runNow(options)
   }
 
+  /**
+   * Provides many shards at once: adds them to the registry, then publishes them as the
+   * sweep does (split by keyspace region, a few lookups per region instead of one per
+   * shard, each peer's records on one stream confirmed by a GET_PROVIDERS). Resolves with
+   * a result per shard (in input order); `onShard` hears each as its region completes. A
+   * hash that does not parse fails alone (its result has the error); a shard no peer
+   * confirmed stays registered and is republished at its region's turn.
+   */
+  async provideMany(
+    hashes: readonly ShardKeyInput[],
+    options: ProvideManyOptions = {},
+  ): Promise<ProvideManyResult> {
+    this.assertStarted()
+    const start = performance.now()
+    const results: ProvideManyShardResult[] = new Array(hashes.length)
+    const keys = new Map<string, { key: ShardKey; at: number[] }>()
+    hashes.forEach((input, i) => {
+      try {
+        const key = parseShardKey(input)
+        const known = keys.get(key.hex)
+        if (known == null) keys.set(key.hex, { key, at: [i] })
+        else known.at.push(i)
+      } catch (err) {
+        const result = {
+          hash: typeof input === 'string' ? input : String(input),
+          confirmed: 0,
+          error: err as Error,
+        }
+        results[i] = result
+        options.onShard?.(result)
+      }
+    })
+    for (const { key } of keys.values()) this.cache?.delete(key.hex)
+    const registry = this.registry
+    if (registry != null) {
+      // durable before anything is published (write-through, batched)
+      await registry.addMany([...keys.values()].map(({ key }) => key.bytes))
+    }
+    const signal =
+      options.signal == null ? this.shutdown.signal : AbortSignal.any([options.signal, this.shutdown.signal])
+    const summary = await this.sweeper.provideBatch(
+      [...keys.values()].map(({ key }) => key.bytes),
+      {
+        signal,
+        onShard: (placement: ShardPlacement) => {
+          const known = keys.get(placement.hex)
+          if (known == null) return
+          const result: ProvideManyShardResult = {
+            hash: placement.hex,
+            cid: known.key.cid.toString(),
+            confirmed: placement.confirmed,
+            ...(placement.confirmed === 0
+              ? {
+                  error: new NoPeerAnsweredError(
+                    placement.allocated,
+                    `no peer confirmed the store (${placement.allocated} allocated, 0 confirmed)`,
+                  ),
+                }
+              : {}),
+          }
+          for (const i of known.at) results[i] = result
+          if (placement.confirmed > 0) {
+            this.notify('providerRecordPublished', {
+              shard: placement.hex,
+              confirmed: placement.confirmed,
+              sentTo: placement.allocated,
+              belowQuorum:
+                placement.confirmed < Math.max(1, Math.ceil(this.provideQuorum * placement.allocated)),
+              republish: false,
+            })
+          }
+          options.onShard?.(result)
+        },
+      },
+    )
+    const provided = results.filter((r) => r != null && r.error == null).length
+    return {
+      results,
+      summary: {
+        provided,
+        failed: results.length - provided,
+        confirmedMedian: summary.confirmedMedian,
+        lookups: summary.lookups,
+        regions: summary.regions,
+        durationMs: performance.now() - start,
+      },
+    }
+  }
+
+  /**
+   * Runs a whole republish cycle of the sweep now: every region of the registry, one
+   * after another; `onShard` hears each shard as its region completes.
+   *
+   * @throws {InvalidOptionError} without a registry
+   */
+  async republishCycle(
+    options: OperationOptions & { onShard?: (result: ProvideManyShardResult) => void } = {},
+  ): Promise<SweepSummary> {
+    this.assertStarted()
+    if (this.registry == null) throw new InvalidOptionError('registry', 'republishing needs a registry')
+    return this.sweeper.runCycle({
+      ...(options.signal == null ? {} : { signal: options.signal }),
+      onShard: (placement) =>
+        options.onShard?.({
+          hash: placement.hex,
+          cid: parseShardKey(placement.hash).cid.toString(),
+          confirmed: placement.confirmed,
+          ...(placement.confirmed === 0 ? { error: new NoPeerAnsweredError(placement.allocated) } : {}),
+        }),
+    })
+  }
+
+  /** Where the sweep's current cycle is (for metrics). */
+  sweepProgress(): ReturnType<Sweeper['progress']> {
+    return this.sweeper.progress()
+  }
+
   // ---- internals
+
+  /** One exploration of the sweep: a `getClosestPeers` under the deadline, its peers with their Kademlia ids. */
+  private async explore(
+    target: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<Array<{ peerId: PeerId; key: Uint8Array }>> {
+    return this.operation('republish', { signal }, async (inner) => {
+      const tally = new AnswerTally()
+      const peers = new Map<string, { peerId: PeerId; key: Uint8Array }>()
+      for await (const event of this.dht.getClosestPeers(target, { signal: inner })) {
+        tally.add(event)
+        if (event.name === 'FINAL_PEER' && !event.peer.id.equals(this.components.peerId)) {
+          peers.set(event.peer.id.toString(), {
+            peerId: event.peer.id,
+            key: kadKeyOf(event.peer.id.toMultihash().bytes),
+          })
+        }
+      }
+      if (peers.size === 0) tally.assertAnswered()
+      return [...peers.values()]
+    })
+  }
 
   /**
    * Publishes a shard's record: writes this node's own record, finds the k closest peers,

@@ -35,6 +35,8 @@ describe('the registry wired into ShardRouting, on real nodes', () => {
               publications.dispatchEvent(new Event('published'))
             },
           },
+          // the per-shard Republisher's wiring (the sweep has its own tests: test/sweep/)
+          republisher: 'per-shard',
           republishCheckInterval: 100,
           republishRetryDelay: 200,
         },

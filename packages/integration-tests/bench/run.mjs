@@ -11,6 +11,11 @@
 //     --no-soak              skip the soak (the report keeps the previous soak, if any)
 //     --soak-only            only the soak (the report keeps the previous comparison)
 //     --soak-duration 150 --soak-shards 100000
+//     --only republish       only the republish section (bench/republish.mjs): NSN's sweep
+//                            against plain kad-dht's reprovider; the report keeps the rest
+//     --no-republish         skip it (the report keeps the previous figures, if any)
+//     --republish-nodes 50 --republish-shards 10000,100000 --republish-plain-shards 200
+//     --no-store-heap        skip the heap at 1,000,000 shards (bench/store-heap.mjs) in it
 //     --write-baseline       also write results/baseline.json from this run
 //     --report-only          re-render latest.md and the charts from latest.json
 //     --only latency,idle    only these sections; the other keys of latest.json are kept
@@ -59,6 +64,11 @@ const { values } = parseArgs({
     'soak-duration': { type: 'string', default: '150' },
     'soak-shards': { type: 'string', default: '100000' },
     'write-baseline': { type: 'boolean', default: false },
+    'no-republish': { type: 'boolean', default: false },
+    'republish-nodes': { type: 'string', default: '50' },
+    'republish-shards': { type: 'string', default: '10000,100000' },
+    'republish-plain-shards': { type: 'string', default: '200' },
+    'no-store-heap': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
     only: { type: 'string' },
@@ -111,8 +121,14 @@ const SECTIONS = {
       provides: Number(values['gossip-provides']),
       quiet: values.quiet,
     }),
+  republish: () => republishSection(),
 }
-const SUMMARIES = { latency: latencySummary, idle: idleSummary, gossip: gossipSummary }
+const SUMMARIES = {
+  latency: latencySummary,
+  idle: idleSummary,
+  gossip: gossipSummary,
+  republish: republishSummary,
+}
 const MARKDOWN = { latency: latencyMarkdown, idle: idleMarkdown, gossip: gossipMarkdown }
 const sectionsMarkdown = (result) =>
   Object.entries(MARKDOWN)
@@ -151,6 +167,46 @@ if (values['report-only']) {
   console.log(`report: ${fileURLToPath(new URL('latest.md', resultsDir))}`)
   process.exit(0)
 }
+/** One line of the republish section's figures, for the console. */
+function republishSummary(r) {
+  if (r.error != null) return `republish: ${r.error}`
+  const runs = (r.nsn ?? []).map(
+    (e) =>
+      `${e.shards} shards in ${(e.wallMs / 1000).toFixed(1)} s, FIND_NODE/shard ${e.findNodePerShard.toFixed(2)}, on true k closest ${(100 * e.trueClosestShare).toFixed(1)} %`,
+  )
+  const met = Object.entries(r.targets ?? {}).map(
+    ([target, ok]) => `${target}: ${ok == null ? 'not run' : ok ? 'met' : 'NOT met'}`,
+  )
+  return `republish: ${runs.join('; ')}\n  targets: ${met.join('; ')}`
+}
+
+/** Runs bench/republish.mjs in a child; resolves with its figures (or an error entry). */
+async function republishSection() {
+  const out = join(tmpdir(), `nsn-bench-republish-${process.pid}.json`)
+  console.error(
+    `republish: ${values['republish-nodes']} nodes, ${values['republish-shards']} shards (plain: ${values['republish-plain-shards']})`,
+  )
+  const code = await child('./republish.mjs', [
+    '--nodes',
+    values['republish-nodes'],
+    '--shards',
+    values['republish-shards'],
+    '--plain-shards',
+    values['republish-plain-shards'],
+    ...(values['no-store-heap'] ? ['--no-store-heap'] : []),
+    '--out',
+    out,
+    ...(values.quiet ? ['--quiet'] : []),
+  ])
+  try {
+    const figures = JSON.parse(await readFile(out, 'utf8'))
+    await rm(out, { force: true })
+    return figures
+  } catch {
+    return { error: `republish.mjs exited with ${code}` }
+  }
+}
+
 if (values.only != null) {
   // some sections alone: the rest of latest.json is kept as it was
   const only = values.only.split(',').map((name) => name.trim())
@@ -172,7 +228,7 @@ if (values.only != null) {
   await writeFile(new URL('latest.md', resultsDir), renderMarkdown(result) + sectionsMarkdown(result))
   if (values['write-baseline'] && result.latency != null) await writeLatencyBaseline(result.latency)
   for (const name of only) console.log(SUMMARIES[name](result[name]))
-  process.exit(0)
+  process.exit(result.republish?.error != null && only.includes('republish') ? 1 : 0)
 }
 
 /** results/latency-baseline.json: what `bench:check` judges the latency figures against. */
@@ -272,6 +328,7 @@ for (const name of Object.keys(SECTIONS)) {
   result[name] = await SECTIONS[name]()
   result.durationsSec[name] = (performance.now() - started) / 1000
 }
+if (result.republish?.error != null) failed = true
 
 result.loadavg.end = os.loadavg()[0]
 result.charts.cdf = await writeCdfCharts(result.comparison ?? [], resultsDir)

@@ -53,8 +53,9 @@ describe('record expiry and republish (TTL shrunk to 3 s by config)', () => {
     expect(stoppedGoneAt! - stoppedRecord!.storedAt).toBeLessThan(TTL + TTL / 4 + 500)
     // the provider itself holds no record of the stopped shard any more
     expect(await provider.node.routing.hasSelfRecord(STOPPED)).toBe(false)
-    await waitFor(async () => (await provider.metric('nsn_p2p_republish_runs_total')) > 0, {
-      what: 'republish runs counted',
+    // republished by the sweep (the node's republisher), region by region
+    await waitFor(async () => (await provider.metric('nsn_p2p_sweep_shards_republished_total')) > 0, {
+      what: 'sweep republishes counted',
     })
   })
 })

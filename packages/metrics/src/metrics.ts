@@ -95,6 +95,71 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
     collectProcessMetrics(register)
   }
 
+  const sweep = {
+    /** Share of the republish interval elapsed in the sweep's current cycle. */
+    cycleProgress: createCollectableGauge({
+      name: name('sweep_cycle_progress_ratio'),
+      help: "Share of the republish interval elapsed in the sweep's current cycle (0 to 1)",
+      registers,
+    }),
+    /** Regions of the keyspace the sweep uses. */
+    regions: createCollectableGauge({
+      name: name('sweep_regions'),
+      help: 'Keyspace regions the sweep republishes, one turn each per cycle',
+      registers,
+    }),
+    /** Regions queued: their turn passed, or they wait for a retry. */
+    pendingRegions: createCollectableGauge({
+      name: name('sweep_pending_regions'),
+      help: 'Regions whose turn passed and that wait to be done, or wait for a retry (too few peers reachable)',
+      registers,
+    }),
+    /** Lookups in the current cycle so far. */
+    cycleLookups: createCollectableGauge({
+      name: name('sweep_cycle_lookups'),
+      help: "Lookups (explorations and prefix-length estimates) in the sweep's current cycle so far",
+      registers,
+    }),
+    /** Lookups of region passes. */
+    lookups: new Counter<'origin'>({
+      name: name('sweep_lookups_total'),
+      help: 'Lookups run by sweep region passes, by origin (republish: the schedule or a whole cycle; provide: batch provides)',
+      labelNames: ['origin'],
+      registers,
+    }),
+    /** Shards republished by the sweep. */
+    republished: new Counter({
+      name: name('sweep_shards_republished_total'),
+      help: 'Shards the sweep republished (at least one peer confirmed the record)',
+      registers,
+    }),
+    /** Shards found overdue: last published more than an interval before their region's pass. */
+    overdue: new Counter({
+      name: name('sweep_overdue_shards_total'),
+      help: "Shards whose last publication was more than a republish interval old when their region's pass began",
+      registers,
+    }),
+    /** Placements (a shard's record on one peer), confirmed or failed. */
+    placements: new Counter<'result'>({
+      name: name('sweep_placements_total'),
+      help: "Placements of provider records by sweep region passes (one shard on one of its k closest peers), by result: confirmed (a GET_PROVIDERS at the end of the peer's stream listed this node) or failed",
+      labelNames: ['result'],
+      registers,
+    }),
+    /** Region passes that found too few reachable peers (retried later). */
+    retries: new Counter({
+      name: name('sweep_region_retries_total'),
+      help: 'Region passes with fewer than 20 % of their peers reachable: the region is retried later',
+      registers,
+    }),
+    /** Duration of region passes. */
+    regionDuration: new Histogram({
+      name: name('sweep_region_duration_seconds'),
+      help: 'Duration of sweep region passes in seconds (explorations, record sends, confirmations)',
+      buckets: [...REPUBLISH_DURATION_BUCKETS],
+      registers,
+    }),
+  }
   const metrics = {
     kademlia: {
       /** Peers in the Kademlia routing table. */
@@ -368,7 +433,12 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         registers,
       }),
     },
+    /** The sweeping republisher (`@nsn/core`'s `sweep/`). */
+    sweep,
   }
+
+  for (const origin of ['republish', 'provide']) sweep.lookups.inc({ origin }, 0)
+  for (const result of ['confirmed', 'failed']) sweep.placements.inc({ result }, 0)
 
   for (const type of QUERY_TYPES) {
     metrics.kademlia.queryTimeouts.inc({ type }, 0)

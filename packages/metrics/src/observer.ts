@@ -45,12 +45,55 @@ function nonNegative(value: number): number | undefined {
  * - `routingRefused`: increments `nsn_p2p_routing_diversity_refusals_total{reason}` (no
  *   `nsn_p2p_` prefix: `ROUTING_DIVERSITY_REFUSALS_METRIC`).
  *
+ * - `sweepRegionEnded`: adds a region pass's lookups (`sweep_lookups_total{origin}`),
+ *   placements (`sweep_placements_total{result}`), overdue shards, retries, duration, and
+ *   for a republish pass its shards to `sweep_shards_republished_total`.
+ * - `sweepProgress`: sets the cycle gauges (`sweep_cycle_progress_ratio`, `sweep_regions`,
+ *   `sweep_pending_regions`, `sweep_cycle_lookups`); `trackShardRouting` also reads them
+ *   at every scrape.
+ *
  * `queryStarted` is not needed (durations come with `queryEnded`) and is left out. The
  * observer never throws: values that are not finite or are negative are ignored.
  */
 export function createMetricsObserver(metrics: NsnMetrics): DhtObserver {
-  const { kademlia, republish, providerCache } = metrics
+  const { kademlia, republish, providerCache, sweep } = metrics
   return {
+    sweepRegionEnded({
+      origin,
+      lookups,
+      confirmedPlacements,
+      failedPlacements,
+      overdue,
+      retry,
+      durationMs,
+      shards,
+    }) {
+      const n = nonNegative(lookups)
+      if (n !== undefined) sweep.lookups.inc({ origin }, n)
+      const ok = nonNegative(confirmedPlacements)
+      if (ok !== undefined) sweep.placements.inc({ result: 'confirmed' }, ok)
+      const ko = nonNegative(failedPlacements)
+      if (ko !== undefined) sweep.placements.inc({ result: 'failed' }, ko)
+      const late = nonNegative(overdue)
+      if (late !== undefined) sweep.overdue.inc(late)
+      if (retry) sweep.retries.inc()
+      else if (origin === 'republish') {
+        const done = nonNegative(shards)
+        if (done !== undefined) sweep.republished.inc(done)
+      }
+      const seconds = nonNegative(durationMs / second)
+      if (seconds !== undefined) sweep.regionDuration.observe(seconds)
+    },
+    sweepProgress({ progress, regions, pending, lookups }) {
+      const p = nonNegative(progress)
+      if (p !== undefined) sweep.cycleProgress.set(p)
+      const r = nonNegative(regions)
+      if (r !== undefined) sweep.regions.set(r)
+      const q = nonNegative(pending)
+      if (q !== undefined) sweep.pendingRegions.set(q)
+      const l = nonNegative(lookups)
+      if (l !== undefined) sweep.cycleLookups.set(l)
+    },
     queryEnded({ type, result, durationMs }) {
       const seconds = nonNegative(durationMs / second)
       if (seconds !== undefined) {

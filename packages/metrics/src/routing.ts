@@ -15,6 +15,8 @@ export interface ShardRoutingLike {
   storedProviderRecords?(): Promise<number>
   /** The provider cache's size, expired entries pruned; undefined when the cache is off. */
   providerCacheStats?(): { entries: number; bytes: number } | undefined
+  /** Where the sweep's current cycle is. */
+  sweepProgress?(): { progress: number; regions: number; pending: number; lookups: number }
 }
 
 /**
@@ -42,6 +44,23 @@ export function trackShardRouting(routing: ShardRoutingLike, metrics: NsnMetrics
       bytes.set(stats.bytes)
     }
     undo.push(entries.addCollect(read), bytes.addCollect(read))
+  }
+  const sweepProgress = routing.sweepProgress?.bind(routing)
+  if (sweepProgress != null) {
+    const { cycleProgress, regions, pendingRegions, cycleLookups } = metrics.sweep
+    const read = (): void => {
+      const p = sweepProgress()
+      cycleProgress.set(p.progress)
+      regions.set(p.regions)
+      pendingRegions.set(p.pending)
+      cycleLookups.set(p.lookups)
+    }
+    undo.push(
+      cycleProgress.addCollect(read),
+      regions.addCollect(read),
+      pendingRegions.addCollect(read),
+      cycleLookups.addCollect(read),
+    )
   }
   if (countStored != null) {
     undo.push(

@@ -37,6 +37,51 @@ describe('createMetricsObserver', () => {
     expect(await total(register, 'nsn_p2p_kademlia_query_timeouts_total')).toBe(0)
   })
 
+  it('counts sweep region passes: lookups, placements, republished and overdue shards, retries; and the cycle gauges', async () => {
+    const pass = {
+      bits: '01',
+      shards: 100,
+      peers: 25,
+      reachablePeers: 24,
+      lookups: 3,
+      confirmedPlacements: 1950,
+      failedPlacements: 50,
+      overdue: 7,
+      retry: false,
+      durationMs: 1500,
+    }
+    observer.sweepRegionEnded?.({ ...pass, origin: 'republish' })
+    observer.sweepRegionEnded?.({ ...pass, origin: 'provide', overdue: 0 })
+    observer.sweepRegionEnded?.({
+      ...pass,
+      origin: 'republish',
+      retry: true,
+      overdue: 0,
+      confirmedPlacements: 0,
+    })
+    expect(await value(register, 'nsn_p2p_sweep_lookups_total', { origin: 'republish' })).toBe(6)
+    expect(await value(register, 'nsn_p2p_sweep_lookups_total', { origin: 'provide' })).toBe(3)
+    expect(await value(register, 'nsn_p2p_sweep_placements_total', { result: 'confirmed' })).toBe(3900)
+    expect(await value(register, 'nsn_p2p_sweep_placements_total', { result: 'failed' })).toBe(150)
+    expect(await total(register, 'nsn_p2p_sweep_shards_republished_total')).toBe(100)
+    expect(await total(register, 'nsn_p2p_sweep_overdue_shards_total')).toBe(7)
+    expect(await total(register, 'nsn_p2p_sweep_region_retries_total')).toBe(1)
+    expect((await histogram(register, 'nsn_p2p_sweep_region_duration_seconds', {})).count).toBe(3)
+
+    const untrack = trackShardRouting(
+      {
+        routingTableSize: () => 5,
+        sweepProgress: () => ({ cycle: 2, progress: 0.25, regions: 16, pending: 2, lookups: 40 }),
+      },
+      metrics,
+    )
+    expect(await total(register, 'nsn_p2p_sweep_cycle_progress_ratio')).toBe(0.25)
+    expect(await total(register, 'nsn_p2p_sweep_regions')).toBe(16)
+    expect(await total(register, 'nsn_p2p_sweep_pending_regions')).toBe(2)
+    expect(await total(register, 'nsn_p2p_sweep_cycle_lookups')).toBe(40)
+    untrack()
+  })
+
   it('a timeout lands past the 10 s bucket and counts once in timeouts_total{type}', async () => {
     observer.queryEnded?.({
       type: 'closest_peers',

@@ -121,3 +121,10 @@ export const API_TOKEN_MIN_LENGTH = 16
 
 /** The realm of the API's `WWW-Authenticate: Bearer` challenge. */
 export const API_AUTH_REALM = 'nsn-node'
+
+/**
+ * Largest body of a batch request (`POST /v1/shards`), in bytes: a line
+ * `{"hash":"<64 hex>"}` is 76 bytes, so about 1.3 million shards; a larger body is
+ * refused (413) before it is parsed.
+ */
+export const API_MAX_BATCH_BYTES = 96 * 1024 * 1024

@@ -22,6 +22,7 @@ export type NsnNodeErrorCode =
   | 'ERR_NOT_FOUND'
   | 'ERR_METHOD_NOT_ALLOWED'
   | 'ERR_BAD_REQUEST'
+  | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_USAGE'
   | 'ERR_DAEMON_UNREACHABLE'
   | 'ERR_API_RESPONSE'
@@ -193,6 +194,17 @@ export class BadRequestError extends NsnNodeError {
 
   constructor(message: string) {
     super(message)
+  }
+}
+
+/** A request body over the API's bound (`API_MAX_BATCH_BYTES`): answered 413. */
+export class PayloadTooLargeError extends NsnNodeError {
+  static readonly code = 'ERR_PAYLOAD_TOO_LARGE'
+  override readonly name = 'PayloadTooLargeError'
+  readonly code = PayloadTooLargeError.code
+
+  constructor(readonly limit: number) {
+    super(`request body over ${limit} bytes`)
   }
 }
 

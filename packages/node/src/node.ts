@@ -21,6 +21,9 @@ import {
   NoKnownPeersError,
   NotStartedError,
   type NsnKadDHTInit,
+  type ProvideManyOptions,
+  type ProvideManyResult,
+  type ProvideManyShardResult,
   type ProvideOptions,
   type ProvideResult,
   type RefreshResult,
@@ -31,6 +34,7 @@ import {
   type ShardPeer,
   ShardRouting,
   type ShardRoutingLibp2p,
+  type SweepSummary,
   UnsupportedGossipsubError,
 } from '@nsn/core'
 import { announcementPubSub, createNsnHost, type NsnGossipInit } from '@nsn/core/host'
@@ -438,6 +442,9 @@ export class NsnNode implements ApiBackend {
           },
         },
         refreshInterval: config.refreshInterval,
+        // the sweep's schedule (cycle start, L, region history, pending regions) persists here
+        datastore,
+        sweep: { interval: timing.republishInterval, k: config.kBucketSize },
         logger: toLibp2pLogger(this.log.child({ module: 'routing' })),
       })
       await routing.start()
@@ -775,6 +782,18 @@ export class NsnNode implements ApiBackend {
       connections: () => libp2p.getConnections(),
       queryDuration: metrics.metrics.kademlia.queryDuration,
     })
+  }
+
+  /** Provides many shards at once: see `ShardRouting.provideMany` (`POST /v1/shards`). */
+  provideMany(hashes: string[], options: ProvideManyOptions = {}): Promise<ProvideManyResult> {
+    return this.running.routing.provideMany(hashes, options)
+  }
+
+  /** Runs a whole republish cycle of the sweep now (`POST /v1/republish`). */
+  republishCycle(
+    options: AbortOptions & { onShard?: (result: ProvideManyShardResult) => void } = {},
+  ): Promise<SweepSummary> {
+    return this.running.routing.republishCycle(options)
   }
 }
 

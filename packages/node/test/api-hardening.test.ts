@@ -216,7 +216,7 @@ describe('API hardening', () => {
     expect(post.status).toBe(405)
     expect(post.headers.get('allow')).toBe('POST')
     const put = await fetch(`${server.url}/v1/shards`, { method: 'PUT' })
-    expect(put.headers.get('allow')).toBe('GET, HEAD')
+    expect(put.headers.get('allow')).toBe('POST, GET, HEAD')
   })
 
   it('error answers are logged at warn with method, path and code', async () => {

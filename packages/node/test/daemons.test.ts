@@ -184,7 +184,9 @@ describe('three daemons', () => {
     const republished = await a.waitForLog((r) => r.msg === 'republished restored shards', {
       what: 'the republish of restored shards',
     })
-    expect(republished).toMatchObject({ restored: 1, republished: 1, failed: 0 })
+    // the sweep resumes its cycle: only the regions whose turn passed while it was down are
+    // republished (none, a moment after the first start), not every restored shard at once
+    expect(republished).toMatchObject({ restored: 1, republished: 0, failed: 0 })
     const refound = await runBin(['find', shard, '--api', readyB.api, '--json'])
     expect(refound.code, refound.stderr).toBe(0)
     expect((JSON.parse(refound.stdout) as typeof result).providers.map((p) => p.peerId)).toContain(

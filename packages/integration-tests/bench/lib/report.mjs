@@ -505,5 +505,83 @@ export function renderMarkdown(result) {
     '```',
     '',
   )
+  if (result.republish != null) lines.push(...renderRepublish(result.republish))
   return lines.join('\n')
+}
+
+/** The republish section: NSN's sweep against plain kad-dht's reprovider (bench/republish.mjs). */
+function renderRepublish(r) {
+  const lines = ['', "## Republishing at scale: the sweep against plain kad-dht's reprovider", '']
+  if (r.error != null) return [...lines, `Not measured: ${r.error}.`, '']
+  if (r.note != null) lines.push(r.note, '')
+  lines.push(
+    `${r.nodes} nodes over TCP on 127.0.0.1 (${r.date}); load average ${num(r.loadavg?.start, 1)} at start, ${num(r.loadavg?.end, 1)} at end. ` +
+      `Plain republished a sample of ${r.plain?.shards ?? '–'} shards (its per-shard figures are compared). ` +
+      (r.config?.raisedRates
+        ? "Receivers' inbound rate limits raised, as said in bench/republish.mjs."
+        : 'Default inbound rate limits.'),
+    '',
+  )
+  const rows = (r.nsn ?? []).map((x) => [
+    `NSN sweep, ${x.shards} shards`,
+    num(x.wallMs / 1000, 1),
+    num(x.shardsPerSec, 1),
+    num(x.findNodePerShard, 4),
+    num(x.addProviderPerShard, 1),
+    `${num(x.trueClosestShare * 100, 1)} %`,
+    num(x.cpuMs / 1000, 1),
+    `${x.lookups} / ${x.regions}`,
+  ])
+  if (r.plain != null) {
+    rows.push([
+      `plain reprovider, ${r.plain.shards} shards`,
+      num(r.plain.wallMs / 1000, 1),
+      num(r.plain.shardsPerSec, 2),
+      num(r.plain.findNodePerShard, 1),
+      num(r.plain.addProviderPerShard, 1),
+      `${num(r.plain.trueClosestShare * 100, 1)} %`,
+      num(r.plain.cpuMs / 1000, 1),
+      '–',
+    ])
+  }
+  lines.push(
+    table(
+      [
+        'run',
+        'wall s',
+        'shards/s',
+        'FIND_NODE/shard',
+        'ADD_PROVIDER/shard',
+        'on true k closest',
+        'CPU s',
+        'lookups / regions',
+      ],
+      rows,
+    ),
+    '',
+  )
+  if (r.ratios != null) {
+    lines.push(
+      `NSN/plain per shard: FIND_NODE ${num(r.ratios.findNodePerShard, 4)}, ADD_PROVIDER ${num(r.ratios.addProviderPerShard, 2)}, CPU ${num(r.ratios.cpuPerShard, 3)}, throughput x${num(r.ratios.shardsPerSec, 1)}.`,
+      '',
+    )
+  }
+  if (r.targets != null) {
+    lines.push(
+      table(
+        ['target', 'met'],
+        Object.entries(r.targets).map(([k, v]) => [k, v == null ? '–' : v ? 'yes' : 'no']),
+      ),
+      '',
+    )
+  }
+  const heap = r.storeHeap
+  if (heap != null)
+    lines.push(
+      heap.skipped != null
+        ? `Heap at 1,000,000 shards: ${heap.skipped}.`
+        : `Heap at 1,000,000 shards: ${JSON.stringify(heap)}`,
+      '',
+    )
+  return lines
 }

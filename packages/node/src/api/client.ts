@@ -15,6 +15,7 @@ import type {
   ApiErrorLine,
   ApiPeer,
   ApiTopic,
+  BatchShardLine,
   BootstrapResponse,
   ClosestPeersResponse,
   FindProvidersResponse,
@@ -22,8 +23,10 @@ import type {
   HealthResponse,
   IdResponse,
   PeersResponse,
+  ProvideManySummaryLine,
   ProvideResponse,
   RefreshResponse,
+  RepublishSummaryLine,
   ShardsResponse,
   StatsResponse,
   StopProvidingResponse,
@@ -190,6 +193,79 @@ export class NsnApiClient {
     }
   }
 
+  /**
+   * Provides many shards (`POST /v1/shards`): `onShard` hears each shard's line as the
+   * daemon completes it; resolves with the summary line.
+   */
+  async provideMany(
+    hashes: readonly string[],
+    onShard: (line: BatchShardLine) => void = () => undefined,
+  ): Promise<ProvideManySummaryLine['summary']> {
+    const body = hashes.map((hash) => `{"hash":"${hash}"}\n`).join('')
+    const res = await this.fetch('POST', '/v1/shards', { 'content-type': NDJSON_CONTENT_TYPE }, body)
+    const last = await this.readLines<ProvideManySummaryLine>(res, onShard)
+    return last.summary
+  }
+
+  /**
+   * Runs a whole republish cycle (`POST /v1/republish`, JSON lines): `onShard` hears each
+   * shard as its region completes; resolves with the summary.
+   */
+  async republish(
+    onShard: (line: BatchShardLine) => void = () => undefined,
+  ): Promise<RepublishSummaryLine['summary']> {
+    const res = await this.fetch('POST', '/v1/republish', { accept: NDJSON_CONTENT_TYPE })
+    const last = await this.readLines<RepublishSummaryLine>(res, onShard)
+    return last.summary
+  }
+
+  /** Reads a JSON-lines answer whose last line is `{ summary }`; other lines go to `onLine`. */
+  private async readLines<T extends { summary: unknown }>(
+    res: Response,
+    onLine: (line: BatchShardLine) => void,
+  ): Promise<T> {
+    if (!res.ok || res.body == null) {
+      await this.answer(res)
+      throw new ApiResponseError(res.status, 'ERR_BAD_RESPONSE', `the daemon at ${this.api} sent no lines`)
+    }
+    const decoder = new TextDecoder()
+    let buffer = ''
+    const reader = res.body.getReader()
+    try {
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>
+        try {
+          chunk = await reader.read()
+        } catch (err) {
+          throw (
+            this.timedOut(err) ??
+            new DaemonUnreachableError(this.api, 'the connection closed before the answer was complete', {
+              cause: err,
+            })
+          )
+        }
+        if (chunk.done) {
+          throw new DaemonUnreachableError(this.api, 'the connection closed before the answer was complete')
+        }
+        buffer += decoder.decode(chunk.value, { stream: true })
+        for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+          const text = buffer.slice(0, nl).trim()
+          buffer = buffer.slice(nl + 1)
+          if (text === '') continue
+          const line = this.parseLine(res.status, text) as unknown as Record<string, unknown>
+          if ('summary' in line) return line as T
+          if ('error' in line && !('hash' in line)) {
+            const error = (line as unknown as ApiErrorLine).error
+            throw new ApiResponseError(error.status ?? res.status, error.code, error.message)
+          }
+          onLine(line as unknown as BatchShardLine)
+        }
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined)
+    }
+  }
+
   closestPeers(key: string): Promise<ClosestPeersResponse> {
     return this.call('GET', `/v1/closest-peers/${encodeURIComponent(key)}`)
   }
@@ -209,11 +285,17 @@ export class NsnApiClient {
     return { ...body, ok: res.ok }
   }
 
-  private async fetch(method: string, path: string, headers: Record<string, string> = {}): Promise<Response> {
+  private async fetch(
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    body?: string,
+  ): Promise<Response> {
     try {
       return await fetch(`${this.base}${path}`, {
         method,
         headers: this.authorization == null ? headers : { ...headers, authorization: this.authorization },
+        ...(body == null ? {} : { body }),
         signal: this.timeoutMs == null ? undefined : AbortSignal.timeout(this.timeoutMs),
       })
     } catch (err) {

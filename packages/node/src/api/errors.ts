@@ -30,6 +30,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   // no or another bearer token
   ERR_UNAUTHORIZED: 401,
   ERR_INVALID_GROUP: 400,
+  ERR_PAYLOAD_TOO_LARGE: 413,
   // unknown
   ERR_NOT_FOUND: 404,
   ERR_SHARD_NOT_PROVIDED: 404,

@@ -9,6 +9,7 @@
 import {
   type FindProvidersResult,
   type FindProvidersSummary,
+  type ProvideManyShardResult,
   parseGroupName,
   parseShardKey,
   type ShardPeer,
@@ -19,19 +20,22 @@ import {
   NDJSON_CONTENT_TYPE,
   SHARDS_PAGE_SIZE,
 } from '../constants.js'
-import { BadRequestError, GossipOffError, ShardNotProvidedError } from '../errors.js'
+import { BadRequestError, GossipOffError, RouteNotFoundError, ShardNotProvidedError } from '../errors.js'
 import type {
   ApiBackend,
   ApiPeer,
   ApiShard,
+  BatchShardLine,
   BootstrapResponse,
   ClosestPeersResponse,
   FindProvidersResponse,
   FindProvidersStreamEnd,
   IdResponse,
   PeersResponse,
+  ProvideManySummaryLine,
   ProvideResponse,
   RefreshResponse,
+  RepublishSummaryLine,
   ShardsResponse,
   StatsResponse,
   StopProvidingResponse,
@@ -50,6 +54,8 @@ export interface RouteContext {
   accept: string
   /** Aborts when the client disconnects (and with the node's own stop). */
   signal: AbortSignal
+  /** The request body, for a method that reads it (`body: true`). */
+  body?: Buffer
 }
 
 /** A handler's answer: one JSON body, or JSON lines written as they come. */
@@ -68,6 +74,8 @@ export interface RouteMethod {
   handler(ctx: RouteContext): Promise<RouteResult> | RouteResult
   /** Runs a DHT operation: bounded in concurrency. */
   dht?: boolean
+  /** Reads the request body (bounded by `API_MAX_BATCH_BYTES`), given as `ctx.body`. */
+  body?: boolean
 }
 
 export interface Route {
@@ -200,6 +208,94 @@ export function parseGroups(query: URLSearchParams): string[] | undefined {
   return raw.flatMap((value) => value.split(',').map((name) => parseGroupName(name.trim())))
 }
 
+/**
+ * The hashes of a batch body: JSON lines, one `{ "hash": "<64 hex>" }` a line (blank
+ * lines skipped).
+ *
+ * @throws {BadRequestError} naming the line that is not such an object or whose hash is
+ * not a shard hash, or for a body without a line
+ */
+export function parseBatchBody(body: Buffer | undefined): string[] {
+  const hashes: string[] = []
+  const text = (body ?? Buffer.alloc(0)).toString('utf8')
+  let line = 0
+  for (const raw of text.split('\n')) {
+    line++
+    const trimmed = raw.trim()
+    if (trimmed === '') continue
+    let value: unknown
+    try {
+      value = JSON.parse(trimmed)
+    } catch {
+      throw new BadRequestError(`line ${line}: not JSON (expected {"hash":"<64 hex>"})`)
+    }
+    const hash = (value as { hash?: unknown } | null)?.hash
+    if (typeof hash !== 'string') throw new BadRequestError(`line ${line}: expected {"hash":"<64 hex>"}`)
+    try {
+      hashes.push(parseShardKey(hash).hex)
+    } catch (err) {
+      throw new BadRequestError(`line ${line}: ${(err as Error).message}`)
+    }
+  }
+  if (hashes.length === 0) throw new BadRequestError('empty batch: one {"hash":"<64 hex>"} line per shard')
+  return hashes
+}
+
+function shardLine(result: ProvideManyShardResult): BatchShardLine {
+  return {
+    hash: result.hash,
+    ...(result.cid == null ? {} : { cid: result.cid }),
+    confirmed: result.confirmed,
+    ...(result.error == null
+      ? {}
+      : {
+          error: {
+            code: (result.error as { code?: string }).code ?? 'ERR_INTERNAL',
+            message: result.error.message,
+          },
+        }),
+  }
+}
+
+/**
+ * JSON lines fed by callbacks: `run(push)` pushes lines as work completes and resolves
+ * with the last line; an error of `run` is thrown by the iteration (the server writes it
+ * as the last line).
+ */
+async function* linesOf(run: (push: (line: unknown) => void) => Promise<unknown>): AsyncGenerator<unknown> {
+  const queue: unknown[] = []
+  let wake: (() => void) | undefined
+  let finished = false
+  let failure: { err: unknown } | undefined
+  let last: unknown
+  run((line) => {
+    queue.push(line)
+    wake?.()
+  }).then(
+    (value) => {
+      last = value
+      finished = true
+      wake?.()
+    },
+    (err: unknown) => {
+      failure = { err }
+      finished = true
+      wake?.()
+    },
+  )
+  for (;;) {
+    while (queue.length > 0) yield queue.shift()
+    if (finished) break
+    await new Promise<void>((resolve) => {
+      wake = resolve
+    })
+    wake = undefined
+  }
+  while (queue.length > 0) yield queue.shift()
+  if (failure != null) throw failure.err
+  yield last
+}
+
 /** The route table. */
 export const ROUTES: readonly Route[] = [
   {
@@ -239,6 +335,32 @@ export const ROUTES: readonly Route[] = [
   {
     pattern: /^\/v1\/shards$/,
     methods: {
+      POST: {
+        dht: true,
+        body: true,
+        handler: async (ctx) => {
+          const provideMany = ctx.backend.provideMany
+          if (provideMany == null) throw new RouteNotFoundError('/v1/shards')
+          const hashes = parseBatchBody(ctx.body)
+          return {
+            lines: linesOf(async (push) => {
+              const { summary } = await provideMany.call(ctx.backend, hashes, {
+                signal: ctx.signal,
+                onShard: (r) => push(shardLine(r)),
+              })
+              return {
+                summary: {
+                  provided: summary.provided,
+                  failed: summary.failed,
+                  confirmedMedian: summary.confirmedMedian,
+                  lookups: summary.lookups,
+                  durationMs: round(summary.durationMs),
+                },
+              } satisfies ProvideManySummaryLine
+            }),
+          }
+        },
+      },
       GET: {
         handler: async ({ backend, query, signal }) => {
           const { limit, after } = parseShardsPage(query)
@@ -259,6 +381,38 @@ export const ROUTES: readonly Route[] = [
             last = entry.key
           }
           return { body: { shards, ...(next === undefined ? {} : { next }) } satisfies ShardsResponse }
+        },
+      },
+    },
+  },
+  {
+    pattern: /^\/v1\/republish$/,
+    methods: {
+      POST: {
+        dht: true,
+        handler: async (ctx) => {
+          const cycle = ctx.backend.republishCycle
+          if (cycle == null) throw new RouteNotFoundError('/v1/republish')
+          const summaryOf = (s: Awaited<ReturnType<typeof cycle>>): RepublishSummaryLine => ({
+            summary: {
+              shards: s.shards,
+              regions: s.regions,
+              lookups: s.lookups,
+              confirmedMedian: s.confirmedMedian,
+              failed: s.failed,
+              durationMs: round(s.durationMs),
+            },
+          })
+          if (!wantsJsonLines(ctx.accept)) {
+            return { body: summaryOf(await cycle.call(ctx.backend, { signal: ctx.signal })) }
+          }
+          return {
+            lines: linesOf(async (push) =>
+              summaryOf(
+                await cycle.call(ctx.backend, { signal: ctx.signal, onShard: (r) => push(shardLine(r)) }),
+              ),
+            ),
+          }
         },
       },
     },

@@ -26,6 +26,7 @@ import {
   API_CONNECTIONS_CHECK_INTERVAL,
   API_DRAIN_TIMEOUT,
   API_HEADERS_TIMEOUT,
+  API_MAX_BATCH_BYTES,
   API_MAX_CONCURRENT_QUERIES,
   API_REQUEST_TIMEOUT,
   NDJSON_CONTENT_TYPE,
@@ -39,6 +40,7 @@ import {
   NodeStartingError,
   NodeStoppingError,
   OverloadedError,
+  PayloadTooLargeError,
   RouteNotFoundError,
 } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
@@ -211,14 +213,34 @@ function pathOf(target: string): URL {
  * Resolves true once the request is received completely (its body drained: no route reads
  * one), false when its connection closes first (cut by `requestTimeout`, or the client went away).
  */
-function received(req: IncomingMessage): Promise<boolean> {
+function received(
+  req: IncomingMessage,
+  body?: { chunks: Buffer[]; bytes: number; limit: number },
+): Promise<boolean> {
   req.on('error', () => undefined) // an aborted request: its connection is gone, nothing to answer
+  if (body != null) {
+    // a route that reads its body (a batch): kept up to its bound, the rest drained
+    req.on('data', (chunk: Buffer) => {
+      body.bytes += chunk.length
+      if (body.bytes <= body.limit) body.chunks.push(chunk)
+    })
+  }
   req.resume()
   if (req.readableEnded) return Promise.resolve(true)
   return new Promise((resolve) => {
     req.once('end', () => resolve(true))
     req.once('close', () => resolve(req.complete))
   })
+}
+
+/** True when the request goes to a route method that reads its body. */
+function readsBody(method: string, target: string): boolean {
+  try {
+    const found = match(pathOf(target).pathname)
+    return found?.route.methods[method]?.body === true
+  } catch {
+    return false
+  }
 }
 
 function match(path: string): { route: Route; params: string[] } | undefined {
@@ -272,7 +294,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     let path = shortTarget(req.url ?? '/')
     let status = 200
     // executed only once received completely: a PUT whose body never ends is cut, not run
-    if (!(await received(req))) {
+    const body = readsBody(method, req.url ?? '/')
+      ? { chunks: [], bytes: 0, limit: API_MAX_BATCH_BYTES }
+      : undefined
+    if (!(await received(req, body))) {
       log.debug('request not received completely; not executed', { method, path })
       return
     }
@@ -303,6 +328,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         query: url.searchParams,
         accept: req.headers.accept ?? '',
         signal: controller.signal,
+      }
+      if (body != null) {
+        if (body.bytes > body.limit) throw new PayloadTooLargeError(body.limit)
+        ctx.body = Buffer.concat(body.chunks)
       }
       const respond = async (result: RouteResult): Promise<void> => {
         status = result.status ?? 200

@@ -12,10 +12,14 @@ import type {
   FindProvidersOptions,
   FindProvidersResult,
   FindProvidersSummary,
+  ProvideManyOptions,
+  ProvideManyResult,
+  ProvideManyShardResult,
   ProvideResult,
   QueryType,
   RefreshResult,
   ShardPeer,
+  SweepSummary,
 } from '@nsn/core'
 
 /** Lifecycle of a node; the API serves requests only while `running`. */
@@ -236,6 +240,12 @@ export interface ApiBackend {
   subscribeTopic?(group: string): { topic: ApiTopic; created: boolean }
   /** Unsubscribes from a group's topic (`DELETE /v1/topics/{name}`). */
   unsubscribeTopic?(group: string): void
+  /** Provides many shards at once (`POST /v1/shards`); `onShard` hears each as it completes. */
+  provideMany?(hashes: string[], options?: ProvideManyOptions): Promise<ProvideManyResult>
+  /** Runs a whole republish cycle now (`POST /v1/republish`). */
+  republishCycle?(
+    options?: AbortOptions & { onShard?: (result: ProvideManyShardResult) => void },
+  ): Promise<SweepSummary>
 }
 
 /** An announcement topic this node is subscribed to. */
@@ -264,4 +274,31 @@ export interface SubscribeTopicResponse extends ApiTopic {
 export interface UnsubscribeTopicResponse {
   group: string
   unsubscribed: true
+}
+
+/** One shard's line of `POST /v1/shards` and `POST /v1/republish` (JSON lines). */
+export interface BatchShardLine {
+  hash: string
+  cid?: string
+  /** Peers that confirmed its record. */
+  confirmed: number
+  /** Why no peer confirmed it (or why the hash was refused). */
+  error?: { code: string; message: string }
+}
+
+/** The last line of `POST /v1/shards`. */
+export interface ProvideManySummaryLine {
+  summary: { provided: number; failed: number; confirmedMedian: number; lookups: number; durationMs: number }
+}
+
+/** The answer of `POST /v1/republish` (without JSON lines: only it), or its last line. */
+export interface RepublishSummaryLine {
+  summary: {
+    shards: number
+    regions: number
+    lookups: number
+    confirmedMedian: number
+    failed: number
+    durationMs: number
+  }
 }

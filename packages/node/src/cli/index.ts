@@ -29,6 +29,7 @@ function defaultIo(io: Partial<CliIo>): CliIo {
     cwd: io.cwd ?? process.cwd(),
     signals: io.signals ?? process,
     exit: io.exit ?? ((code: number) => process.exit(code)),
+    stdin: io.stdin ?? process.stdin,
   }
 }
 

@@ -31,6 +31,8 @@ export interface CliIo {
   signals: CliSignals
   /** Immediate exit: a second signal, or a graceful stop that hangs. */
   exit(code: number): void
+  /** Standard input (`nsn-node provide -` reads hashes from it); `process.stdin` by default. */
+  stdin?: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>
 }
 
 /** One option of a command, as `node:util` `parseArgs` takes it, with its help. */

@@ -15,6 +15,7 @@ import { id } from './id/index.js'
 import { peers } from './peers/index.js'
 import { provide } from './provide/index.js'
 import { refresh } from './refresh/index.js'
+import { republish } from './republish/index.js'
 import { shards } from './shards/index.js'
 import { start } from './start/index.js'
 import { stats } from './stats/index.js'
@@ -29,6 +30,7 @@ export const COMMANDS: readonly CliCommand[] = [
   peers,
   shards,
   provide,
+  republish,
   find,
   stopProviding,
   closest,
