@@ -14,6 +14,15 @@
  */
 
 export {
+  type AnnounceFilterInit,
+  type AnnounceScope,
+  announceFilter,
+  isPublicAddress,
+  isRelayedAddress,
+  parseAddressList,
+  publicPeerInfoMapper,
+} from './address-filter.js'
+export {
   type AnswerDrops,
   AnswerGuard,
   type AnswerGuardComponents,
