@@ -53,6 +53,14 @@ const SPEC: Record<string, string> = {
   nsn_p2p_provider_cache_entries: 'gauge',
   nsn_p2p_provider_cache_bytes: 'gauge',
   nsn_p2p_provider_cache_evictions_total: 'counter',
+  // the seven NAT metrics (issue 14)
+  nsn_p2p_nat_reachability: 'gauge',
+  nsn_p2p_autonat_checks_total: 'counter',
+  nsn_p2p_nat_port_mappings: 'gauge',
+  nsn_p2p_relay_reservations: 'gauge',
+  nsn_p2p_relayed_connections: 'gauge',
+  nsn_p2p_hole_punches_total: 'counter',
+  nsn_p2p_announced_public_addresses: 'gauge',
 }
 
 describe('createNsnMetrics', () => {
@@ -80,6 +88,7 @@ describe('createNsnMetrics', () => {
       'connections',
       'shardRegistry',
       'providerCache',
+      'nat',
       'republish',
     ])
     expect((metrics.kademlia.queryDuration as unknown as { name: string }).name).toBe(
