@@ -12,14 +12,18 @@ import type { DhtObserver } from '@nsn/core'
 import {
   connectionFailureMetrics,
   createMetricsObserver,
+  createNatObserver,
   createNsnMetrics,
   type Libp2pLike,
   type MetricsServer,
+  type NatLibp2pLike,
+  type NatMetricsObserver,
   type NsnMetrics,
   type ShardRegistryLike,
   type ShardRoutingLike,
   startMetricsServer,
   trackLibp2pConnections,
+  trackNat,
   trackShardRegistry,
   trackShardRouting,
 } from '@nsn/metrics'
@@ -40,6 +44,8 @@ export class NodeMetrics {
   readonly metrics: NsnMetrics
   /** Pass to `ShardRouting` as its `observer`. */
   readonly observer: DhtObserver
+  /** Pass to the host's NAT services (`nat.observer`): AutoNAT verdicts, port mappings, hole punches. */
+  readonly natObserver: NatMetricsObserver
   /**
    * Pass to `createLibp2p` as its `metrics` component: libp2p reports failed connection
    * attempts through it (`nsn_p2p_connections_failed_total`).
@@ -52,12 +58,18 @@ export class NodeMetrics {
     this.register = new Registry()
     this.metrics = createNsnMetrics(this.register, { processMetrics: options.processMetrics ?? true })
     this.observer = createMetricsObserver(this.metrics)
+    this.natObserver = createNatObserver(this.metrics)
     this.libp2pMetrics = connectionFailureMetrics(this.metrics)
   }
 
   /** Counts a libp2p node's connections; call before `libp2p.start()`. */
   trackLibp2p(libp2p: Libp2pLike): void {
     this.undo.push(trackLibp2pConnections(libp2p, this.metrics))
+  }
+
+  /** Reachability, relay reservations, relayed connections and public addresses, read at scrape time. */
+  trackNat(libp2p: NatLibp2pLike): void {
+    this.undo.push(trackNat(libp2p, this.metrics))
   }
 
   /** Size, capacity and evictions of the shard registry. */
