@@ -26,6 +26,7 @@ import {
   circuitRelayTransport,
 } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
+import { identifyPush } from '@libp2p/identify'
 import type { ComponentLogger, Libp2pEvents, PeerId, Startable } from '@libp2p/interface'
 import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
 import { type UPnPNATInit, uPnPNAT } from '@libp2p/upnp-nat'
@@ -83,35 +84,61 @@ function withComponents(components: object, replace: Record<string, unknown>): a
   })
 }
 
-/** AutoNAT, its verdicts counted (they go through the address manager). */
-function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Factory {
-  const factory = autoNAT({
-    startupDelay: AUTONAT_STARTUP_DELAY,
-    refreshInterval: AUTONAT_REFRESH_INTERVAL,
-    ...init,
+/** A proxy of `target` whose method `name` is `replacement`; other methods stay bound to `target`. */
+function replaceMethod<T extends object>(target: T, name: string, replacement: unknown): T {
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      if (prop === name) return replacement
+      const value = Reflect.get(t, prop, receiver)
+      return typeof value === 'function' ? value.bind(t) : value
+    },
   })
-  if (observer?.autonatCheck == null) return factory
-  return (components: { addressManager: AddressManager }) => {
-    const am = components.addressManager
-    const addressManager = new Proxy(am, {
-      get(target, prop, receiver) {
-        if (prop === 'confirmObservedAddr') {
-          return (...args: Parameters<AddressManager['confirmObservedAddr']>) => {
-            observer.autonatCheck?.('reachable')
-            return target.confirmObservedAddr(...args)
-          }
-        }
-        if (prop === 'removeObservedAddr') {
-          return (...args: Parameters<AddressManager['removeObservedAddr']>) => {
-            observer.autonatCheck?.('unreachable')
-            return target.removeObservedAddr(...args)
-          }
-        }
-        const value = Reflect.get(target, prop, receiver)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-    })
-    return factory(withComponents(components, { addressManager }))
+}
+
+type OpenConnection = (target: unknown, options?: Record<string, unknown>) => Promise<unknown>
+
+interface ConnectionManagerLike {
+  openConnection: OpenConnection
+  getConnections(): Array<{ id: string }>
+}
+
+/**
+ * AutoNAT, its verdicts counted (they go through the address manager), and its dial-backs
+ * kept from closing a connection that is not theirs. @libp2p/autonat 3.0.28 dials back
+ * with `connectionManager.openConnection(addr)` and closes what it gets: when the server
+ * already has a connection to that address (two peers that dialled each other, as
+ * bootstrap peers do), libp2p hands that one back (which proves the address dialable:
+ * this server dialled it) and AutoNAT closes it, often the very connection the request
+ * came on, so the asker reads EOF and no verdict is reached (on the netns NAT test no
+ * public host became a DHT server in 30 s). Here a connection that existed before the
+ * dial-back is left open; forcing a new dial instead made every dial-back a new
+ * connection that set off new checks.
+ */
+function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Factory {
+  const factory = autoNAT({ startupDelay: AUTONAT_STARTUP_DELAY, refreshInterval: AUTONAT_REFRESH_INTERVAL, ...init })
+  return (components: { addressManager: AddressManager; connectionManager: ConnectionManagerLike }) => {
+    const cm = components.connectionManager
+    const openConnection: OpenConnection = async (target, options) => {
+      const before = new Set(cm.getConnections().map((c) => c.id))
+      const connection = (await cm.openConnection(target, options)) as { id: string; close: () => Promise<void> }
+      if (!before.has(connection.id)) return connection
+      // not AutoNAT's to close
+      return replaceMethod(connection, 'close', async () => undefined)
+    }
+    const replace: Record<string, unknown> = { connectionManager: replaceMethod(cm, 'openConnection', openConnection) }
+    if (observer?.autonatCheck != null) {
+      let am = components.addressManager
+      am = replaceMethod(am, 'confirmObservedAddr', (...args: Parameters<AddressManager['confirmObservedAddr']>) => {
+        observer.autonatCheck?.('reachable')
+        return components.addressManager.confirmObservedAddr(...args)
+      })
+      am = replaceMethod(am, 'removeObservedAddr', (...args: Parameters<AddressManager['removeObservedAddr']>) => {
+        observer.autonatCheck?.('unreachable')
+        return components.addressManager.removeObservedAddr(...args)
+      })
+      replace.addressManager = am
+    }
+    return factory(withComponents(components, replace))
   }
 }
 
@@ -244,6 +271,10 @@ export function natServices(init: NatInit): NatParts {
   const transports: Factory[] = []
   if (init.autonat !== false && init.autonat != null) {
     services.autoNAT = countedAutoNAT(init.autonat === true ? {} : init.autonat, observer)
+    // a confirmed address turns the DHT server (a new protocol) and changes the announced
+    // addresses: identify-push tells connected peers at once, or they would learn it only
+    // on their next connection (and never admit this node to their routing tables)
+    services.identifyPush = identifyPush()
   }
   const reservations = init.relayReservations === false ? 0 : (init.relayReservations ?? 0)
   if (reservations > 0 || init.relayServer || init.dcutr === true) {
