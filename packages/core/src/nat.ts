@@ -99,7 +99,7 @@ type OpenConnection = (target: unknown, options?: Record<string, unknown>) => Pr
 
 interface ConnectionManagerLike {
   openConnection: OpenConnection
-  getConnections(): Array<{ id: string }>
+  getConnections(): Array<{ direction: string; remoteAddr: { toString(): string } }>
 }
 
 /**
@@ -109,33 +109,58 @@ interface ConnectionManagerLike {
  * already has a connection to that address (two peers that dialled each other, as
  * bootstrap peers do), libp2p hands that one back (which proves the address dialable:
  * this server dialled it) and AutoNAT closes it, often the very connection the request
- * came on, so the asker reads EOF and no verdict is reached (on the netns NAT test no
- * public host became a DHT server in 30 s). Here a connection that existed before the
- * dial-back is left open; forcing a new dial instead made every dial-back a new
- * connection that set off new checks.
+ * came on, so the asker reads EOF and no verdict is reached; and when the existing
+ * connection is the asker's own (inbound here), its remote address is not the one asked
+ * about and the check fails (on the netns NAT test no public host became a DHT server in
+ * 30 s). Here an outbound connection of this server to that very address is reused (it
+ * proves the address dialable), any other case dials anew (`force`), and neither is closed.
  */
 function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Factory {
-  const factory = autoNAT({ startupDelay: AUTONAT_STARTUP_DELAY, refreshInterval: AUTONAT_REFRESH_INTERVAL, ...init })
+  const factory = autoNAT({
+    startupDelay: AUTONAT_STARTUP_DELAY,
+    refreshInterval: AUTONAT_REFRESH_INTERVAL,
+    ...init,
+  })
   return (components: { addressManager: AddressManager; connectionManager: ConnectionManagerLike }) => {
     const cm = components.connectionManager
     const openConnection: OpenConnection = async (target, options) => {
-      const before = new Set(cm.getConnections().map((c) => c.id))
-      const connection = (await cm.openConnection(target, options)) as { id: string; close: () => Promise<void> }
-      if (!before.has(connection.id)) return connection
-      // not AutoNAT's to close
+      const wanted = String(target).replace(/\/p2p\/[^/]+$/, '')
+      const existing = cm
+        .getConnections()
+        .find(
+          (c) =>
+            c.direction === 'outbound' && c.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, '') === wanted,
+        )
+      // this server dialled that very address already: it is dialable, and the
+      // connection is not AutoNAT's to close
+      if (existing != null) return replaceMethod(existing, 'close', async () => undefined)
+      // a new dial, left open: closing it set off a new identify and a new check on every
+      // dial-back (a storm that starved the daemons), while an open one is reused by the
+      // next check of that address, and the connection manager prunes it like any other
+      const connection = (await cm.openConnection(target, { ...options, force: true })) as object
       return replaceMethod(connection, 'close', async () => undefined)
     }
-    const replace: Record<string, unknown> = { connectionManager: replaceMethod(cm, 'openConnection', openConnection) }
+    const replace: Record<string, unknown> = {
+      connectionManager: replaceMethod(cm, 'openConnection', openConnection),
+    }
     if (observer?.autonatCheck != null) {
       let am = components.addressManager
-      am = replaceMethod(am, 'confirmObservedAddr', (...args: Parameters<AddressManager['confirmObservedAddr']>) => {
-        observer.autonatCheck?.('reachable')
-        return components.addressManager.confirmObservedAddr(...args)
-      })
-      am = replaceMethod(am, 'removeObservedAddr', (...args: Parameters<AddressManager['removeObservedAddr']>) => {
-        observer.autonatCheck?.('unreachable')
-        return components.addressManager.removeObservedAddr(...args)
-      })
+      am = replaceMethod(
+        am,
+        'confirmObservedAddr',
+        (...args: Parameters<AddressManager['confirmObservedAddr']>) => {
+          observer.autonatCheck?.('reachable')
+          return components.addressManager.confirmObservedAddr(...args)
+        },
+      )
+      am = replaceMethod(
+        am,
+        'removeObservedAddr',
+        (...args: Parameters<AddressManager['removeObservedAddr']>) => {
+          observer.autonatCheck?.('unreachable')
+          return components.addressManager.removeObservedAddr(...args)
+        },
+      )
       replace.addressManager = am
     }
     return factory(withComponents(components, replace))

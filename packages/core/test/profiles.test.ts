@@ -58,7 +58,9 @@ describe('host profiles', () => {
 
   it('public: AutoNAT, relay reservations and DCUtR on; UPnP and the relay server opt-in', () => {
     const services = Object.keys(nsnHostOptions({ profile: 'public' }).services ?? {})
-    expect(services).toEqual(expect.arrayContaining(['autoNAT', 'identifyPush', 'relayReservations', 'dcutr']))
+    expect(services).toEqual(
+      expect.arrayContaining(['autoNAT', 'identifyPush', 'relayReservations', 'dcutr']),
+    )
     expect(services).not.toContain('upnp')
     expect(services).not.toContain('relay')
     const opted = Object.keys(

@@ -107,7 +107,11 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
           logFile: join(root, `honest-${i}.log`),
           // the private profile (10.x is a LAN's range): the daemon's own limits, the
           // diversity filter on, DHT server at once
-          args: ['--profile', 'private', ...ids.flatMap((_, j) => (j === i ? [] : ['--bootstrap', addrOf(j)]))],
+          args: [
+            '--profile',
+            'private',
+            ...ids.flatMap((_, j) => (j === i ? [] : ['--bootstrap', addrOf(j)])),
+          ],
         }),
       )
     }

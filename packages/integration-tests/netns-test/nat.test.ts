@@ -54,7 +54,9 @@ describe('NAT traversal and partitions: 3 public hosts, one behind an nft masque
   afterAll(async () => {
     if (failed) {
       for (const d of daemons)
-        console.error(`--- ${d.host.netns} (${d.api}) log tail ---\n${await d.tail(process.env.NSN_NAT_DEBUG == null ? 25 : 3000)}`)
+        console.error(
+          `--- ${d.host.netns} (${d.api}) log tail ---\n${await d.tail(process.env.NSN_NAT_DEBUG == null ? 25 : 3000)}`,
+        )
     }
     const stops = await Promise.allSettled(daemons.map((d) => d.stop()))
     await topology?.destroy()
