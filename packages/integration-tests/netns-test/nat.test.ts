@@ -13,6 +13,14 @@
  * dials back); nothing a peer received holds a loopback or private address; a public host
  * cut off by nftables drop rules ends a lookup by the query deadline with a typed error,
  * and finds the shard again once healed.
+ *
+ * Not green yet, so it runs only with `pnpm test:netns` (neither in `pnpm test` nor in
+ * `.ci/run`). Of five runs on the loaded 2-core machine: one passed steps 1-7 in 23 s
+ * (servers, client, no leak, partition and heal, relay reservation, shard found at relayed
+ * addresses) and failed at step 8 (the prober's ping raced DCUtR closing the relayed
+ * connection; the prober now pings after the upgrade window, not re-run green); the others
+ * stopped at step 1 (the daemons' API stalled past 30 s; cause not found) or step 6 (the
+ * relay's hop handler timed out on the reservation).
  */
 
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -140,8 +148,62 @@ describe('NAT traversal and partitions: 3 public hosts, one behind an nft masque
       expect(metric(text, 'nsn_p2p_announced_public_addresses')).toBe(1)
     }
 
-    // 2. the NAT'd host: no address AutoNAT could confirm, so a DHT client (in no routing
-    //    table) that takes relay reservations and announces relayed addresses only
+    // 2. the NAT'd host: no address AutoNAT could confirm, so a DHT client, in no routing table
+    const natMetrics0 = await nat.metricsText()
+    expect(metric(natMetrics0, 'nsn_p2p_nat_reachability')).toBe(0)
+    for (const d of publics) expect((await table(d)).map((p) => p.peerId)).not.toContain(ids[natIndex])
+    expect((await table(nat)).length).toBeGreaterThanOrEqual(1)
+
+    // 3. nothing a public-profile peer received holds a loopback or private address
+    const received: string[] = []
+    for (const d of daemons) {
+      received.push(...(await idOf(d)).addrs)
+      for (const p of await table(d)) received.push(...p.addrs)
+      const closest = await d.call<{ peers: Peer[] }>('GET', `/v1/closest-peers/${'c3'.repeat(32)}`)
+      expect(closest.status, JSON.stringify(closest.body)).toBe(200)
+      for (const p of closest.body.peers) received.push(...p.addrs)
+    }
+    expect(received.length).toBeGreaterThan(PUBLIC)
+    const leaked = received.filter((a) => !isPublicAddress(multiaddr(a)) || /\/(127|10|192\.168)\./.test(a))
+    expect(leaked).toEqual([])
+
+    // 4. a partition: host 2 cut off by nft drop rules. A shard host 1 provides meanwhile is
+    //    on hosts 0 and 1 only; host 2's lookup ends by the deadline with a typed error
+    const cut = topo.publicHosts[2]!
+    const isolated = publics[2]!
+    await topo.partition(cut)
+    const shardB = 'b2'.repeat(32)
+    const providedB = await publics[1]!.call<{ confirmed: number }>('PUT', `/v1/shards/${shardB}`)
+    expect(providedB.status, JSON.stringify(providedB.body)).toBe(200)
+    const started = performance.now()
+    const during = await isolated.call<{ error?: { code: string; message: string }; providers?: Peer[] }>(
+      'GET',
+      `/v1/shards/${shardB}/providers`,
+    )
+    const took = performance.now() - started
+    expect(took).toBeLessThan(QUERY_TIMEOUT + DEADLINE_MARGIN)
+    expect([503, 504], JSON.stringify(during.body)).toContain(during.status)
+    expect(during.body.error?.code).toMatch(/^ERR_(NO_PEER_ANSWERED|QUERY_TIMEOUT|NO_KNOWN_PEERS)$/)
+
+    // 5. healed, it finds the shard again
+    await topo.heal(cut)
+    let after: { status: number; providers: string[] } = { status: 0, providers: [] }
+    await waitFor(
+      async () => {
+        const { status, body } = await isolated.call<{ providers?: Peer[] }>(
+          'GET',
+          `/v1/shards/${shardB}/providers`,
+        )
+        after = { status, providers: (body.providers ?? []).map((p) => p.peerId) }
+        return status === 200 && after.providers.includes(ids[1]!)
+      },
+      {
+        timeoutMs: 20_000,
+        pollMs: 500,
+        what: () => `the healed host to find the shard (last: ${JSON.stringify(after)})`,
+      },
+    )
+    // 6. the NAT'd host takes relay reservations and announces relayed addresses only
     let natAddrs: string[] = []
     await waitFor(
       async () => {
@@ -154,10 +216,8 @@ describe('NAT traversal and partitions: 3 public hosts, one behind an nft masque
     const natMetrics = await nat.metricsText()
     expect(metric(natMetrics, 'nsn_p2p_nat_reachability')).toBe(0)
     expect(metric(natMetrics, 'nsn_p2p_relay_reservations')).toBeGreaterThanOrEqual(1)
-    for (const d of publics) expect((await table(d)).map((p) => p.peerId)).not.toContain(ids[natIndex])
-    expect((await table(nat)).length).toBeGreaterThanOrEqual(1)
 
-    // 3. it provides a shard; every public host finds it, at relayed addresses
+    // 7. it provides a shard; every public host finds it, at relayed addresses
     const shardA = 'a1'.repeat(32)
     const provided = await nat.call<{ confirmed: number }>('PUT', `/v1/shards/${shardA}`)
     expect(provided.status, JSON.stringify(provided.body)).toBe(200)
@@ -173,7 +233,7 @@ describe('NAT traversal and partitions: 3 public hosts, one behind an nft masque
       found = body.providers
     }
 
-    // 4. a peer on a public host reaches it: through the relay, then directly (DCUtR)
+    // 8. a peer on a public host reaches it: through the relay, then directly (DCUtR)
     const target = found.find((p) => p.peerId === ids[natIndex])!
     const prober = await runProber(topo, topo.publicHosts[2]!, {
       listen: `/ip4/${topo.publicHosts[2]!.internetIp}/tcp/4101`,
@@ -192,56 +252,11 @@ describe('NAT traversal and partitions: 3 public hosts, one behind an nft masque
       { timeoutMs: 5_000, pollMs: 200, what: 'the NAT’d host to count its connection upgrade' },
     )
 
-    // 5. nothing a public-profile peer received holds a loopback or private address
-    const received: string[] = []
-    for (const d of daemons) {
-      received.push(...(await idOf(d)).addrs)
-      for (const p of await table(d)) received.push(...p.addrs)
-      const closest = await d.call<{ peers: Peer[] }>('GET', `/v1/closest-peers/${shardA}`)
-      expect(closest.status, JSON.stringify(closest.body)).toBe(200)
-      for (const p of closest.body.peers) received.push(...p.addrs)
-    }
-    for (const p of found) received.push(...p.addrs)
-    expect(received.length).toBeGreaterThan(PUBLIC)
-    const leaked = received.filter((a) => !isPublicAddress(multiaddr(a)) || /\/(127|10|192\.168)\./.test(a))
-    expect(leaked).toEqual([])
-
-    // 6. a partition: host 2 cut off by nft drop rules. A shard provided meanwhile is on
-    //    hosts 0 and 1 only; host 2's lookup ends by the deadline with a typed error
-    const cut = topo.publicHosts[2]!
-    const isolated = publics[2]!
-    await topo.partition(cut)
-    const shardB = 'b2'.repeat(32)
-    const providedB = await nat.call<{ confirmed: number }>('PUT', `/v1/shards/${shardB}`)
-    expect(providedB.status, JSON.stringify(providedB.body)).toBe(200)
-    const started = performance.now()
-    const during = await isolated.call<{ error?: { code: string; message: string }; providers?: Peer[] }>(
-      'GET',
-      `/v1/shards/${shardB}/providers`,
-    )
-    const took = performance.now() - started
-    expect(took).toBeLessThan(QUERY_TIMEOUT + DEADLINE_MARGIN)
-    expect([503, 504], JSON.stringify(during.body)).toContain(during.status)
-    expect(during.body.error?.code).toMatch(/^ERR_(NO_PEER_ANSWERED|QUERY_TIMEOUT|NO_KNOWN_PEERS)$/)
-
-    // 7. healed, it finds the shard again
-    await topo.heal(cut)
-    let after: { status: number; providers: string[] } = { status: 0, providers: [] }
-    await waitFor(
-      async () => {
-        const { status, body } = await isolated.call<{ providers?: Peer[] }>(
-          'GET',
-          `/v1/shards/${shardB}/providers`,
-        )
-        after = { status, providers: (body.providers ?? []).map((p) => p.peerId) }
-        return status === 200 && after.providers.includes(ids[natIndex]!)
-      },
-      {
-        timeoutMs: 20_000,
-        pollMs: 500,
-        what: () => `the healed host to find the shard (last: ${JSON.stringify(after)})`,
-      },
-    )
+    // 9. what peers received about it holds no loopback or private address either
+    const leakedNat = found
+      .flatMap((p) => p.addrs)
+      .filter((a) => !isPublicAddress(multiaddr(a)) || /\/(127|10|192\.168)\./.test(a))
+    expect(leakedNat).toEqual([])
   })
 })
 

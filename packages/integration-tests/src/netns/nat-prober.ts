@@ -1,9 +1,9 @@
 /**
  * A peer that reaches a host behind NAT, as a consumer of a found provider would: a
  * public-profile NSN host in a public host's namespace that dials the provider at the
- * addresses a lookup returned (relayed ones), pings it over that connection, then waits
- * for a direct connection to replace the relayed one (DCUtR: the NAT'd side dials this
- * host's announced public address).
+ * addresses a lookup returned (relayed ones), waits for a direct connection to replace
+ * the relayed one (DCUtR: the NAT'd side dials this host's announced public address),
+ * then pings it.
  *
  * Run it with Node 24 inside the namespace: `node nat-prober.ts '<json of ProberConfig>'`.
  * It writes one JSON line on stdout, {@link ProberResult}, and exits 0; 1 with the error on
@@ -32,7 +32,7 @@ export interface ProberResult {
   firstAddr: string
   /** The first connection ran through a relay. */
   relayed: boolean
-  /** Round trip of a ping over it, in ms. */
+  /** Round trip of a ping to the peer after the upgrade window (direct when DCUtR made a connection), in ms. */
   pingMs: number
   /** The remote address of a direct connection that replaced it, if one did in time. */
   directAddr: string | null
@@ -50,7 +50,6 @@ let code = 0
 try {
   const connection = await host.dial(config.addrs.map((a) => multiaddr(a)))
   const firstAddr = connection.remoteAddr.toString()
-  const pingMs = await host.services.ping.ping(connection.remotePeer)
   let directAddr: string | null = null
   const until = Date.now() + config.directWithinMs
   while (directAddr == null && Date.now() < until) {
@@ -60,6 +59,8 @@ try {
     if (direct != null) directAddr = direct.remoteAddr.toString()
     else await new Promise((resolve) => setTimeout(resolve, 100))
   }
+  // over the direct connection when DCUtR made one (it closes the relayed one), else the relayed one
+  const pingMs = await host.services.ping.ping(connection.remotePeer)
   const result: ProberResult = { firstAddr, relayed: firstAddr.includes('/p2p-circuit'), pingMs, directAddr }
   process.stdout.write(`${JSON.stringify(result)}\n`)
 } catch (err) {
