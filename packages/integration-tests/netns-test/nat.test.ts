@@ -14,13 +14,10 @@
  * cut off by nftables drop rules ends a lookup by the query deadline with a typed error,
  * and finds the shard again once healed.
  *
- * Not green yet, so it runs only with `pnpm test:netns` (neither in `pnpm test` nor in
- * `.ci/run`). Of five runs on the loaded 2-core machine: one passed steps 1-7 in 23 s
- * (servers, client, no leak, partition and heal, relay reservation, shard found at relayed
- * addresses) and failed at step 8 (the prober's ping raced DCUtR closing the relayed
- * connection; the prober now pings after the upgrade window, not re-run green); the others
- * stopped at step 1 (the daemons' API stalled past 30 s; cause not found) or step 6 (the
- * relay's hop handler timed out on the reservation).
+ * Runs with `pnpm test:netns`, not in `pnpm test` nor in `.ci/run` yet: it passed in 3 of
+ * its last 4 runs (11-16 s) on the loaded 2-core machine; the fourth failed when one
+ * daemon's HTTP API stalled past the 30 s call timeout early on (cause not found; seen
+ * only under the heavy load of parallel runs, also as a relay's hop handler timing out).
  */
 
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -244,8 +241,10 @@ describe('NAT traversal and partitions: 3 public hosts, one behind an nft masque
     })
     expect(prober.relayed).toBe(true)
     expect(prober.pingMs).toBeGreaterThanOrEqual(0)
+    // the NAT'd host dialled the prober's public address through its NAT: the direct
+    // connection comes from the router's public address
     expect(prober.directAddr, 'a direct connection replaced the relayed one').toMatch(
-      /^\/ip4\/13\.1\.0\.2\/tcp\/4101/,
+      new RegExp(`^/ip4/${topo.router.publicIp.replaceAll('.', '\\.')}/tcp/\\d+`),
     )
     await waitFor(
       async () => metric(await nat.metricsText(), 'nsn_p2p_hole_punches_total', '{result="ok"}') >= 1,
