@@ -603,3 +603,54 @@ export const SWEEP_MESSAGES_PER_SECOND = 80
  * bits.
  */
 export const SWEEP_MAX_AIM_BITS = 16
+
+/**
+ * The host profiles of `@nsn/core/host` (DESIGN.md "Network profiles"): `public` (the
+ * internet: public addresses only, DHT server once AutoNAT confirms reachability, NAT
+ * traversal), `private` (a LAN: private addresses kept, DHT server), `local` (loopback:
+ * {@link LOCAL_PROFILE}).
+ */
+export const HOST_PROFILES = ['public', 'private', 'local'] as const
+
+/**
+ * The `public` host profile: what it changes from libp2p's and kad-dht's defaults.
+ * - only public addresses are announced (identify, provider records, DHT answers):
+ *   loopback, RFC 1918/6598/5737... private addresses are filtered out of what this node
+ *   says about itself (`announceFilter`) and of what it passes on or keeps about others
+ *   (kad-dht's `peerInfoMapper: removePrivateAddressesMapper`);
+ * - the DHT starts as a client and serves (`server` mode) only once it has a public
+ *   address libp2p trusts: one AutoNAT confirmed, or one the operator announced
+ *   (kad-dht's automatic mode: `clientMode` left unset);
+ * - NAT traversal: AutoNAT, a circuit-relay client that takes
+ *   {@link RELAY_RESERVATIONS} reservations on relays while the node is not reachable,
+ *   DCUtR hole punching over relayed connections; UPnP port mapping and serving as a relay
+ *   are opt-in;
+ * - the routing-table diversity filter and the provider store's per-group cap stay on.
+ */
+export const PUBLIC_PROFILE = {
+  announce: 'public',
+  dhtMode: 'auto',
+  nat: true,
+} as const
+
+/**
+ * The `private` host profile (a LAN): every address but loopback's is announced and
+ * kept, the DHT is a server from the start, no NAT traversal; the diversity filter stays on.
+ */
+export const PRIVATE_PROFILE = {
+  announce: 'non-loopback',
+  dhtMode: 'server',
+  nat: false,
+} as const
+
+/**
+ * Relay reservations a node that is not publicly reachable keeps at once (each one a
+ * `/p2p-circuit` listen address): two, so that losing one relay does not make it unreachable.
+ */
+export const RELAY_RESERVATIONS = 2
+
+/** How long after start AutoNAT first asks peers to dial this node back, in ms (libp2p's: 5 s). */
+export const AUTONAT_STARTUP_DELAY = 1 * second
+
+/** How often AutoNAT re-checks this node's addresses, in ms (libp2p's default). */
+export const AUTONAT_REFRESH_INTERVAL = 1 * minute

@@ -21,23 +21,34 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { type Identify, identify } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionGater, Metrics, PrivateKey } from '@libp2p/interface'
 import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
+import { passthroughMapper } from '@libp2p/kad-dht'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import {
+  type AnnounceScope,
+  announceFilter,
+  parseAddressList,
+  publicPeerInfoMapper,
+} from './address-filter.js'
 import type { AnnouncementPubSub, AnnouncementValidatorFn } from './announcements/pubsub.js'
 import { ANNOUNCEMENT_SCORE_THRESHOLDS } from './announcements/scoring.js'
 import {
   CONNECTION_MONITOR_INTERVAL,
   CONNECTION_MONITOR_PING_TIMEOUT,
   GOSSIP_HEARTBEAT_INTERVAL,
+  HOST_PROFILES,
   LOCAL_GOSSIP_WHITELIST,
   LOCAL_PROFILE,
   PING_MAX_INBOUND_STREAMS,
   PING_MAX_OUTBOUND_STREAMS,
+  PRIVATE_PROFILE,
+  PUBLIC_PROFILE,
 } from './constants.js'
 import { InvalidOptionError, UnsupportedGossipsubError } from './errors.js'
 import { type NsnKadDHTInit, nsnKadDHT } from './kad-dht-service.js'
+import { type NatInit, natServices, publicNatInit } from './nat.js'
 import { OwnedMemoryDatastore } from './owned-memory-datastore.js'
 
 /** The services of every NSN host. */
@@ -70,10 +81,13 @@ export type DhtServiceFactory<D = KadDHT> = (components: KadDHTComponents) => D
 export type NsnHost<D = KadDHT> = Libp2p<NsnHostServices<D>>
 
 /**
- * A named set of host settings. `local` is for loopback networks (tests, the demo,
- * benchmarks): see {@link LOCAL_PROFILE} for exactly what it changes.
+ * A named set of host settings (DESIGN.md "Network profiles"): `public` for the internet
+ * ({@link PUBLIC_PROFILE}: public addresses only, DHT server once AutoNAT confirms
+ * reachability, NAT traversal), `private` for a LAN ({@link PRIVATE_PROFILE}), `local` for
+ * loopback networks (tests, the demo, benchmarks: {@link LOCAL_PROFILE}). Without a
+ * profile a host announces every address and is a DHT server.
  */
-export type HostProfile = 'local'
+export type HostProfile = (typeof HOST_PROFILES)[number]
 
 /** Options of {@link nsnHostOptions} and {@link createNsnHost}. */
 export interface NsnHostInit<D = KadDHT> {
@@ -81,6 +95,20 @@ export interface NsnHostInit<D = KadDHT> {
   profile?: HostProfile
   /** Multiaddrs to listen on. Default: none (the `local` profile: a free 127.0.0.1 TCP port). */
   listen?: string[]
+  /**
+   * Multiaddrs announced instead of the listen addresses (libp2p's `addresses.announce`):
+   * the operator's word that they reach this host (e.g. a public address in front of a
+   * NAT with a forwarded port). On `public` they still pass the public-only filter.
+   */
+  announce?: string[]
+  /** Multiaddrs never announced (libp2p's `addresses.noAnnounce`; `--no-announce`). */
+  noAnnounce?: string[]
+  /**
+   * NAT traversal (see `nat.ts`): the `public` profile turns on AutoNAT, relay
+   * reservations while unreachable and DCUtR; UPnP and serving as a relay are opt-in.
+   * Fields given here override the profile's.
+   */
+  nat?: NatInit
   /** The host's identity. Default: a new Ed25519 key. */
   privateKey?: PrivateKey
   /**
@@ -203,10 +231,22 @@ function nonNegative(name: string, value: number | undefined): number | undefine
  * @throws {InvalidOptionError} for a negative or non-finite limit
  */
 export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOptions<NsnHostServices<D>> {
-  const profile = init.profile === 'local' ? LOCAL_PROFILE : undefined
-  if (init.profile != null && profile == null) {
-    throw new InvalidOptionError('profile', `must be "local", got ${JSON.stringify(init.profile)}`)
+  if (init.profile != null && !(HOST_PROFILES as readonly string[]).includes(init.profile)) {
+    throw new InvalidOptionError(
+      'profile',
+      `must be one of ${HOST_PROFILES.join(', ')}, got ${JSON.stringify(init.profile)}`,
+    )
   }
+  const profile = init.profile === 'local' ? LOCAL_PROFILE : undefined
+  const announceScope: AnnounceScope =
+    init.profile === 'public'
+      ? PUBLIC_PROFILE.announce
+      : init.profile === 'private'
+        ? PRIVATE_PROFILE.announce
+        : 'all'
+  const announce = parseAddressList('announce', init.announce).map((a) => a.toString())
+  parseAddressList('noAnnounce', init.noAnnounce)
+  const nat = natServices(init.profile === 'public' ? publicNatInit(init.nat) : (init.nat ?? {}))
   const listen = init.listen ?? profile?.listen ?? []
   const inboundConnectionThreshold = nonNegative(
     'inboundConnectionThreshold',
@@ -244,6 +284,17 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
       providerStore: { ...providerStore, maxProvidersPerKeyPerGroup: profile.maxProvidersPerKeyPerGroup },
     }
   }
+  if (init.profile === 'public') {
+    // kad-dht's own mode switch: client until a public address is trusted (AutoNAT or
+    // announced), and no loopback or private address of a peer kept or passed on
+    dhtInit = {
+      ...dhtInit,
+      clientMode: dhtInit?.clientMode,
+      peerInfoMapper: dhtInit?.peerInfoMapper ?? publicPeerInfoMapper,
+    }
+  } else if (init.profile === 'private') {
+    dhtInit = { clientMode: false, peerInfoMapper: passthroughMapper, ...dhtInit }
+  }
   const dht = (init.dhtService ?? nsnKadDHT(dhtInit)) as (components: unknown) => D
   return {
     ...(init.start == null ? {} : { start: init.start }),
@@ -255,8 +306,15 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     ...(init.metrics == null ? {} : { metrics: init.metrics as Libp2pOptions['metrics'] }),
     ...(init.nodeInfo == null ? {} : { nodeInfo: init.nodeInfo }),
     ...(init.logger == null ? {} : { logger: init.logger }),
-    addresses: { listen: [...listen] },
-    transports: [tcp()],
+    addresses: {
+      listen: [...listen],
+      ...(announce.length === 0 ? {} : { announce }),
+      ...(init.noAnnounce == null || init.noAnnounce.length === 0
+        ? {}
+        : { noAnnounce: [...init.noAnnounce] }),
+      announceFilter: announceFilter({ scope: announceScope, noAnnounce: init.noAnnounce }),
+    },
+    transports: [tcp(), ...(nat.transports as Array<NonNullable<Libp2pOptions['transports']>[number]>)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -278,6 +336,7 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
       ...(init.gossip == null || init.gossip === false
         ? {}
         : { pubsub: gossipService(init.gossip === true ? {} : init.gossip, profile != null) }),
+      ...(nat.services as Record<string, never>),
     },
   }
 }
@@ -294,3 +353,5 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
 export async function createNsnHost<D = KadDHT>(init: NsnHostInit<D> = {}): Promise<NsnHost<D>> {
   return createLibp2p(nsnHostOptions(init))
 }
+
+export { type NatInit, type NatObserver, natServices, publicNatInit, RELAY_GRACE } from './nat.js'

@@ -16,6 +16,15 @@
  */
 
 export {
+  type AnnounceFilterInit,
+  type AnnounceScope,
+  announceFilter,
+  isPublicAddress,
+  isRelayedAddress,
+  parseAddressList,
+  publicPeerInfoMapper,
+} from './address-filter.js'
+export {
   AnnouncementDecodeError,
   type AnnouncementDecodeFailure,
   type AnnouncementFields,

@@ -1,12 +1,12 @@
 /**
  * The eclipse attack, on separate hosts made of network namespaces (each host its own
- * IPv4 /16): 8 honest `nsn-node` daemons with the default profile, and one attacker host
+ * IPv4 /16): 8 honest `nsn-node` daemons with the private (LAN) profile, and one attacker host
  * whose 50 Sybils have peer ids ground next to one shard's key. Without a routing-table
  * diversity filter the Sybils fill the bucket around the key in every honest table (50
  * from one IP, 20 taken), a provide stores the record on Sybils only (which lie to its
  * confirmation), and no honest node finds the provider afterwards. With the filter (at
  * most 2 peers of one IP group per bucket and 3 per table, and the same cap on what one
- * lookup takes from answers; on in the default profile) the honest nodes stay among the
+ * lookup takes from answers; on in the private profile) the honest nodes stay among the
  * closest, hold the record, and find it; the refusals show in `/metrics`.
  *
  * Red until the diversity filter lands (issue 11, "Defenses"): it fails today because
@@ -105,8 +105,13 @@ describe('eclipse: 50 Sybils from one IP against 8 honest hosts, each its own /1
         await NetnsDaemon.start(topology, topology.hosts[i]!, {
           dataDir,
           logFile: join(root, `honest-${i}.log`),
-          // the default profile: the daemon's own limits, the diversity filter on (once it exists)
-          args: ids.flatMap((_, j) => (j === i ? [] : ['--bootstrap', addrOf(j)])),
+          // the private profile (10.x is a LAN's range): the daemon's own limits, the
+          // diversity filter on, DHT server at once
+          args: [
+            '--profile',
+            'private',
+            ...ids.flatMap((_, j) => (j === i ? [] : ['--bootstrap', addrOf(j)])),
+          ],
         }),
       )
     }

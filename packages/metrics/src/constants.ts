@@ -89,3 +89,9 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 
 /** Content type of the OpenMetrics 1.0.0 text format. */
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
+
+/** Results of `nsn_p2p_autonat_checks_total`: AutoNAT's verdict on one of the node's addresses. */
+export const AUTONAT_RESULTS = ['reachable', 'unreachable'] as const
+
+/** Results of `nsn_p2p_hole_punches_total`: one DCUtR dial that gave a direct connection, or not. */
+export const HOLE_PUNCH_RESULTS = ['ok', 'error'] as const

@@ -39,11 +39,13 @@ export type { ConnectionLike, Libp2pConnectionEvent, Libp2pLike } from './connec
 export { trackLibp2pConnections } from './connections.js'
 export type { ConnectionDirection, EvictionReason } from './constants.js'
 export {
+  AUTONAT_RESULTS,
   CONNECTION_DIRECTIONS,
   CONNECTION_DURATION_BUCKETS,
   DEFAULT_METRICS_HOST,
   DEFAULT_METRICS_PORT,
   EVICTION_REASONS,
+  HOLE_PUNCH_RESULTS,
   METRIC_PREFIX,
   METRICS_PATH,
   OPENMETRICS_CONTENT_TYPE,
@@ -66,6 +68,8 @@ export type { ExpositionFormat, MetricsHandler, MetricsHandlerOptions } from './
 export { createMetricsHandler, exposition, negotiateFormat } from './http.js'
 export type { NsnMetrics, NsnMetricsOptions } from './metrics.js'
 export { collectProcessMetrics, createNsnMetrics, NONCOMPLIANT_DEFAULT_METRICS } from './metrics.js'
+export type { NatLibp2pLike, NatMetricsObserver } from './nat.js'
+export { createNatObserver, trackNat } from './nat.js'
 export { createMetricsObserver } from './observer.js'
 export { openMetricsExposition } from './openmetrics.js'
 export type { ShardRoutingLike } from './routing.js'

@@ -19,9 +19,11 @@ import {
 } from '@nsn/core'
 import { Counter, collectDefaultMetrics, Histogram, type Registry } from 'prom-client'
 import {
+  AUTONAT_RESULTS,
   CONNECTION_DIRECTIONS,
   CONNECTION_DURATION_BUCKETS,
   EVICTION_REASONS,
+  HOLE_PUNCH_RESULTS,
   METRIC_PREFIX,
   QUERY_DURATION_BUCKETS,
   REPUBLISH_DURATION_BUCKETS,
@@ -406,6 +408,52 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
         registers,
       }),
     },
+    nat: {
+      /** 1 when the node announces a public address it is reachable at directly, else 0. */
+      reachability: createCollectableGauge({
+        name: name('nat_reachability'),
+        help: 'Whether this node is publicly reachable: 1 when it announces a public, directly dialable address (AutoNAT-confirmed, UPnP-mapped or announced by the operator), 0 otherwise',
+        registers,
+      }),
+      /** AutoNAT verdicts on this node's addresses, by result. */
+      autonatChecks: new Counter<'result'>({
+        name: name('autonat_checks_total'),
+        help: "AutoNAT verdicts on this node's addresses, by result: reachable (peers dialled it back) or unreachable (they could not)",
+        labelNames: ['result'],
+        registers,
+      }),
+      /** UPnP port mappings this node holds on its gateway. */
+      portMappings: createCollectableGauge({
+        name: name('nat_port_mappings'),
+        help: 'UPnP port mappings this node holds on its gateway',
+        registers,
+      }),
+      /** Relay reservations this node holds (it is reachable through those relays). */
+      relayReservations: createCollectableGauge({
+        name: name('relay_reservations'),
+        help: 'Circuit-relay reservations this node holds: relays it can be reached through',
+        registers,
+      }),
+      /** Open connections that run through a relay. */
+      relayedConnections: createCollectableGauge({
+        name: name('relayed_connections'),
+        help: 'Open libp2p connections that run through a circuit relay',
+        registers,
+      }),
+      /** Hole-punch (DCUtR) dials, by result. */
+      holePunches: new Counter<'result'>({
+        name: name('hole_punches_total'),
+        help: 'Hole-punch (DCUtR) dials over relayed connections, by result: ok (a direct connection replaced the relayed one) or error',
+        labelNames: ['result'],
+        registers,
+      }),
+      /** Public addresses this node announces. */
+      announcedPublicAddresses: createCollectableGauge({
+        name: name('announced_public_addresses'),
+        help: 'Public addresses this node announces to peers (relayed addresses through a public relay included)',
+        registers,
+      }),
+    },
     republish: {
       /** Republish runs of the scheduler. */
       runs: new Counter({
@@ -480,6 +528,12 @@ export function createNsnMetrics(register: Registry, opts: NsnMetricsOptions = {
   }
   for (const reason of EVICTION_REASONS) {
     metrics.shardRegistry.evictions.inc({ reason }, 0)
+  }
+  for (const result of AUTONAT_RESULTS) {
+    metrics.nat.autonatChecks.inc({ result }, 0)
+  }
+  for (const result of HOLE_PUNCH_RESULTS) {
+    metrics.nat.holePunches.inc({ result }, 0)
   }
 
   return metrics

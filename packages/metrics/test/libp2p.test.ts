@@ -351,7 +351,7 @@ describe('libp2p’s own metrics in the node’s registry', () => {
     for (const node of [a, b]) {
       const names = node.register.getMetricsAsArray().map((m) => m.name)
       expect(new Set(names).size).toBe(names.length)
-      expect(names.filter((n) => n.startsWith('nsn_p2p_')).length).toBe(48)
+      expect(names.filter((n) => n.startsWith('nsn_p2p_')).length).toBe(55)
       expect(names).toContain('libp2p_connection_manager_dials_total')
       expect(names).toContain('libp2p_tcp_listener_events_total')
       expect(names).toContain('process_cpu_user_seconds_total')

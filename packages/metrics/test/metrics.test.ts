@@ -70,6 +70,14 @@ const SPEC: Record<string, string> = {
   nsn_p2p_gossipsub_messages_received_total: 'counter',
   nsn_p2p_gossipsub_messages_rejected_total: 'counter',
   nsn_p2p_gossipsub_mesh_peers: 'gauge',
+  // the seven NAT metrics (issue 14)
+  nsn_p2p_nat_reachability: 'gauge',
+  nsn_p2p_autonat_checks_total: 'counter',
+  nsn_p2p_nat_port_mappings: 'gauge',
+  nsn_p2p_relay_reservations: 'gauge',
+  nsn_p2p_relayed_connections: 'gauge',
+  nsn_p2p_hole_punches_total: 'counter',
+  nsn_p2p_announced_public_addresses: 'gauge',
 }
 
 describe('createNsnMetrics', () => {
@@ -98,6 +106,7 @@ describe('createNsnMetrics', () => {
       'shardRegistry',
       'providerCache',
       'gossipsub',
+      'nat',
       'republish',
       'sweep',
     ])

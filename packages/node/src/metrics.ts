@@ -14,15 +14,19 @@ import {
   announcementsReporter,
   connectionFailureMetrics,
   createMetricsObserver,
+  createNatObserver,
   createNsnMetrics,
   type Libp2pLike,
   type MetricsServer,
+  type NatLibp2pLike,
+  type NatMetricsObserver,
   type NsnMetrics,
   type ShardAnnouncementsLike,
   type ShardRegistryLike,
   type ShardRoutingLike,
   startMetricsServer,
   trackLibp2pConnections,
+  trackNat,
   trackShardAnnouncements,
   trackShardRegistry,
   trackShardRouting,
@@ -44,6 +48,8 @@ export class NodeMetrics {
   readonly metrics: NsnMetrics
   /** Pass to `ShardRouting` as its `observer`. */
   readonly observer: DhtObserver
+  /** Pass to the host's NAT services (`nat.observer`): AutoNAT verdicts, port mappings, hole punches. */
+  readonly natObserver: NatMetricsObserver
   /**
    * Pass to `createLibp2p` as its `metrics` component: libp2p reports failed connection
    * attempts through it (`nsn_p2p_connections_failed_total`).
@@ -58,6 +64,7 @@ export class NodeMetrics {
     this.register = new Registry()
     this.metrics = createNsnMetrics(this.register, { processMetrics: options.processMetrics ?? true })
     this.observer = createMetricsObserver(this.metrics)
+    this.natObserver = createNatObserver(this.metrics)
     this.libp2pMetrics = connectionFailureMetrics(this.metrics)
     this.announcementsReporter = announcementsReporter(this.metrics)
   }
@@ -70,6 +77,11 @@ export class NodeMetrics {
   /** Counts a libp2p node's connections; call before `libp2p.start()`. */
   trackLibp2p(libp2p: Libp2pLike): void {
     this.undo.push(trackLibp2pConnections(libp2p, this.metrics))
+  }
+
+  /** Reachability, relay reservations, relayed connections and public addresses, read at scrape time. */
+  trackNat(libp2p: NatLibp2pLike): void {
+    this.undo.push(trackNat(libp2p, this.metrics))
   }
 
   /** Size, capacity and evictions of the shard registry. */

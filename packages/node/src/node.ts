@@ -223,6 +223,19 @@ async function openDatastore(datastore: LevelDatastore, path: string): Promise<v
   }
 }
 
+/** What a profile does, for the start log. */
+function profileSummary(profile: NsnNodeConfig['profile']): Record<string, unknown> {
+  if (profile === 'public') {
+    return {
+      announces: 'public addresses only',
+      dhtMode: 'client until AutoNAT confirms a public address (or one is announced), then server',
+      nat: 'AutoNAT, relay reservations while unreachable, DCUtR hole punching',
+    }
+  }
+  if (profile === 'private') return { announces: 'all addresses but loopback', dhtMode: 'server', nat: 'off' }
+  return { announces: 'all addresses', dhtMode: 'server', nat: 'off' }
+}
+
 /** An NSN node. Create it with {@link createNsnNode}, or construct it and call `start()`. */
 export class NsnNode implements ApiBackend {
   /** The validated configuration. */
@@ -376,7 +389,15 @@ export class NsnNode implements ApiBackend {
         start: false,
         privateKey: identity.privateKey,
         datastore,
+        profile: config.profile,
         listen: config.listen,
+        announce: config.announce,
+        noAnnounce: config.noAnnounce,
+        nat: {
+          observer: metrics.natObserver,
+          ...(config.profile === 'public' && config.upnp ? { upnp: true } : {}),
+          ...(config.relayServer ? { relayServer: true } : {}),
+        },
         inboundConnectionThreshold: config.inboundConnectionThreshold,
         allow: config.allow,
         connectionMonitorInterval: config.connectionMonitorInterval,
@@ -405,21 +426,26 @@ export class NsnNode implements ApiBackend {
         },
       })
       const routingDiversity = this.init.dht?.routingDiversity ?? config.routingDiversity
-      if (config.profile !== 'default') {
-        // a profile changes libp2p's limits and turns defenses off: say so, never silently
-        log.info(`host profile ${config.profile}`, {
-          listen: config.listen,
-          inboundConnectionThreshold: config.inboundConnectionThreshold,
-          allow: config.allow,
-          connectionMonitorInterval: config.connectionMonitorInterval,
-          routingDiversity,
-          maxProvidersPerKeyPerGroup:
-            this.init.dht?.providerStore === false
-              ? false
-              : (this.init.dht?.providerStore?.maxProvidersPerKeyPerGroup ??
-                LOCAL_PROFILE.maxProvidersPerKeyPerGroup),
-        })
-      } else if (routingDiversity === false) {
+      // the profile decides what is announced, the DHT mode and NAT traversal: said at
+      // every start, never silently
+      log.info(`host profile ${config.profile}`, {
+        ...profileSummary(config.profile),
+        listen: config.listen,
+        announce: config.announce,
+        noAnnounce: config.noAnnounce,
+        upnp: config.upnp,
+        relayServer: config.relayServer,
+        inboundConnectionThreshold: config.inboundConnectionThreshold,
+        allow: config.allow,
+        connectionMonitorInterval: config.connectionMonitorInterval,
+        routingDiversity,
+        maxProvidersPerKeyPerGroup:
+          this.init.dht?.providerStore === false
+            ? false
+            : (this.init.dht?.providerStore?.maxProvidersPerKeyPerGroup ??
+              (config.profile === 'local' ? LOCAL_PROFILE.maxProvidersPerKeyPerGroup : 'on')),
+      })
+      if (config.profile !== 'local' && routingDiversity === false) {
         log.warn(
           'routing-table diversity is off (routingDiversity: false): any number of peers of one IP group may enter the routing table',
           {
@@ -427,7 +453,11 @@ export class NsnNode implements ApiBackend {
           },
         )
       }
+      if (config.upnp && config.profile !== 'public') {
+        log.warn(`--upnp has no effect on the ${config.profile} profile (public only)`)
+      }
       metrics.trackLibp2p(libp2p)
+      metrics.trackNat(libp2p)
       await libp2p.start()
       undo.push(['libp2p', async () => libp2p.stop()])
 

@@ -213,10 +213,25 @@ describe('config', () => {
     const fromEnv = await loadConfig({ env: { NSN_PROFILE: 'local', NSN_LISTEN: '/ip4/127.0.0.1/tcp/4001' } })
     expect(fromEnv.listen).toEqual(['/ip4/127.0.0.1/tcp/4001'])
     expect(fromEnv.allow).toEqual([...LOCAL_PROFILE.allow])
-    expect(defaultConfig().profile).toBe('default')
+    expect(defaultConfig().profile).toBe('public')
     await expect(loadConfig({ env: { NSN_PROFILE: 'lan' } })).rejects.toThrow(
-      'invalid config: profile: must be one of default, local, got "lan" (from NSN_PROFILE)',
+      'invalid config: profile: must be one of public, private, local, got "lan" (from NSN_PROFILE)',
     )
+  })
+
+  it('announce, noAnnounce, upnp and relayServer from flags, env and file, validated', async () => {
+    const config = await loadConfig({
+      flags: { announce: ['/ip4/11.1.1.1/tcp/4001'], noAnnounce: ['/ip4/10.0.0.1/tcp/4001'], upnp: true },
+      env: { NSN_RELAY_SERVER: 'true', NSN_ANNOUNCE: '/ip4/12.1.1.1/tcp/1' },
+    })
+    expect(config.announce).toEqual(['/ip4/11.1.1.1/tcp/4001'])
+    expect(config.noAnnounce).toEqual(['/ip4/10.0.0.1/tcp/4001'])
+    expect(config.upnp).toBe(true)
+    expect(config.relayServer).toBe(true)
+    const fromEnv = await loadConfig({ env: { NSN_ANNOUNCE: '/ip4/12.1.1.1/tcp/1,/ip4/13.1.1.1/tcp/1' } })
+    expect(fromEnv.announce).toEqual(['/ip4/12.1.1.1/tcp/1', '/ip4/13.1.1.1/tcp/1'])
+    await expect(loadConfig({ flags: { noAnnounce: ['nope'] } })).rejects.toThrow(/noAnnounce\[0\]/)
+    expect(defaultConfig()).toMatchObject({ announce: [], noAnnounce: [], upnp: false, relayServer: false })
   })
 
   it("routingDiversity and requestTimeouts: on by default with core's defaults, false or an object in the file, off or key=value pairs from flags and env", async () => {

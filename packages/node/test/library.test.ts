@@ -31,6 +31,8 @@ afterAll(() => dirs.cleanup())
 
 async function options(init: NsnNodeInit = {}): Promise<NsnNodeInit> {
   return {
+    // a loopback network: the local profile (the default, public, announces no loopback address)
+    profile: 'local',
     listen: ['/ip4/127.0.0.1/tcp/0'],
     api: '127.0.0.1:0',
     metrics: null,

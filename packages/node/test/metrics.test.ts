@@ -14,6 +14,7 @@ afterAll(() => dirs.cleanup())
 
 async function node(): Promise<NsnNode> {
   const n = await createNsnNode({
+    profile: 'local',
     listen: ['/ip4/127.0.0.1/tcp/0'],
     api: '127.0.0.1:0',
     metrics: '127.0.0.1:0',

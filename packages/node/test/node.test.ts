@@ -11,6 +11,7 @@ import {
   type LogStream,
   type NsnNode,
   type NsnNodeInit,
+  resolveConfig,
   silentLogger,
 } from '../src/index.js'
 import { TempDirs, type WaitEvents, waitFor } from './helpers.js'
@@ -58,8 +59,8 @@ function jsonLog(): {
 }
 
 describe('NsnNode: routing-table diversity', () => {
-  it('is on in the default profile, and the local profile turns it off and logs it', async () => {
-    const plain = await node({ profile: 'default', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  it('is on in the default (public) profile, and the local profile turns it off and logs it', async () => {
+    const plain = await node({ profile: 'public', listen: ['/ip4/127.0.0.1/tcp/0'] })
     expect(hooksOf(plain.libp2p.services.dht).routingAdmission?.diversity?.options).toEqual({
       perBucket: 2,
       perTable: 3,
@@ -78,18 +79,18 @@ describe('NsnNode: routing-table diversity', () => {
     )
   })
 
-  it("the provider store's per-IP-group cap is on in the default profile and off in the local one", async () => {
-    const plain = await node({ profile: 'default', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  it("the provider store's per-IP-group cap is on in the public profile and off in the local one", async () => {
+    const plain = await node({ profile: 'public', listen: ['/ip4/127.0.0.1/tcp/0'] })
     expect(hooksOf(plain.libp2p.services.dht).providerLimits?.options.maxProvidersPerKeyPerGroup).toBe(2)
     const local = await node()
     // every loopback provider is one IP group: a local network would keep 2 providers a key
     expect(hooksOf(local.libp2p.services.dht).providerLimits?.options.maxProvidersPerKeyPerGroup).toBe(false)
   })
 
-  it('turned off under the default profile, it is said in a warning', async () => {
+  it('turned off under the private profile, it is said in a warning', async () => {
     const { logger, lines } = jsonLog()
     const n = await node({
-      profile: 'default',
+      profile: 'private',
       listen: ['/ip4/127.0.0.1/tcp/0'],
       routingDiversity: false,
       logger,
@@ -101,6 +102,35 @@ describe('NsnNode: routing-table diversity', () => {
         msg: expect.stringContaining('routing-table diversity is off'),
       }),
     )
+  })
+})
+
+describe('NsnNode: network profiles', () => {
+  it('public (the default): announces no loopback address, stays a DHT client without a confirmed public address, and says so', async () => {
+    const { logger, lines } = jsonLog()
+    const n = await node({ profile: 'public', listen: ['/ip4/127.0.0.1/tcp/0'], logger })
+    expect(resolveConfig({}).profile).toBe('public')
+    expect(n.addresses().addrs).toEqual([])
+    expect(n.libp2p.services.dht.getMode()).toBe('client')
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'host profile public', announces: 'public addresses only' }),
+    )
+    const text = await (await fetch(`http://${n.addresses().metrics}/metrics`)).text()
+    expect(text).toMatch(/^nsn_p2p_nat_reachability 0$/m)
+    expect(text).toMatch(/^nsn_p2p_announced_public_addresses 0$/m)
+  })
+
+  it('public: --announce of a public address makes it the announced one and the DHT a server; --no-announce removes one', async () => {
+    const n = await node({
+      profile: 'public',
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      announce: ['/ip4/11.9.8.7/tcp/4001', '/ip4/12.9.8.7/tcp/4001'],
+      noAnnounce: ['/ip4/12.9.8.7/tcp/4001'],
+    })
+    expect(n.addresses().addrs.map((a) => a.replace(/\/p2p\/.*$/, ''))).toEqual(['/ip4/11.9.8.7/tcp/4001'])
+    await expect.poll(() => n.libp2p.services.dht.getMode(), { timeout: 5_000 }).toBe('server')
+    const text = await (await fetch(`http://${n.addresses().metrics}/metrics`)).text()
+    expect(text).toMatch(/^nsn_p2p_nat_reachability 1$/m)
   })
 })
 

@@ -12,6 +12,9 @@ import { open, readFile } from 'node:fs/promises'
 import { BIN, cleanEnv, waitFor } from '@nsn/node/testing'
 import type { NetnsHost, Topology } from './topology.js'
 
+/** What starts a process inside a host: a {@link Topology} or a `NatTopology`. */
+export type HostSpawner = Pick<Topology, 'spawn'>
+
 /** How a {@link NetnsDaemon} listens inside its host. */
 export interface NetnsDaemonInit {
   /** Its data dir (an `identity.key` there fixes its peer id). */
@@ -24,6 +27,13 @@ export interface NetnsDaemonInit {
   apiPort?: number
   /** Metrics port on the host's address. Default 9100. */
   metricsPort?: number
+  /**
+   * libp2p listen multiaddr. Default `/ip4/<host address>/tcp/<p2pPort>` (a NAT topology
+   * listens on its hosts' internet addresses, or `/ip4/0.0.0.0/...`).
+   */
+  listen?: string
+  /** More environment variables (e.g. `DEBUG` for libp2p's debug output in the log file). */
+  env?: Record<string, string>
   /** More `nsn-node start` flags (`--bootstrap`, `--profile`...). */
   args?: string[]
 }
@@ -53,7 +63,7 @@ export class NetnsDaemon {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   private exit?: { code: number | null; signal: NodeJS.Signals | null }
 
-  private constructor(topology: Topology, host: NetnsHost, init: NetnsDaemonInit, logFd: number) {
+  private constructor(topology: HostSpawner, host: NetnsHost, init: NetnsDaemonInit, logFd: number) {
     this.host = host
     this.logFile = init.logFile
     this.api = `${host.ip}:${init.apiPort ?? 5080}`
@@ -65,7 +75,7 @@ export class NetnsDaemon {
       '--data-dir',
       init.dataDir,
       '--listen',
-      this.p2pAddr,
+      init.listen ?? this.p2pAddr,
       '--api',
       this.api,
       '--metrics',
@@ -74,7 +84,7 @@ export class NetnsDaemon {
       ...(init.args ?? []),
     ]
     this.child = topology.spawn(host, process.execPath, args, {
-      env: cleanEnv({ NSN_API_TOKEN: this.token }),
+      env: { ...cleanEnv({ NSN_API_TOKEN: this.token }), ...init.env },
       stdio: ['ignore', logFd, logFd],
     })
     this.exited = new Promise((resolve) => {
@@ -86,7 +96,7 @@ export class NetnsDaemon {
   }
 
   /** Starts a daemon in `host` (it answers once {@link healthy} resolves). */
-  static async start(topology: Topology, host: NetnsHost, init: NetnsDaemonInit): Promise<NetnsDaemon> {
+  static async start(topology: HostSpawner, host: NetnsHost, init: NetnsDaemonInit): Promise<NetnsDaemon> {
     const log = await open(init.logFile, 'a')
     try {
       return new NetnsDaemon(topology, host, init, log.fd)

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 
-export { type ApiAnswer, NetnsDaemon, type NetnsDaemonInit } from './daemon.js'
+export { type ApiAnswer, type HostSpawner, NetnsDaemon, type NetnsDaemonInit } from './daemon.js'
 export {
   ECLIPSE_DIAL_RATE,
   ECLIPSE_GROUND_BITS,
@@ -23,6 +23,9 @@ export {
   NetnsUnavailableError,
   NetnsUnreachableError,
 } from './errors.js'
+export type { ProberConfig, ProberResult } from './nat-prober.js'
+export { NAT_PROBER_SCRIPT } from './nat-prober-path.js'
+export { type NatHost, NatTopology, type NatTopologyOptions } from './nat-topology.js'
 export { type SwarmConfig, type SwarmEvent, SYBIL_SWARM_SCRIPT, type SybilInfo, SybilSwarm } from './swarm.js'
 export {
   assertNetnsAvailable,

@@ -114,7 +114,7 @@ function alive(pid: number): boolean {
 }
 
 /** Kills every process inside namespace `netns` (all of them were started there by a topology's owner). */
-function killInsideSync(netns: string): void {
+export function killInsideSync(netns: string): void {
   for (const pid of ipSync(['netns', 'pids', netns]).split(/\s+/).filter(Boolean)) {
     try {
       process.kill(Number(pid), 'SIGKILL')
@@ -182,8 +182,8 @@ function hookExit(): void {
   process.on('SIGTERM', onSignal)
 }
 
-/** Is `address` already used by an address or a route of the root namespace? */
-function inUse(address: string, addrs: string, routes: string): boolean {
+/** Is `address` already used by an address or a route of the root namespace (`ip -4 -o addr show`, `ip -4 route show table all`)? */
+export function inUse(address: string, addrs: string, routes: string): boolean {
   const word = new RegExp(`(^|\\s)${address.replaceAll('.', '\\.')}(/|\\s|$)`, 'm')
   return word.test(addrs) || word.test(routes)
 }

@@ -535,13 +535,54 @@ export const CONFIG_FIELDS = [
     parse: (value, ctx) => parseRequestTimeouts(value, ctx),
   }),
   field({
+    key: 'announce',
+    flag: 'announce',
+    arg: '<multiaddr>',
+    multiple: true,
+    env: 'NSN_ANNOUNCE',
+    description:
+      'address announced to peers instead of the listen addresses, e.g. a public address with a forwarded port (repeatable; env: comma-separated; the public profile still announces public ones only)',
+    defaultValue: [],
+    defaultText: 'the listen addresses',
+    parse: (value, ctx) => parseList('announce', value, ctx),
+  }),
+  field({
+    key: 'noAnnounce',
+    flag: 'no-announce',
+    arg: '<multiaddr>',
+    multiple: true,
+    env: 'NSN_NO_ANNOUNCE',
+    description: 'address never announced to peers (repeatable; env: comma-separated)',
+    defaultValue: [],
+    defaultText: 'none',
+    parse: (value, ctx) => parseList('noAnnounce', value, ctx),
+  }),
+  field({
+    key: 'upnp',
+    flag: 'upnp',
+    env: 'NSN_UPNP',
+    description: "ask the LAN's gateway for a port mapping over UPnP (public profile)",
+    defaultValue: false,
+    defaultText: 'false',
+    parse: (value, ctx) => parseBoolean('upnp', value, ctx),
+  }),
+  field({
+    key: 'relayServer',
+    flag: 'relay-server',
+    env: 'NSN_RELAY_SERVER',
+    description: 'serve as a circuit relay for peers behind NAT (circuit relay v2, with its default limits)',
+    defaultValue: false,
+    defaultText: 'false',
+    parse: (value, ctx) => parseBoolean('relayServer', value, ctx),
+  }),
+  field({
     key: 'profile',
     flag: 'profile',
     arg: '<name>',
     env: 'NSN_PROFILE',
-    description: `host profile: ${PROFILES.join(', ')} (local: loopback networks; see @nsn/core's LOCAL_PROFILE; explicit fields override it)`,
-    defaultValue: 'default',
-    defaultText: 'default',
+    description: `host profile: ${PROFILES.join(', ')} (public: the internet, public addresses only, DHT server once AutoNAT confirms reachability, NAT traversal; private: a LAN; local: loopback networks; see @nsn/core's PUBLIC_PROFILE, PRIVATE_PROFILE, LOCAL_PROFILE; explicit fields override it)`,
+    defaultValue: 'public',
+    defaultText: 'public',
     parse(value, ctx) {
       if (typeof value !== 'string' || !(PROFILES as readonly string[]).includes(value)) {
         throw ConfigError.invalid(
@@ -669,7 +710,7 @@ export const CONFIG_FIELDS = [
 ] as const satisfies readonly FieldSpec[]
 
 /**
- * The values a profile gives to fields that no source sets: `default` none, `local`
+ * The values a profile gives to fields that no source sets: `public` and `private` none, `local`
  * @nsn/core's `LOCAL_PROFILE` (listen on a free 127.0.0.1 port, inbound connection limit
  * raised, loopback allow-listed, connection monitor off, routing-table diversity off:
  * every loopback peer is one IP group).

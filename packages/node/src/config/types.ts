@@ -30,8 +30,12 @@ export interface RequestTimeoutsConfig {
   quarantine: number
 }
 
-/** Host profiles: `default` keeps libp2p's limits; `local` is for loopback networks. */
-export const PROFILES = ['default', 'local'] as const
+/**
+ * Host profiles (@nsn/core's `HOST_PROFILES`): `public` (the default: the internet;
+ * public addresses only, DHT server once AutoNAT confirms reachability, NAT traversal),
+ * `private` (a LAN: private addresses kept, DHT server), `local` (loopback networks).
+ */
+export const PROFILES = ['public', 'private', 'local'] as const
 
 /** A host profile (see {@link PROFILES}). */
 export type Profile = (typeof PROFILES)[number]
@@ -42,6 +46,14 @@ export interface NsnNodeConfig {
   profile: Profile
   /** libp2p listen multiaddrs. */
   listen: string[]
+  /** Multiaddrs announced instead of the listen addresses (`--announce`). */
+  announce: string[]
+  /** Multiaddrs never announced (`--no-announce`). */
+  noAnnounce: string[]
+  /** Ask the LAN's gateway for a port mapping over UPnP (`--upnp`; `public` profile only). */
+  upnp: boolean
+  /** Serve as a circuit relay for peers behind NAT (`--relay-server`). */
+  relayServer: boolean
   /** Bootstrap multiaddrs (`/dnsaddr/...` included), dialled after start. */
   bootstrap: string[]
   /** Where the HTTP API listens. */
