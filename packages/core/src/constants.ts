@@ -544,6 +544,13 @@ export const ANNOUNCEMENTS_PER_PEER_PER_SECOND = 20
 /** Announcements one author may publish at once before the rate limit applies. */
 export const ANNOUNCEMENT_BURST = 40
 
+/**
+ * How long a subscriber refuses every announcement of an author that kept sending past
+ * its rate limit (its overflow outran a second bucket of the same rate and burst), in
+ * ms, whoever relays them: gossipsub graylists only the peer that delivered the spam.
+ */
+export const ANNOUNCEMENT_AUTHOR_QUARANTINE = 10 * minute
+
 /** Authors whose rate buckets a subscriber keeps (least recently seen forgotten past it). */
 export const ANNOUNCEMENT_RATE_PEERS = 10_000
 

@@ -125,6 +125,19 @@ describe('AnnouncementRateLimiter', () => {
     expect(rate.take('a', NOW + 500)).toBe(true)
     expect(rate.take('a', NOW + 500)).toBe(false)
   })
+
+  it('quarantines an author that keeps sending past the limit, whoever relays it, for the quarantine', () => {
+    const rate = new AnnouncementRateLimiter({ perPeerPerSecond: 2, burst: 3 }, 10, 60_000)
+    // 3 through, then 3 overflow absorbed; the 7th empties the overflow bucket too
+    const taken = Array.from({ length: 7 }, () => rate.take('a', NOW))
+    expect(taken).toEqual([true, true, true, false, false, false, false])
+    expect(rate.isQuarantined('a', NOW)).toBe(true)
+    // refilled tokens do not help while quarantined; other authors are not affected
+    expect(rate.take('a', NOW + 10_000)).toBe(false)
+    expect(rate.take('b', NOW)).toBe(true)
+    expect(rate.isQuarantined('a', NOW + 60_000)).toBe(false)
+    expect(rate.take('a', NOW + 60_000)).toBe(true)
+  })
 })
 
 describe('group names', () => {

@@ -10,7 +10,8 @@ import { PKG, TempDirs } from './helpers.js'
 const RUN_DIR = join(PKG, '.test-results', 'readme')
 const LOOPBACK: ReadonlyArray<readonly [string, string]> = [
   ["listen: ['/ip4/0.0.0.0/tcp/9000']", "listen: ['/ip4/127.0.0.1/tcp/0']"],
-  ["api: '127.0.0.1:0',", "api: '127.0.0.1:0', metrics: '127.0.0.1:0',"],
+  // a loopback network: the local profile (loopback addresses kept, as the seed's)
+  ["api: '127.0.0.1:0',", "api: '127.0.0.1:0', metrics: '127.0.0.1:0', profile: 'local',"],
 ]
 
 describe('README library examples', () => {
@@ -20,6 +21,7 @@ describe('README library examples', () => {
   beforeAll(async () => {
     examples = await readmeExamples(join(PKG, 'README.md'))
     seed = await createNsnNode({
+      profile: 'local',
       listen: ['/ip4/127.0.0.1/tcp/0'],
       api: '127.0.0.1:0',
       metrics: null,

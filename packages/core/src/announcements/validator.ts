@@ -26,6 +26,7 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { equals } from 'uint8arrays/equals'
 import { toString as uint8ToString } from 'uint8arrays/to-string'
 import {
+  ANNOUNCEMENT_AUTHOR_QUARANTINE,
   ANNOUNCEMENT_BURST,
   ANNOUNCEMENT_CLOCK_SKEW,
   ANNOUNCEMENT_MAX_ADDRESS_BYTES,
@@ -209,22 +210,52 @@ export function validateAnnouncement(
  * recently seen forgotten past it, so memory is bounded whatever ids an attacker makes).
  */
 export class AnnouncementRateLimiter {
-  private readonly buckets: LruMap<TokenBucket>
+  private readonly authors: LruMap<AuthorRate>
 
+  /**
+   * @param quarantine - how long an author whose overflow outran a second bucket of the
+   * same rate and burst is refused whole, in ms ({@link ANNOUNCEMENT_AUTHOR_QUARANTINE}).
+   * gossipsub's score only graylists the peer that sent the spam; once the spammer has
+   * other peers (gossipsub's peer exchange gives it some), honest relays forward its
+   * announcements again. The quarantine keys on the author, so those stop too.
+   */
   constructor(
     private readonly limits: Pick<ResolvedAnnouncementLimits, 'perPeerPerSecond' | 'burst'>,
     maxPeers = ANNOUNCEMENT_RATE_PEERS,
+    private readonly quarantine = ANNOUNCEMENT_AUTHOR_QUARANTINE,
   ) {
-    this.buckets = new LruMap(maxPeers)
+    this.authors = new LruMap(maxPeers)
   }
 
-  /** Takes one of `author`'s tokens; false when it has none left. */
+  /** Takes one of `author`'s tokens; false when it has none left or is quarantined. */
   take(author: string, now: number): boolean {
-    let bucket = this.buckets.get(author)
-    if (bucket == null) {
-      bucket = new TokenBucket(this.limits.perPeerPerSecond, this.limits.burst, now)
-      this.buckets.set(author, bucket)
+    let state = this.authors.get(author)
+    if (state == null) {
+      const { perPeerPerSecond, burst } = this.limits
+      state = {
+        tokens: new TokenBucket(perPeerPerSecond, burst, now),
+        overflow: new TokenBucket(perPeerPerSecond, burst, now),
+        quarantinedUntil: 0,
+      }
+      this.authors.set(author, state)
     }
-    return bucket.take(now)
+    if (now < state.quarantinedUntil) return false
+    if (state.tokens.take(now)) return true
+    // past the limit: a second bucket absorbs an honest burst of overflow; sustained
+    // sending at more than twice the rate empties it too, and the author is quarantined
+    if (!state.overflow.take(now)) state.quarantinedUntil = now + this.quarantine
+    return false
   }
+
+  /** Whether `author` is refused whole at `now`. */
+  isQuarantined(author: string, now: number): boolean {
+    return now < (this.authors.get(author)?.quarantinedUntil ?? 0)
+  }
+}
+
+/** One author's rate state. */
+interface AuthorRate {
+  readonly tokens: TokenBucket
+  readonly overflow: TokenBucket
+  quarantinedUntil: number
 }
