@@ -56,6 +56,7 @@ import { libp2pComponentLogger } from './libp2p-logger.js'
 import { createLogger, type Logger, toLibp2pLogger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
 import { collectStats } from './stats.js'
+import { loadTopicSubscriptions, saveTopicSubscriptions } from './topic-subscriptions.js'
 import { VERSION } from './version.js'
 
 /** Options of {@link createNsnNode}: any config field (validated like flags), plus programmatic ones. */
@@ -160,6 +161,8 @@ interface Running {
   startedAt: number
   /** Shard announcements, with `gossip` on. */
   announcements?: ShardAnnouncements
+  /** The node's datastore (the caller's or the data dir's): API topic subscriptions live in it. */
+  datastore: Datastore
 }
 
 const PROGRAMMATIC = [
@@ -482,7 +485,12 @@ export class NsnNode implements ApiBackend {
       metrics.trackRouting(routing)
 
       const announcements = config.gossip
-        ? this.startAnnouncements(libp2p as NsnHostWithPubSub, routing, metrics)
+        ? this.startAnnouncements(
+            libp2p as NsnHostWithPubSub,
+            routing,
+            metrics,
+            await loadTopicSubscriptions(datastore),
+          )
         : undefined
       if (announcements != null)
         undo.push(['announcements', async () => this.stopAnnouncements(routing, announcements)])
@@ -513,6 +521,7 @@ export class NsnNode implements ApiBackend {
         bootstrapper,
         startedAt: Date.now(),
         announcements,
+        datastore,
       }
       this._state = 'running'
       log.info('ready', { ...this.addresses(), shards: registry.size, version: VERSION })
@@ -617,6 +626,7 @@ export class NsnNode implements ApiBackend {
     libp2p: NsnHostWithPubSub,
     routing: ShardRouting,
     metrics: NodeMetrics,
+    savedGroups: readonly string[],
   ): ShardAnnouncements {
     const pubsub = libp2p.services.pubsub
     if (pubsub == null) throw new UnsupportedGossipsubError('services.pubsub')
@@ -639,7 +649,8 @@ export class NsnNode implements ApiBackend {
       },
       {
         ...init,
-        groups: this.config.gossipGroups,
+        // the configured groups, and those subscribed through the API before a restart
+        groups: [...new Set([...this.config.gossipGroups, ...savedGroups])],
         reporter: metrics.announcementsReporter,
         logger: toLibp2pLogger(this.log.child({ module: 'announcements' })),
       },
@@ -726,8 +737,10 @@ export class NsnNode implements ApiBackend {
    * @throws {GossipOffError} when `gossip` is off
    * @throws {InvalidGroupNameError} for a bad name; {@link TooManyGroupsError} past the bound
    */
-  subscribeTopic(group: string): { topic: AnnouncementTopicInfo; created: boolean } {
+  async subscribeTopic(group: string): Promise<{ topic: AnnouncementTopicInfo; created: boolean }> {
     const created = this.gossip.subscribe(group)
+    // saved before answering, so a restart resubscribes it
+    if (created) await this.saveTopicSubscriptions()
     return { topic: this.topic(group), created }
   }
 
@@ -747,8 +760,15 @@ export class NsnNode implements ApiBackend {
    *
    * @throws {GossipOffError} when `gossip` is off; {@link TopicNotSubscribedError} when not subscribed
    */
-  unsubscribeTopic(group: string): void {
+  async unsubscribeTopic(group: string): Promise<void> {
     if (!this.gossip.unsubscribe(group)) throw new TopicNotSubscribedError(group)
+    await this.saveTopicSubscriptions()
+  }
+
+  /** Saves the subscribed groups in the node's datastore (see `topic-subscriptions.ts`). */
+  private async saveTopicSubscriptions(): Promise<void> {
+    const groups = this.gossip.topics().flatMap((t) => (t.group == null ? [] : [t.group]))
+    await saveTopicSubscriptions(this.running.datastore, groups)
   }
 
   /** Stops providing a shard; false when it was not provided. */

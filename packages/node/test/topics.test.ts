@@ -79,3 +79,41 @@ describe('announcement topics through the API and the CLI', () => {
     ])
   })
 })
+
+describe('announcement topics across a restart', () => {
+  const restartDirs = new TempDirs()
+  afterAll(() => restartDirs.cleanup())
+
+  it('a group subscribed through the API is subscribed again after a restart; one left is not', async () => {
+    const dataDir = await restartDirs.make()
+    const start = () => apiTestNode(restartDirs, { gossip: true, dataDir })
+    const groupsOf = async (node: NsnNode) =>
+      (
+        (await api(apiAddr(node), 'GET', '/v1/topics')).body as { topics: Array<{ group: string | null }> }
+      ).topics
+        .map((t) => t.group)
+        .filter((g) => g != null)
+        .sort()
+
+    let node = await start()
+    try {
+      expect((await api(apiAddr(node), 'PUT', '/v1/topics/video-7')).status).toBe(201)
+      expect((await api(apiAddr(node), 'PUT', '/v1/topics/video-8')).status).toBe(201)
+    } finally {
+      await node.stop()
+    }
+    node = await start()
+    try {
+      expect(await groupsOf(node)).toEqual(['video-7', 'video-8'])
+      expect((await api(apiAddr(node), 'DELETE', '/v1/topics/video-7')).status).toBe(200)
+    } finally {
+      await node.stop()
+    }
+    node = await start()
+    try {
+      expect(await groupsOf(node)).toEqual(['video-8'])
+    } finally {
+      await node.stop()
+    }
+  })
+})

@@ -547,8 +547,10 @@ export const ROUTES: readonly Route[] = [
         handler: (ctx) => ({ body: topicsOf(ctx.backend).topic(parseGroupName(ctx.params[0] ?? '')) }),
       },
       PUT: {
-        handler: (ctx) => {
-          const { topic, created } = topicsOf(ctx.backend).subscribeTopic(parseGroupName(ctx.params[0] ?? ''))
+        handler: async (ctx) => {
+          const { topic, created } = await topicsOf(ctx.backend).subscribeTopic(
+            parseGroupName(ctx.params[0] ?? ''),
+          )
           return {
             status: created ? 201 : 200,
             body: { ...topic, subscribed: created } satisfies SubscribeTopicResponse,
@@ -556,9 +558,9 @@ export const ROUTES: readonly Route[] = [
         },
       },
       DELETE: {
-        handler: (ctx) => {
+        handler: async (ctx) => {
           const group = parseGroupName(ctx.params[0] ?? '')
-          topicsOf(ctx.backend).unsubscribeTopic(group)
+          await topicsOf(ctx.backend).unsubscribeTopic(group)
           return { body: { group, unsubscribed: true } satisfies UnsubscribeTopicResponse }
         },
       },

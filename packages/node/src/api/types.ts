@@ -237,9 +237,9 @@ export interface ApiBackend {
   /** One subscribed group's topic; throws `TopicNotSubscribedError` when not subscribed. */
   topic?(group: string): ApiTopic
   /** Subscribes to a group's topic (`PUT /v1/topics/{name}`). */
-  subscribeTopic?(group: string): { topic: ApiTopic; created: boolean }
+  subscribeTopic?(group: string): Promise<{ topic: ApiTopic; created: boolean }>
   /** Unsubscribes from a group's topic (`DELETE /v1/topics/{name}`). */
-  unsubscribeTopic?(group: string): void
+  unsubscribeTopic?(group: string): Promise<void>
   /** Provides many shards at once (`POST /v1/shards`); `onShard` hears each as it completes. */
   provideMany?(hashes: string[], options?: ProvideManyOptions): Promise<ProvideManyResult>
   /** Runs a whole republish cycle now (`POST /v1/republish`). */
