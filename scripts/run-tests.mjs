@@ -9,13 +9,18 @@ import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
 const packages = readdirSync(join(root, 'packages'))
-for (const pkg of packages) rmSync(join(root, 'packages', pkg, '.test-results'), { recursive: true, force: true })
+for (const pkg of packages)
+  rmSync(join(root, 'packages', pkg, '.test-results'), { recursive: true, force: true })
 
 const started = Date.now()
-const turbo = spawnSync('pnpm', ['exec', 'turbo', 'run', 'test', '--concurrency=2', ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-})
+const turbo = spawnSync(
+  'pnpm',
+  ['exec', 'turbo', 'run', 'test', '--concurrency=2', ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+)
 
 let passed = 0
 let failed = 0

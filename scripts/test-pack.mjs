@@ -325,7 +325,7 @@ describe('README examples, against the installed packages', () => {
     assert.match(lines.at(-1), /^1 1 false \[ '12D3KooW\w+' \] false$/)
   })
 
-  it('@nsn/shard-registry: in memory, then persistent twice (the second restores the shard)', async () => {
+  it('@nsn/shard-registry: in memory, then persistent twice (the second restores the 100 shards)', async () => {
     const [memory, persistent, ...rest] = await readmeExamples(
       join(ROOT, 'packages', 'shard-registry', 'README.md'),
     )
@@ -335,8 +335,14 @@ describe('README examples, against the installed packages', () => {
     assert.equal(lines.at(-1), `removed ${'01'.repeat(32)} stopped`)
     const dir = join(work, 'data', 'shards')
     const to = [["'./nsn-data/shards'", JSON.stringify(dir)]]
-    assert.deepEqual(await runExample(persistent, 'registry-persistent', to), ['restored 0 shards'])
-    assert.deepEqual(await runExample(persistent, 'registry-persistent', to), ['restored 1 shards'])
+    assert.deepEqual(await runExample(persistent, 'registry-persistent', to), [
+      'restored 0 shards',
+      'true half of the keyspace',
+    ])
+    assert.deepEqual(await runExample(persistent, 'registry-persistent', to), [
+      'restored 100 shards',
+      'true half of the keyspace',
+    ])
   })
 
   it('@nsn/metrics: the metrics server with every metric, stopped by its SIGINT handler; the dashboard by package path', async () => {
