@@ -34,8 +34,8 @@
  * @packageDocumentation
  */
 
-import { type ChildProcess, execFile, execFileSync, type SpawnOptions, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,8 +45,10 @@ import {
   assertNetnsAvailable,
   inUse,
   ip,
-  killInsideSync,
+  type MadeResources,
   type NetnsHost,
+  removeMade,
+  removeMadeSync,
   sweepStaleTopologies,
 } from './topology.js'
 
@@ -127,7 +129,7 @@ export class NatTopology {
   readonly natHost: NatHost
   /** The router's namespace and public address. */
   readonly router: { readonly netns: string; readonly publicIp: string }
-  private readonly made = { netns: [] as string[], rootLink: false, workDir: '' }
+  private readonly made: MadeResources = { netns: [], rootLink: false, workDir: '' }
   private readonly partitioned = new Set<string>()
   private destroyed = false
 
@@ -320,24 +322,7 @@ export class NatTopology {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
-    for (const netns of this.made.netns) killInsideSync(netns)
-    const results: Array<PromiseSettledResult<unknown>> = await Promise.allSettled(
-      this.made.netns.map((netns) => ip(['netns', 'del', netns])),
-    )
-    if (this.made.rootLink) {
-      await ip(['link', 'del', this.rootLink]).catch(async (err: unknown) => {
-        const still = await ip(['link', 'show', this.rootLink]).then(
-          () => true,
-          () => false,
-        )
-        if (still) results.push({ status: 'rejected', reason: err })
-      })
-    }
-    if (this.made.workDir !== '') {
-      results.push(...(await Promise.allSettled([rm(this.made.workDir, { recursive: true, force: true })])))
-    }
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failed != null) throw failed.reason
+    await removeMade(this.made, this.rootLink)
   }
 
   /** {@link destroy}, synchronously and ignoring errors (process exit). */
@@ -345,19 +330,6 @@ export class NatTopology {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
-    for (const netns of this.made.netns) {
-      killInsideSync(netns)
-      execFileSyncQuiet(['netns', 'del', netns])
-    }
-    if (this.made.rootLink) execFileSyncQuiet(['link', 'del', this.rootLink])
-    if (this.made.workDir !== '') rmSync(this.made.workDir, { recursive: true, force: true })
-  }
-}
-
-function execFileSyncQuiet(args: readonly string[]): void {
-  try {
-    execFileSync('ip', [...args], { stdio: 'ignore' })
-  } catch {
-    // gone already
+    removeMadeSync(this.made, this.rootLink)
   }
 }

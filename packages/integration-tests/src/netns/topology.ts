@@ -79,6 +79,52 @@ export async function ip(args: readonly string[]): Promise<string> {
 }
 
 /** `ip <args>`, synchronously, errors ignored (cleanup at exit). */
+/** What a topology made, so that it can remove exactly that. */
+export interface MadeResources {
+  /** Namespaces it added. */
+  netns: string[]
+  /** Whether it added the root's link (named by the topology). */
+  rootLink: boolean
+  /** Its work dir, or '' before it made one. */
+  workDir: string
+}
+
+/**
+ * Kills what still runs in the namespaces a topology made, deletes them, its root link
+ * (`rootLink`) and its work dir; throws the first failure after trying everything.
+ */
+export async function removeMade(made: MadeResources, rootLink: string): Promise<void> {
+  for (const netns of made.netns) killInsideSync(netns)
+  const results: Array<PromiseSettledResult<unknown>> = await Promise.allSettled(
+    made.netns.map((netns) => ip(['netns', 'del', netns])),
+  )
+  if (made.rootLink) {
+    // normally gone with the switch namespace (a veth dies with its peer), perhaps a moment later
+    await ip(['link', 'del', rootLink]).catch(async (err: unknown) => {
+      const still = await ip(['link', 'show', rootLink]).then(
+        () => true,
+        () => false,
+      )
+      if (still) results.push({ status: 'rejected', reason: err })
+    })
+  }
+  if (made.workDir !== '') {
+    results.push(...(await Promise.allSettled([rm(made.workDir, { recursive: true, force: true })])))
+  }
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed != null) throw failed.reason
+}
+
+/** {@link removeMade}, synchronously and ignoring errors (process exit). */
+export function removeMadeSync(made: MadeResources, rootLink: string): void {
+  for (const netns of made.netns) {
+    killInsideSync(netns)
+    ipSync(['netns', 'del', netns])
+  }
+  if (made.rootLink) ipSync(['link', 'del', rootLink])
+  if (made.workDir !== '') rmSync(made.workDir, { recursive: true, force: true })
+}
+
 function ipSync(args: readonly string[]): string {
   try {
     return execFileSync('ip', [...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
@@ -199,7 +245,7 @@ export class Topology {
   readonly switchNetns: string
   /** The link of the root namespace into the switch. */
   readonly rootLink: string
-  private readonly made = { netns: [] as string[], rootLink: false, workDir: '' }
+  private readonly made: MadeResources = { netns: [], rootLink: false, workDir: '' }
   private destroyed = false
 
   private constructor(id: number, third: number, hosts: number) {
@@ -364,25 +410,7 @@ export class Topology {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
-    for (const netns of this.made.netns) killInsideSync(netns)
-    const results: Array<PromiseSettledResult<unknown>> = await Promise.allSettled(
-      this.made.netns.map((netns) => ip(['netns', 'del', netns])),
-    )
-    if (this.made.rootLink) {
-      // normally gone with the switch namespace (a veth dies with its peer), perhaps a moment later
-      await ip(['link', 'del', this.rootLink]).catch(async (err: unknown) => {
-        const still = await ip(['link', 'show', this.rootLink]).then(
-          () => true,
-          () => false,
-        )
-        if (still) results.push({ status: 'rejected', reason: err })
-      })
-    }
-    if (this.made.workDir !== '') {
-      results.push(...(await Promise.allSettled([rm(this.made.workDir, { recursive: true, force: true })])))
-    }
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failed != null) throw failed.reason
+    await removeMade(this.made, this.rootLink)
   }
 
   /** {@link destroy}, synchronously and ignoring errors (process exit). */
@@ -390,11 +418,6 @@ export class Topology {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
-    for (const netns of this.made.netns) {
-      killInsideSync(netns)
-      ipSync(['netns', 'del', netns])
-    }
-    if (this.made.rootLink) ipSync(['link', 'del', this.rootLink])
-    if (this.made.workDir !== '') rmSync(this.made.workDir, { recursive: true, force: true })
+    removeMadeSync(this.made, this.rootLink)
   }
 }
