@@ -26,29 +26,14 @@ import {
   startApiServer,
   UnauthorizedError,
 } from '../src/index.js'
-import { Daemon, LOOPBACK_FLAGS, runBin, TempDirs } from './helpers.js'
+import { Daemon, LOOPBACK_FLAGS, runBin, stubBackend, TempDirs } from './helpers.js'
 
 const TOKEN = 'a3f1c9e07b5d2468a3f1c9e07b5d2468'
 const dirs = new TempDirs()
 afterAll(() => dirs.cleanup())
 
 function backend(): ApiBackend {
-  const fail = (): never => {
-    throw new Error('not in this test')
-  }
-  return {
-    state: 'running',
-    id: () => ({ peerId: '12D3KooWstub', addrs: [] }),
-    peers: async () => [],
-    shards: fail,
-    provide: fail,
-    stopProviding: fail,
-    findProviders: fail,
-    closestPeers: fail,
-    bootstrap: fail,
-    refresh: fail,
-    stats: fail,
-  }
+  return stubBackend({ id: () => ({ peerId: '12D3KooWstub', addrs: [] }), peers: async () => [] })
 }
 
 /** A log that keeps every line, at debug. */

@@ -14,7 +14,7 @@ import {
   silentLogger,
   startApiServer,
 } from '../src/index.js'
-import { hash, TempDirs } from './helpers.js'
+import { hash, stubBackend, TempDirs } from './helpers.js'
 
 const dirs = new TempDirs()
 afterAll(() => dirs.cleanup())
@@ -66,11 +66,7 @@ function raw(port: number, text: string, { end = false } = {}): Promise<RawAnswe
 const envelope = (answer: RawAnswer): unknown => JSON.parse(answer.body)
 
 function backend(calls: string[], peers?: Promise<void>): ApiBackend {
-  const fail = (): never => {
-    throw new Error('not in this test')
-  }
-  return {
-    state: 'running',
+  return stubBackend({
     id: () => ({ peerId: '12D3KooWstub', addrs: ['/ip4/127.0.0.1/tcp/1'] }),
     peers: async () => {
       calls.push('peers')
@@ -82,13 +78,7 @@ function backend(calls: string[], peers?: Promise<void>): ApiBackend {
       calls.push(`provide ${hex}`)
       return { confirmed: 1, sentTo: 1, quorum: 1, belowQuorum: false, durationMs: 1 } as never
     },
-    stopProviding: fail,
-    findProviders: fail,
-    closestPeers: fail,
-    bootstrap: fail,
-    refresh: fail,
-    stats: fail,
-  }
+  })
 }
 
 describe('API hardening', () => {

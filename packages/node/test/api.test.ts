@@ -15,7 +15,7 @@ import {
   startApiServer,
   toHttpError,
 } from '../src/index.js'
-import { api, apiAddr, apiTestNode, hash, TempDirs, threeNodes, waitFor } from './helpers.js'
+import { api, apiAddr, apiTestNode, hash, stubBackend, TempDirs, threeNodes, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 
@@ -257,22 +257,7 @@ describe('API while starting or stopping, and the error mapping', () => {
   afterEach(() => server?.close())
 
   function backend(state: NsnNodeState): ApiBackend {
-    const fail = (): never => {
-      throw new Error('boom')
-    }
-    return {
-      state,
-      id: fail,
-      peers: fail,
-      shards: fail,
-      provide: fail,
-      stopProviding: fail,
-      findProviders: fail,
-      closestPeers: fail,
-      bootstrap: fail,
-      refresh: fail,
-      stats: fail,
-    }
+    return stubBackend({ state }, 'boom')
   }
 
   it.each([

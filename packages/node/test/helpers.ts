@@ -1,6 +1,6 @@
 /** Test helpers: the shared daemon harness of `src/testing.ts`, for this package's tests. */
 import { routingTableEvents } from '@nsn/core/testing'
-import { createNsnNode, type NsnNode, type NsnNodeInit, silentLogger } from '../src/index.js'
+import { type ApiBackend, createNsnNode, type NsnNode, type NsnNodeInit, silentLogger } from '../src/index.js'
 import { type TempDirs, waitFor } from '../src/testing.js'
 
 export * from '../src/testing.js'
@@ -44,4 +44,28 @@ export async function threeNodes(
     what: 'full routing tables',
   })
   return nodes
+}
+
+/**
+ * An API backend for tests of the HTTP layer alone: running, and every call throws
+ * (`error`, default "not in this test") but those given in `calls`.
+ */
+export function stubBackend(calls: Partial<ApiBackend> = {}, error = 'not in this test'): ApiBackend {
+  const fail = (): never => {
+    throw new Error(error)
+  }
+  return {
+    state: 'running',
+    id: fail,
+    peers: fail,
+    shards: fail,
+    provide: fail,
+    stopProviding: fail,
+    findProviders: fail,
+    closestPeers: fail,
+    bootstrap: fail,
+    refresh: fail,
+    stats: fail,
+    ...calls,
+  }
 }

@@ -14,7 +14,7 @@ import {
   runCli,
   startApiServer,
 } from '../src/index.js'
-import { api, apiAddr, apiTestNode, hash, TempDirs, threeNodes, waitFor } from './helpers.js'
+import { api, apiAddr, apiTestNode, hash, stubBackend, TempDirs, threeNodes, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
 const NDJSON = { accept: 'application/x-ndjson' }
@@ -167,23 +167,7 @@ describe('the streamed lookup through the API server (a backend the test drives)
     }) as unknown as ShardPeer
 
   function backend(stream: () => AsyncGenerator<ShardPeer, FindProvidersSummary, undefined>): ApiBackend {
-    const fail = (): never => {
-      throw new Error('not in this test')
-    }
-    return {
-      state: 'running',
-      id: fail,
-      peers: fail,
-      shards: fail,
-      provide: fail,
-      stopProviding: fail,
-      findProviders: fail,
-      findProvidersStream: stream,
-      closestPeers: fail,
-      bootstrap: fail,
-      refresh: fail,
-      stats: fail,
-    }
+    return stubBackend({ findProvidersStream: stream })
   }
 
   it('writes each provider as soon as it is found, before the lookup ends', async () => {

@@ -4,25 +4,13 @@
 import { kadKeyOf, ShardRegistry } from '@nsn/shard-registry'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type ApiBackend, type ApiServer, NsnApiClient, startApiServer } from '../src/index.js'
-
-const fail = (): never => {
-  throw new Error('not in this test')
-}
+import { stubBackend } from './helpers.js'
 
 function backend(registry: ShardRegistry): ApiBackend {
-  return {
-    state: 'running',
+  return stubBackend({
     id: () => ({ peerId: '12D3KooWstub', addrs: [] }),
-    peers: fail,
     shards: (options) => registry.shardsInRegion(new Uint8Array(0), 0, options),
-    provide: fail,
-    stopProviding: fail,
-    findProviders: fail,
-    closestPeers: fail,
-    bootstrap: fail,
-    refresh: fail,
-    stats: fail,
-  }
+  })
 }
 
 const hashOf = (i: number): Uint8Array => {
