@@ -35,6 +35,7 @@ import type { MarkPublishedOptions } from '../provided-shards.js'
 import type { BatchSend, BatchSendOptions } from './batch-send.js'
 import {
   estimatePrefixLength,
+  hasPrefix,
   kadKeyOf,
   prefixBytes,
   type Region,
@@ -188,6 +189,37 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1
     ? (sorted[mid] as number)
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+/** Adds up region passes into a {@link SweepSummary} (a whole cycle, or a bulk provide). */
+class SweepTally {
+  private readonly start = performance.now()
+  private readonly confirmed: number[] = []
+  private failed = 0
+  private lookups = 0
+
+  constructor(private readonly onShard?: (placement: ShardPlacement) => void) {}
+
+  /** Counts one region pass; `onShard` hears each of its shards. */
+  add(result: { lookups: number; placements: readonly ShardPlacement[] }): void {
+    this.lookups += result.lookups
+    for (const placement of result.placements) {
+      this.confirmed.push(placement.confirmed)
+      if (placement.confirmed === 0) this.failed++
+      this.onShard?.(placement)
+    }
+  }
+
+  summary(regions: number): SweepSummary {
+    return {
+      shards: this.confirmed.length,
+      regions,
+      lookups: this.lookups,
+      confirmedMedian: median(this.confirmed),
+      failed: this.failed,
+      durationMs: performance.now() - this.start,
+    }
+  }
 }
 
 interface Resolved {
@@ -529,35 +561,17 @@ export class Sweeper {
   async runCycle(
     options: { signal?: AbortSignal; onShard?: (placement: ShardPlacement) => void } = {},
   ): Promise<SweepSummary> {
-    const start = performance.now()
-    const signal =
-      options.signal == null
-        ? this.controller.signal
-        : AbortSignal.any([options.signal, this.controller.signal])
+    const signal = this.withStop(options.signal)
     const regions = this.regions()
-    const confirmed: number[] = []
-    let lookups = 0
-    let failed = 0
+    const tally = new SweepTally(options.onShard)
     for (const region of regions) {
       const shards = await this.readRegion(region.bits, signal)
       if (shards.length === 0) continue
       const result = await this.pass(region.bits, shards, signal)
       await this.settle(region.bits, result)
-      lookups += result.lookups
-      for (const placement of result.placements) {
-        confirmed.push(placement.confirmed)
-        if (placement.confirmed === 0) failed++
-        options.onShard?.(placement)
-      }
+      tally.add(result)
     }
-    return {
-      shards: confirmed.length,
-      regions: regions.length,
-      lookups,
-      confirmedMedian: median(confirmed),
-      failed,
-      durationMs: performance.now() - start,
-    }
+    return tally.summary(regions.length)
   }
 
   /**
@@ -568,45 +582,25 @@ export class Sweeper {
     hashes: readonly Uint8Array[],
     options: { signal?: AbortSignal; onShard?: (placement: ShardPlacement) => void } = {},
   ): Promise<SweepSummary> {
-    const start = performance.now()
-    const signal =
-      options.signal == null
-        ? this.controller.signal
-        : AbortSignal.any([options.signal, this.controller.signal])
+    const signal = this.withStop(options.signal)
     const regions = this.regions()
     const byRegion = new Map<string, SweepShard[]>()
     for (const hash of hashes) {
       const key = kadKeyOf(multihashOf(hash))
-      const region = regions.find((r) => {
-        for (let i = 0; i < r.bits.length; i++) {
-          if (String(((key[i >> 3] ?? 0) >> (7 - (i & 7))) & 1) !== r.bits[i]) return false
-        }
-        return true
-      }) as Region
+      // the regions partition the keyspace: exactly one holds the key
+      const region = regions.find((r) => hasPrefix(key, r.bits)) as Region
       const list = byRegion.get(region.bits) ?? []
       list.push({ hash, key, hex: Buffer.from(hash).toString('hex'), publishedAt: 0 })
       byRegion.set(region.bits, list)
     }
-    const confirmed: number[] = []
-    let lookups = 0
-    let failed = 0
-    for (const [bits, shards] of byRegion) {
-      const result = await this.pass(bits, shards, signal, 'provide')
-      lookups += result.lookups
-      for (const placement of result.placements) {
-        confirmed.push(placement.confirmed)
-        if (placement.confirmed === 0) failed++
-        options.onShard?.(placement)
-      }
-    }
-    return {
-      shards: confirmed.length,
-      regions: byRegion.size,
-      lookups,
-      confirmedMedian: median(confirmed),
-      failed,
-      durationMs: performance.now() - start,
-    }
+    const tally = new SweepTally(options.onShard)
+    for (const [bits, shards] of byRegion) tally.add(await this.pass(bits, shards, signal, 'provide'))
+    return tally.summary(byRegion.size)
+  }
+
+  /** The caller's signal joined with the sweeper's own (aborted by `stop()`). */
+  private withStop(signal: AbortSignal | undefined): AbortSignal {
+    return signal == null ? this.controller.signal : AbortSignal.any([signal, this.controller.signal])
   }
 
   /** One region's pass over `shards`: explore, allocate, send, mark published. */
