@@ -492,19 +492,9 @@ export class ShardRouting {
         k: K_BUCKET_SIZE,
         ...init.sweep,
         onRegion: (result) => {
-          this.notify('sweepRegionEnded', {
-            bits: result.bits,
-            origin: result.origin,
-            shards: result.shards,
-            peers: result.peers,
-            reachablePeers: result.reachablePeers,
-            lookups: result.lookups,
-            confirmedPlacements: result.confirmedPlacements,
-            failedPlacements: result.failedPlacements,
-            overdue: result.overdue,
-            retry: result.retry,
-            durationMs: result.durationMs,
-          })
+          // the event is the pass's result without its failures and placements
+          const { sendErrors: _errors, placements: _placements, ...event } = result
+          this.notify('sweepRegionEnded', event)
           init.sweep?.onRegion?.(result)
         },
         onProgress: (progress) => {

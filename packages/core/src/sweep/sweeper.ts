@@ -31,6 +31,7 @@ import {
   SWEEP_RETRY_DELAY,
 } from '../constants.js'
 import { InvalidOptionError } from '../errors.js'
+import type { SweepRegionEvent } from '../observer.js'
 import type { MarkPublishedOptions } from '../provided-shards.js'
 import type { BatchSend, BatchSendOptions } from './batch-send.js'
 import {
@@ -147,22 +148,8 @@ export interface ShardPlacement {
   allocated: number
 }
 
-/** What one region pass did. */
-export interface RegionPassResult {
-  bits: string
-  /** `republish` (the schedule or a whole cycle) or `provide` (a batch of new shards). */
-  origin: 'republish' | 'provide'
-  shards: number
-  peers: number
-  reachablePeers: number
-  lookups: number
-  confirmedPlacements: number
-  failedPlacements: number
-  /** Shards whose last publication was more than an interval ago when the pass began. */
-  overdue: number
-  /** True when too few peers were reachable: the region is retried later. */
-  retry: boolean
-  durationMs: number
+/** What one region pass did: the observer's event, with the failures and the placements. */
+export interface RegionPassResult extends SweepRegionEvent {
   /** Why batches failed (message: count), at most 5 distinct messages. */
   sendErrors: Record<string, number>
   /** Per shard, in key order. */
