@@ -3,7 +3,13 @@ import type { BootstrapResult, RefreshResult } from '@nsn/core'
 import { describe, expect, it, vi } from 'vitest'
 import { Bootstrapper, createLogger } from '../src/index.js'
 
-const BOOTSTRAPPED: BootstrapResult = { connected: 1, failed: 0, routingTableSize: 1, durationMs: 1 }
+const BOOTSTRAPPED: BootstrapResult = {
+  connected: 1,
+  failed: 0,
+  routingTableSize: 1,
+  durationMs: 1,
+  partial: false,
+}
 const REFRESHED: RefreshResult = {
   removed: 0,
   checked: 0,

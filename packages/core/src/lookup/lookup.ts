@@ -245,9 +245,15 @@ export class Lookups {
     }
     const pump = (): void => {
       if (ended) return
-      if (request.satisfied?.() === true) return finish()
+      if (request.satisfied?.() === true) {
+        finish()
+        return
+      }
       if (!following && candidates.terminated()) {
-        if (!request.followup) return finish()
+        if (!request.followup) {
+          finish()
+          return
+        }
         following = true
       }
       if (following) {

@@ -111,6 +111,9 @@ async function buildNetwork(impl, n, keys, config, latency, counter, log) {
     tablesReadyMs: performance.now() - start,
     bootstrapMs: summarize(bootstrapMs),
     bootstrapErrors: errors.length,
+    bootstrapErrorNames: Object.fromEntries(
+      [...new Set(errors)].map((e) => [e, errors.filter((x) => x === e).length]),
+    ),
     tableSizes: summarize(nodes.map((node) => node.tableSize())),
     tablesBelowThreshold: nodes.filter((node) => node.tableSize() < threshold).length,
     connectionsPerNode: summarize(nodes.map((node) => node.libp2p.getConnections().length)),
@@ -200,6 +203,7 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
       }
     }
     const provideRpcs = Object.fromEntries(impls.map((impl) => [impl, counters[impl].snapshot()]))
+    log(`  [n=${n}] provides done at ${((performance.now() - started) / 1000).toFixed(0)} s`)
 
     // placement: who holds each record, against the true k closest (provider excluded)
     const placement = { nsn: [], plain: [] }
@@ -226,6 +230,7 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
       }
     }
 
+    log(`  [n=${n}] placement checked at ${((performance.now() - started) / 1000).toFixed(0)} s`)
     // lookups: every shard, from `lookupsPerShard` nodes other than its provider
     for (const impl of impls) counters[impl].reset()
     const lookups = { nsn: [], plain: [] }
@@ -247,6 +252,7 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
       }
     }
     const lookupRpcs = Object.fromEntries(impls.map((impl) => [impl, counters[impl].snapshot()]))
+    log(`  [n=${n}] lookups done at ${((performance.now() - started) / 1000).toFixed(0)} s`)
 
     // repeated lookups: the same shard from the same node, right after one lookup
     const repeated = { nsn: [], plain: [] }

@@ -220,7 +220,16 @@ export async function createBenchNode(
    * peer after identify and a ping), then look up our own id to fill the table.
    */
   node.bootstrap = async (addrs) => {
-    if (nsn) return node.routing.bootstrap(addrs)
+    if (nsn) {
+      // as the daemon's bootstrapper does: a refresh of the table right after the first
+      // successful bootstrap, in the background
+      const result = await node.routing.bootstrap(addrs)
+      if (!node.refreshed) {
+        node.refreshed = true
+        node.routing.refresh().catch(() => undefined)
+      }
+      return result
+    }
     // the time limit is a safety net only: never reached in practice
     return bounded(60_000, async (signal) => {
       const dials = await Promise.allSettled(addrs.map((addr) => libp2p.dial(addr, { signal })))
