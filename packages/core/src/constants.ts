@@ -656,8 +656,27 @@ export const PRIVATE_PROFILE = {
  */
 export const RELAY_RESERVATIONS = 2
 
-/** How long after start AutoNAT first asks peers to dial this node back, in ms (libp2p's: 5 s). */
+/**
+ * How long after start AutoNAT first asks peers to dial this node back, in ms (libp2p's: 5 s).
+ * `@libp2p/autonat` 3.0.28 accepts the option but does not use it: it asks each peer that
+ * connects (once identify has run), and looks for more peers every minute while an
+ * address is unverified.
+ */
 export const AUTONAT_STARTUP_DELAY = 1 * second
 
-/** How often AutoNAT re-checks this node's addresses, in ms (libp2p's default). */
+/**
+ * How often AutoNAT re-checks this node's addresses, in ms (libp2p's default). Accepted
+ * but unused by `@libp2p/autonat` 3.0.28: a confirmed address is re-checked once its
+ * verification lapses (libp2p's address manager: 10 min).
+ */
 export const AUTONAT_REFRESH_INTERVAL = 1 * minute
+
+/**
+ * Least time between the starts of two lookups of a random walk (relay discovery,
+ * AutoNAT looking for peers), in ms: libp2p's own walk starts the next at once, and spins
+ * without yielding when lookups end with no peer (see `paced-random-walk.ts`).
+ */
+export const RANDOM_WALK_INTERVAL = 1 * second
+
+/** Longest wait of a random walk after lookups that found no peer (it doubles from {@link RANDOM_WALK_INTERVAL}), in ms. */
+export const RANDOM_WALK_MAX_BACKOFF = 30 * second

@@ -157,6 +157,11 @@ export {
   optimisticWalk,
 } from './optimistic-provide.js'
 export { OwnedMemoryDatastore, ownedBytes } from './owned-memory-datastore.js'
+export {
+  PacedRandomWalk,
+  type PacedRandomWalkComponents,
+  type PacedRandomWalkInit,
+} from './paced-random-walk.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
 export {

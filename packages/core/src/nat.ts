@@ -16,6 +16,10 @@
  *   (a hole punch) and move to the direct connection when it works.
  * - UPnP (`@libp2p/upnp-nat`), opt-in: asks the LAN's gateway for a port mapping.
  *
+ * The services that look for peers at random (AutoNAT, the relay discovery of the
+ * circuit-relay transport) get a {@link PacedRandomWalk} as their `randomWalk`: libp2p's
+ * own spins the event loop to a standstill while lookups find no peer.
+ *
  * @packageDocumentation
  */
 
@@ -34,6 +38,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { TypedEventTarget } from 'main-event'
 import { isPublicAddress, isRelayedAddress } from './address-filter.js'
 import { AUTONAT_REFRESH_INTERVAL, AUTONAT_STARTUP_DELAY, RELAY_RESERVATIONS, second } from './constants.js'
+import { PacedRandomWalk, type PacedRandomWalkComponents } from './paced-random-walk.js'
 
 /** What the NAT services report, for metrics (`@nsn/metrics` implements it). */
 export interface NatObserver {
@@ -84,6 +89,15 @@ function withComponents(components: object, replace: Record<string, unknown>): a
   })
 }
 
+/**
+ * `factory` given a {@link PacedRandomWalk} as its `randomWalk` component, in place of
+ * libp2p's (see `paced-random-walk.ts`).
+ */
+function withPacedRandomWalk(factory: Factory): Factory {
+  return (components: PacedRandomWalkComponents) =>
+    factory(withComponents(components, { randomWalk: new PacedRandomWalk(components) }))
+}
+
 /** A proxy of `target` whose method `name` is `replacement`; other methods stay bound to `target`. */
 function replaceMethod<T extends object>(target: T, name: string, replacement: unknown): T {
   return new Proxy(target, {
@@ -121,7 +135,12 @@ function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Facto
     refreshInterval: AUTONAT_REFRESH_INTERVAL,
     ...init,
   })
-  return (components: { addressManager: AddressManager; connectionManager: ConnectionManagerLike }) => {
+  return (
+    components: {
+      addressManager: AddressManager
+      connectionManager: ConnectionManagerLike
+    } & PacedRandomWalkComponents,
+  ) => {
     const cm = components.connectionManager
     const openConnection: OpenConnection = async (target, options) => {
       const wanted = String(target).replace(/\/p2p\/[^/]+$/, '')
@@ -142,6 +161,8 @@ function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Facto
     }
     const replace: Record<string, unknown> = {
       connectionManager: replaceMethod(cm, 'openConnection', openConnection),
+      // its search for peers to ask (every minute while an address is unverified)
+      randomWalk: new PacedRandomWalk(components),
     }
     if (observer?.autonatCheck != null) {
       let am = components.addressManager
@@ -303,8 +324,8 @@ export function natServices(init: NatInit): NatParts {
   }
   const reservations = init.relayReservations === false ? 0 : (init.relayReservations ?? 0)
   if (reservations > 0 || init.relayServer || init.dcutr === true) {
-    // the transport also dials relayed addresses of others
-    transports.push(circuitRelayTransport())
+    // the transport also dials relayed addresses of others; its relay discovery walks
+    transports.push(withPacedRandomWalk(circuitRelayTransport()))
   }
   if (reservations > 0) {
     const grace = init.relayGrace ?? RELAY_GRACE
