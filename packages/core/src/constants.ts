@@ -672,6 +672,12 @@ export const AUTONAT_STARTUP_DELAY = 1 * second
 export const AUTONAT_REFRESH_INTERVAL = 1 * minute
 
 /**
+ * How long after this node's addresses change AutoNAT asks the connected peers to check a
+ * new public address (a UPnP mapping), in ms: changes come in bursts (see `autonat-recheck.ts`).
+ */
+export const AUTONAT_RECHECK_DELAY = 1 * second
+
+/**
  * Least time between the starts of two lookups of a random walk (relay discovery,
  * AutoNAT looking for peers), in ms: libp2p's own walk starts the next at once, and spins
  * without yielding when lookups end with no peer (see `paced-random-walk.ts`).

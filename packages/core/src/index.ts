@@ -85,6 +85,12 @@ export {
   sanitiseAnswer,
 } from './answer-guard.js'
 export {
+  AUTONAT_V1_PROTOCOL,
+  AutoNATRecheck,
+  type AutoNATRecheckComponents,
+  type AutoNATVerifier,
+} from './autonat-recheck.js'
+export {
   addProviderMessage,
   type ConfirmedRecordComponents,
   listsProvider,

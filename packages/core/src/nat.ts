@@ -16,6 +16,9 @@
  *   (a hole punch) and move to the direct connection when it works.
  * - UPnP (`@libp2p/upnp-nat`), opt-in: asks the LAN's gateway for a port mapping.
  *
+ * AutoNAT also runs again with the connected peers when a public address appears after
+ * they connected ({@link AutoNATRecheck}: a UPnP mapping is made seconds after start).
+ *
  * The services that look for peers at random (AutoNAT, the relay discovery of the
  * circuit-relay transport) get a {@link PacedRandomWalk} as their `randomWalk`: libp2p's
  * own spins the event loop to a standstill while lookups find no peer.
@@ -37,7 +40,14 @@ import { type UPnPNATInit, uPnPNAT } from '@libp2p/upnp-nat'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { TypedEventTarget } from 'main-event'
 import { isPublicAddress, isRelayedAddress } from './address-filter.js'
-import { AUTONAT_REFRESH_INTERVAL, AUTONAT_STARTUP_DELAY, RELAY_RESERVATIONS, second } from './constants.js'
+import { AutoNATRecheck, type AutoNATRecheckComponents, type AutoNATVerifier } from './autonat-recheck.js'
+import {
+  AUTONAT_RECHECK_DELAY,
+  AUTONAT_REFRESH_INTERVAL,
+  AUTONAT_STARTUP_DELAY,
+  RELAY_RESERVATIONS,
+  second,
+} from './constants.js'
 import { PacedRandomWalk, type PacedRandomWalkComponents } from './paced-random-walk.js'
 
 /** What the NAT services report, for metrics (`@nsn/metrics` implements it). */
@@ -129,7 +139,11 @@ interface ConnectionManagerLike {
  * 30 s). Here an outbound connection of this server to that very address is reused (it
  * proves the address dialable), any other case dials anew (`force`), and neither is closed.
  */
-function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Factory {
+function countedAutoNAT(
+  init: AutoNATServiceInit,
+  observer: NatObserver | undefined,
+  onCreated: (service: AutoNATVerifier) => void,
+): Factory {
   const factory = autoNAT({
     startupDelay: AUTONAT_STARTUP_DELAY,
     refreshInterval: AUTONAT_REFRESH_INTERVAL,
@@ -184,7 +198,9 @@ function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Facto
       )
       replace.addressManager = am
     }
-    return factory(withComponents(components, replace))
+    const service = factory(withComponents(components, replace)) as AutoNATVerifier
+    onCreated(service)
+    return service
   }
 }
 
@@ -216,23 +232,24 @@ function countedDcutr(observer?: NatObserver): Factory {
   }
 }
 
-/** UPnP, its port mappings counted. */
-function countedUPnP(init: UPnPNATInit, observer?: NatObserver): Factory {
+/** UPnP, its port mappings counted; `onMapped` is called after each mapping is added. */
+function countedUPnP(init: UPnPNATInit, observer: NatObserver | undefined, onMapped: () => void): Factory {
   const factory = uPnPNAT(init)
-  if (observer?.portMappingChanged == null) return factory
   return (components: { addressManager: AddressManager }) => {
     const am = components.addressManager
     const addressManager = new Proxy(am, {
       get(target, prop, receiver) {
         if (prop === 'addPublicAddressMapping') {
           return (...args: Parameters<AddressManager['addPublicAddressMapping']>) => {
-            observer.portMappingChanged?.(1)
-            return target.addPublicAddressMapping(...args)
+            observer?.portMappingChanged?.(1)
+            const added = target.addPublicAddressMapping(...args)
+            onMapped()
+            return added
           }
         }
         if (prop === 'removePublicAddressMapping') {
           return (...args: Parameters<AddressManager['removePublicAddressMapping']>) => {
-            observer.portMappingChanged?.(-1)
+            observer?.portMappingChanged?.(-1)
             return target.removePublicAddressMapping(...args)
           }
         }
@@ -315,8 +332,17 @@ export function natServices(init: NatInit): NatParts {
   const { observer } = init
   const services: Record<string, Factory> = {}
   const transports: Factory[] = []
+  let recheck: AutoNATRecheck | undefined
   if (init.autonat !== false && init.autonat != null) {
-    services.autoNAT = countedAutoNAT(init.autonat === true ? {} : init.autonat, observer)
+    let autonat: AutoNATVerifier | undefined
+    services.autoNAT = countedAutoNAT(init.autonat === true ? {} : init.autonat, observer, (service) => {
+      autonat = service
+    })
+    // an address that appears after the peers connected (a UPnP mapping) is checked too
+    services.autoNATRecheck = (components: AutoNATRecheckComponents) => {
+      recheck = new AutoNATRecheck(components, () => autonat, AUTONAT_RECHECK_DELAY)
+      return recheck
+    }
     // a confirmed address turns the DHT server (a new protocol) and changes the announced
     // addresses: identify-push tells connected peers at once, or they would learn it only
     // on their next connection (and never admit this node to their routing tables)
@@ -337,7 +363,8 @@ export function natServices(init: NatInit): NatParts {
   }
   if (init.dcutr === true) services.dcutr = countedDcutr(observer)
   if (init.upnp != null && init.upnp !== false) {
-    services.upnp = countedUPnP(init.upnp === true ? {} : init.upnp, observer)
+    // a mapping is an unverified address until AutoNAT confirms it: ask the connected peers
+    services.upnp = countedUPnP(init.upnp === true ? {} : init.upnp, observer, () => recheck?.schedule())
   }
   return { transports, services }
 }

@@ -16,7 +16,8 @@
  * @packageDocumentation
  */
 
-import type { AbortOptions, PeerInfo, PeerRouting, RandomWalk } from '@libp2p/interface'
+import type { AbortOptions, PeerInfo, PeerRouting } from '@libp2p/interface'
+import type { RandomWalk } from '@libp2p/interface-internal'
 import { RANDOM_WALK_INTERVAL, RANDOM_WALK_MAX_BACKOFF } from './constants.js'
 
 /** Options of a {@link PacedRandomWalk}. */
