@@ -50,6 +50,7 @@ import {
   type NetnsHost,
   removeMade,
   removeMadeSync,
+  spawnReaper,
   sweepStaleTopologies,
 } from './topology.js'
 
@@ -151,6 +152,8 @@ export class NatTopology {
   /** The router's namespace and public address. */
   readonly router: { readonly netns: string; readonly publicIp: string }
   private readonly made: MadeResources = { netns: [], rootLink: false, workDir: '' }
+  /** Cleans up if this process dies without doing so (SIGKILL): see {@link spawnReaper}. */
+  private reaper?: ChildProcess
   private readonly partitioned = new Set<string>()
   private destroyed = false
   private gateway?: ChildProcess
@@ -219,6 +222,7 @@ export class NatTopology {
     hookExit()
     live.add(topology)
     topology.made.workDir = mkdtempSync(join(tmpdir(), topology.prefix))
+    topology.reaper = spawnReaper(process.pid, topology.prefix, topology.rootLink, topology.made.workDir)
     try {
       await topology.build()
       if (options.upnp === true) await topology.startGateway()
@@ -429,7 +433,11 @@ export class NatTopology {
     this.destroyed = true
     live.delete(this)
     this.gateway?.kill('SIGKILL')
-    await removeMade(this.made, this.rootLink)
+    try {
+      await removeMade(this.made, this.rootLink)
+    } finally {
+      this.reaper?.kill('SIGKILL')
+    }
   }
 
   /** {@link destroy}, synchronously and ignoring errors (process exit). */
@@ -439,5 +447,6 @@ export class NatTopology {
     live.delete(this)
     this.gateway?.kill('SIGKILL')
     removeMadeSync(this.made, this.rootLink)
+    this.reaper?.kill('SIGKILL')
   }
 }
