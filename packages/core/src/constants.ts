@@ -686,3 +686,25 @@ export const RANDOM_WALK_INTERVAL = 1 * second
 
 /** Longest wait of a random walk after lookups that found no peer (it doubles from {@link RANDOM_WALK_INTERVAL}), in ms. */
 export const RANDOM_WALK_MAX_BACKOFF = 30 * second
+
+/**
+ * What a node that serves as a circuit relay (`relayServer`, `--relay-server`) grants:
+ * `@libp2p/circuit-relay-v2`'s defaults (those of go-libp2p's relay too), fixed here so a
+ * library upgrade does not change them unnoticed. A relay carries signalling, not shards:
+ * DHT RPCs (a few KiB each) and the DCUtR handshake fit in one relayed connection's limits,
+ * and DCUtR moves the peers to a direct connection.
+ *
+ * - `maxReservations`: reservations held at once; more are refused (each node behind NAT
+ *   keeps {@link RELAY_RESERVATIONS}, so one relay serves about 7 of them).
+ * - `reservationTtl`: how long one lasts unless the client renews it (it does, before expiry).
+ * - `defaultDurationLimit` / `defaultDataLimit`: each relayed connection is closed after
+ *   2 minutes or 128 KiB, both directions counted together, whichever comes first.
+ * - `hopTimeout`: how long a relay request (reserve or connect) may take.
+ */
+export const RELAY_SERVER_LIMITS = {
+  maxReservations: 15,
+  reservationTtl: 2 * hour,
+  defaultDurationLimit: 2 * minute,
+  defaultDataLimit: 128 * 1024,
+  hopTimeout: 30 * second,
+} as const

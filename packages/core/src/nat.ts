@@ -46,6 +46,7 @@ import {
   AUTONAT_REFRESH_INTERVAL,
   AUTONAT_STARTUP_DELAY,
   RELAY_RESERVATIONS,
+  RELAY_SERVER_LIMITS,
   second,
 } from './constants.js'
 import { PacedRandomWalk, type PacedRandomWalkComponents } from './paced-random-walk.js'
@@ -66,7 +67,7 @@ export interface NatInit {
   autonat?: boolean | AutoNATServiceInit
   /** Relay reservations while not publicly reachable (`public`: {@link RELAY_RESERVATIONS}); 0 or `false`: none. */
   relayReservations?: number | false
-  /** Serve as a circuit relay for others. Default off. */
+  /** Serve as a circuit relay for others: `true` with {@link RELAY_SERVER_LIMITS}. Default off. */
   relayServer?: boolean | CircuitRelayServerInit
   /** DCUtR hole punching (`public`: on). */
   dcutr?: boolean
@@ -319,6 +320,22 @@ class RelayReservations implements Startable {
   }
 }
 
+/** The relay server's options: {@link RELAY_SERVER_LIMITS}. */
+export function relayServerInit(): CircuitRelayServerInit {
+  const { maxReservations, reservationTtl, defaultDurationLimit, defaultDataLimit, hopTimeout } =
+    RELAY_SERVER_LIMITS
+  return {
+    hopTimeout,
+    reservations: {
+      maxReservations,
+      reservationTtl,
+      defaultDurationLimit,
+      defaultDataLimit: BigInt(defaultDataLimit),
+      applyDefaultLimit: true,
+    },
+  }
+}
+
 /** What {@link natServices} adds to a host. */
 export interface NatParts {
   /** Transports to add (the circuit-relay transport). */
@@ -359,7 +376,7 @@ export function natServices(init: NatInit): NatParts {
       new RelayReservations(components, reservations, grace)
   }
   if (init.relayServer != null && init.relayServer !== false) {
-    services.relay = circuitRelayServer(init.relayServer === true ? {} : init.relayServer)
+    services.relay = circuitRelayServer(init.relayServer === true ? relayServerInit() : init.relayServer)
   }
   if (init.dcutr === true) services.dcutr = countedDcutr(observer)
   if (init.upnp != null && init.upnp !== false) {
