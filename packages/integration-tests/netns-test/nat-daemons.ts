@@ -39,8 +39,9 @@ export interface NatDaemons {
 
 /**
  * Starts one daemon per host, each with its identity in its data dir under the
- * topology's work dir; pushes each to `into` as soon as it is spawned (so the caller
- * stops every one, also when a later one fails), and resolves once all are healthy.
+ * topology's work dir: the public hosts, then (once they answer) the NAT'd host, as one
+ * joins a running network. Pushes each to `into` as soon as it is spawned (so the caller
+ * stops every one, also when a later one fails); resolves once all are healthy.
  */
 export async function startNatDaemons(
   topo: NatTopology,
@@ -52,7 +53,7 @@ export async function startNatDaemons(
   const ids = keys.map((k) => k.publicKey.toString())
   const addrOf = (i: number) => `/ip4/${topo.publicHosts[i]!.internetIp}/tcp/4001/p2p/${ids[i]}`
   const daemons: NetnsDaemonType[] = []
-  for (const host of topo.hosts) {
+  const start = async (host: NatHost): Promise<NetnsDaemonType> => {
     const i = host.index
     const dataDir = join(root, `node-${i}`)
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
@@ -69,8 +70,13 @@ export async function startNatDaemons(
     })
     daemons.push(daemon)
     into.push(daemon)
+    return daemon
   }
+  // the public network first: nobody dials the NAT'd host, so it must find its bootstrap
+  // peers listening (a bootstrap peer that is not up yet is not dialled again for minutes)
+  for (const host of topo.publicHosts) await start(host)
   await Promise.all(daemons.map((d) => d.healthy(30_000)))
+  await (await start(topo.natHost)).healthy(30_000)
   return { daemons, ids, addrOf }
 }
 
