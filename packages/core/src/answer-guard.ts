@@ -238,6 +238,8 @@ export class AnswerGuard {
     stream: Stream,
     request: Partial<KadMessage>,
     options: AbortOptions = {},
+    /** The stream's reader when the stream carries more than one exchange (`stream-pool.ts`). */
+    streamReader?: FrameReader,
   ): Promise<KadMessage> {
     const { signal } = options
     signal?.throwIfAborted()
@@ -245,7 +247,7 @@ export class AnswerGuard {
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
       if (!stream.send(frame(encodeKadMessage(request)))) await stream.onDrain(options)
-      const reader = new FrameReader(stream, this.options.maxAnswerSize)
+      const reader = streamReader ?? this.reader(stream)
       let body: Uint8Array | undefined
       try {
         body = await reader.next()
@@ -272,6 +274,11 @@ export class AnswerGuard {
     } finally {
       signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  /** A reader of answers on `stream`, under this guard's maximum answer size. */
+  reader(stream: Stream): FrameReader {
+    return new FrameReader(stream, this.options.maxAnswerSize)
   }
 
   /**

@@ -15,7 +15,9 @@ import { MessageType } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import type { AnswerGuard } from './answer-guard.js'
+import { AnswerRejectedError } from './errors.js'
 import { encodeKadMessage, frame, type KadMessage } from './kad-message.js'
+import type { DhtStreamPool } from './stream-pool.js'
 
 /** What {@link sendConfirmedRecord} uses. */
 export interface ConfirmedRecordComponents {
@@ -23,6 +25,12 @@ export interface ConfirmedRecordComponents {
   openDhtStream(peer: PeerId, options: AbortOptions): Promise<Stream>
   /** Reads answers to this node's requests: the bounded reader with the answer caps. */
   answerGuard: Pick<AnswerGuard, 'writeRead'>
+  /**
+   * The warm DHT streams (`stream-pool.ts`): when given, the record and its
+   * confirmation go on a pooled stream (one round trip on an idle one) instead of a new
+   * stream of `openDhtStream`.
+   */
+  pool?: Pick<DhtStreamPool, 'run'>
 }
 
 /** The outcome of one peer: the record was sent, and the peer confirmed it or not. */
@@ -67,8 +75,32 @@ export async function sendConfirmedRecord(
   addProvider: Partial<KadMessage>,
   options: AbortOptions,
 ): Promise<RecordSend> {
-  let stream: Stream | undefined
   let sent = false
+  if (components.pool != null) {
+    try {
+      const confirmed = await components.pool.run(
+        peer,
+        options,
+        async (lease) => {
+          sent = false
+          if (!lease.stream.send(frame(encodeKadMessage(addProvider)))) await lease.stream.onDrain(options)
+          sent = true
+          const answer = await components.answerGuard.writeRead(
+            lease.stream,
+            { type: MessageType.GET_PROVIDERS, key: addProvider.key },
+            options,
+            lease.reader,
+          )
+          return listsProvider(answer, self)
+        },
+        (err) => !(err instanceof AnswerRejectedError),
+      )
+      return { peer, sent, confirmed }
+    } catch (err) {
+      return { peer, sent, confirmed: false, error: err as Error }
+    }
+  }
+  let stream: Stream | undefined
   try {
     stream = await components.openDhtStream(peer, options)
     if (!stream.send(frame(encodeKadMessage(addProvider)))) await stream.onDrain(options)

@@ -347,6 +347,16 @@ export const REQUEST_TIMEOUT_MAX = 5 * second
 export const REQUEST_TIMEOUT_UNKNOWN_PEER = 2 * second
 
 /**
+ * What a request to a peer without an open connection gets on top of its timeout, in ms:
+ * the dial. A first contact costs 8 to 9 round trips before the answer (TCP, two
+ * multistream-select negotiations, Noise, identify, the request), measured under the
+ * wide-area emulation; at 350 ms (Sao Paulo to Singapore) that is over 3 s, and a 2 s
+ * timeout failed, and after three in a row evicted, healthy distant peers. A request's
+ * response time is not sampled when it dialled (the dial is no part of the peer's RTT).
+ */
+export const REQUEST_TIMEOUT_DIAL = 3 * second
+
+/**
  * A peer whose requests time out this many times in a row (no answer between them) is
  * removed from the routing table.
  */
@@ -708,3 +718,43 @@ export const RELAY_SERVER_LIMITS = {
   defaultDataLimit: 128 * 1024,
   hopTimeout: 30 * second,
 } as const
+
+ * Requests in flight at most in one of NSN's lookups (`lookup/lookup.ts`): kad-dht's
+ * `ALPHA`. The first round asks the cheapest of the k closest peers known (open
+ * connections, fastest first).
+ */
+export const LOOKUP_CONCURRENCY = 10
+
+/**
+ * A lookup ends once this many of the closest peers it knows have answered
+ * (go-libp2p-kad-dht's `beta` resiliency parameter, its default 3).
+ */
+export const LOOKUP_BETA = 3
+
+/**
+ * Idle DHT streams kept per peer at most (`stream-pool.ts`): one request at a time per
+ * peer is the common case; a second covers a lookup and a provide overlapping.
+ */
+export const STREAM_POOL_PER_PEER = 2
+
+/**
+ * Idle DHT streams kept in all at most: above a routing table's size (k = 20 per bucket,
+ * a few hundred peers in a large network); each holds one of its peer's stream slots and
+ * one of that peer's inbound streams.
+ */
+export const STREAM_POOL_MAX_IDLE = 512
+
+/**
+ * An idle DHT stream gets a kad PING on it after this many ms, below the listener's idle
+ * timeout ({@link INBOUND_STREAM_IDLE_TIMEOUT}), so it stays open.
+ */
+export const STREAM_POOL_KEEP_ALIVE = 40 * second
+
+/**
+ * How long an inbound DHT stream may wait for its next message before this node closes
+ * it, in ms: go-libp2p-kad-dht's `dhtStreamIdleTimeout` (1 min). kad-dht's own
+ * `incomingMessageTimeout` is 10 s; warm streams (`stream-pool.ts`) need the longer one,
+ * and the per-connection inbound stream limit ({@link INBOUND_STREAMS_PER_CONNECTION})
+ * still bounds what idle streams a peer holds.
+ */
+export const INBOUND_STREAM_IDLE_TIMEOUT = 60 * second

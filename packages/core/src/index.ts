@@ -144,6 +144,14 @@ export {
   type KadPeerInfo,
   UnknownMessageTypeError,
 } from './kad-message.js'
+export { type Candidate, type CandidateState, LookupCandidates } from './lookup/candidates.js'
+export {
+  type LookupComponents,
+  type LookupInit,
+  Lookups,
+  type ResolvedLookupOptions,
+  resolveLookupOptions,
+} from './lookup/lookup.js'
 export { IntervalGate, LruMap } from './lru-map.js'
 export { NetworkSizeEstimator, type NetworkSizeOptions, normalisedDistance } from './network-size.js'
 export * from './observer.js'
@@ -250,6 +258,13 @@ export {
   resolveRoutingDiversityOptions,
 } from './routing-diversity.js'
 export * from './shard-key.js'
+export {
+  DhtStreamPool,
+  type ResolvedStreamPoolOptions,
+  resolveStreamPoolOptions,
+  type StreamLease,
+  type StreamPoolInit,
+} from './stream-pool.js'
 export {
   type ResolvedStreamSlotsOptions,
   resolveStreamSlotsOptions,

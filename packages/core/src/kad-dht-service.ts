@@ -10,6 +10,7 @@ import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { type AnswerGuardInit, resolveAnswerGuardOptions } from './answer-guard.js'
 import {
+  INBOUND_STREAM_IDLE_TIMEOUT,
   INBOUND_STREAMS_PER_CONNECTION,
   K_BUCKET_SIZE,
   NSN_DHT_PROTOCOL,
@@ -24,6 +25,7 @@ import {
 import { InvalidOptionError } from './errors.js'
 import { type InboundGuardInit, resolveInboundGuardOptions } from './inbound-guard.js'
 import { installKadHooks } from './kad-internals.js'
+import { type LookupInit, type ResolvedLookupOptions, resolveLookupOptions } from './lookup/lookup.js'
 import { positiveInteger, positiveNumber } from './option-checks.js'
 import {
   type ProviderStoreInit,
@@ -40,6 +42,11 @@ import {
   type RoutingDiversityInit,
   resolveRoutingDiversityOptions,
 } from './routing-diversity.js'
+import {
+  type ResolvedStreamPoolOptions,
+  resolveStreamPoolOptions,
+  type StreamPoolInit,
+} from './stream-pool.js'
 import {
   type ResolvedStreamSlotsOptions,
   resolveStreamSlotsOptions,
@@ -118,6 +125,21 @@ export interface NsnKadDHTInit extends KadDHTInit {
    * requests past a peer's inbound limit fail as if the peer had.
    */
   streamSlots?: StreamSlotsInit | false
+  /**
+   * NSN's lookups (`lookup/lookup.ts`) for the DHT's `findProviders` and
+   * `getClosestPeers`: at most `concurrency` ({@link LOOKUP_CONCURRENCY}, 10) requests in
+   * flight, cheapest peers first, ended once the `beta` ({@link LOOKUP_BETA}, 3) closest
+   * peers answered. `false` keeps kad-dht's query manager (20 disjoint paths, each run
+   * until its queue drains).
+   */
+  lookups?: LookupInit | false
+  /**
+   * Warm DHT streams (`stream-pool.ts`): a request reuses an idle stream to its peer (one
+   * round trip instead of two), the routing table's peers get one as they enter it, and
+   * idle ones are pinged to stay open. Needs the answer guard. `false` opens a stream per
+   * request, as kad-dht does.
+   */
+  streamPool?: StreamPoolInit | false
 }
 
 /** The kad-dht options {@link nsnKadDHT} resolves, for inspection and tests. */
@@ -133,6 +155,8 @@ export interface ResolvedKadDHTOptions {
   requestTimeouts: ResolvedRequestTimeoutsOptions | false
   routingDiversity: ResolvedRoutingDiversityOptions | false
   streamSlots: ResolvedStreamSlotsOptions | false
+  lookups: ResolvedLookupOptions | false
+  streamPool: ResolvedStreamPoolOptions | false
 }
 
 const positive = (name: string, value: number): number => positiveNumber(name, value, ' of ms')
@@ -155,6 +179,8 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     requestTimeouts,
     routingDiversity,
     streamSlots,
+    lookups,
+    streamPool,
     ...rest
   } = init
   if (lastPingThreshold != null && !(lastPingThreshold >= 0)) {
@@ -185,6 +211,8 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
     requestTimeouts: requestTimeouts === false ? false : resolveRequestTimeoutsOptions(requestTimeouts),
     routingDiversity: routingDiversity === false ? false : resolveRoutingDiversityOptions(routingDiversity),
     streamSlots: slots,
+    lookups: lookups === false ? false : resolveLookupOptions({ k, ...lookups }),
+    streamPool: streamPool === false ? false : resolveStreamPoolOptions(streamPool),
     kad: {
       protocol: NSN_DHT_PROTOCOL,
       clientMode: false,
@@ -201,6 +229,9 @@ export function resolveKadDHTOptions(init: NsnKadDHTInit = {}): ResolvedKadDHTOp
       // what a peer with NSN's defaults accepts (kad-dht's own default is 64); the stream
       // slots keep requests under it by making them wait, not fail
       maxOutboundStreams: OUTBOUND_STREAMS_PER_CONNECTION,
+      // an inbound stream waits this long for its next message: warm streams (streamPool)
+      // are reused by their dialer, pinged before it
+      incomingMessageTimeout: INBOUND_STREAM_IDLE_TIMEOUT,
       // kad-dht's one adaptive per-request timeout, shared by all peers, is only a backstop
       // at the query deadline: each request is bounded by its peer's own timeout
       // (`requestTimeouts`), so a silent peer holds one of the alpha parallel slots for
@@ -249,6 +280,8 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       peerId: components.peerId,
       routingDiversity: resolved.routingDiversity,
       streamSlots: resolved.streamSlots,
+      lookups: resolved.lookups,
+      streamPool: resolved.streamPool,
       protocol: resolved.kad.protocol,
       connectionManager: components.connectionManager,
       peerStore: components.peerStore,

@@ -27,13 +27,13 @@
  * | `providers.addProvider` (called) | writing this node's own record before a provide publishes it (so it answers lookups at once), through the bounded store above when it is on | NSN publishes records itself (confirmed stores: ADD_PROVIDER then GET_PROVIDERS on one stream), so kad-dht's `provide()`, which wrote the self-record, is no longer called; kad-dht has no public method that writes a record without sending it |
  * | `reprovider.datastore` | replaced by a view of the same datastore whose `delete` updates the provider store's counts | kad-dht's cleanup of expired records of others deletes through it, with no event or hook |
  * | `providers.datastore` + the record format (key `<prefix>/provider/<base32 multihash>/<peer id>`, value: unsigned varint of epoch ms, which kad-dht reads with `uint8-varint`'s `decode`, ignoring any byte after it: NSN's bounded store appends the record's UTF-8 IP group there, old values without it still read) | inspecting stored records (when a record was stored, counting others' records, dropping self-records the registry does not hold) | kad-dht answers `GET_PROVIDERS` from this store but offers no read API for it |
+ * | `findProviders`, `getClosestPeers` (the DHT's public methods, replaced on the instance), `routingTable.closestPeers`, `routingTable.queueRoutingTableUpdate`, `providers.getProviders` | NSN's lookups (`lookup/lookup.ts`): the same requests through the hooked `network.sendRequest` above, scheduled for latency (cheapest peers first: open connection, then measured response time), ended once the beta closest peers answered; the table's closest peers start a lookup, answering peers update the table as kad-dht's query manager does, and a provider lookup starts from this node's own records | kad-dht's `queryPath` queues a query's peers in a local `Queue` sorted by XOR distance, created per path with no option or hook, and its 20 disjoint paths each run until their own queue drains; "slow peers after fast ones" and an earlier end cannot be had without replacing the query, and replacing the public methods keeps every caller (ShardRouting, libp2p's content and peer routing, benchmarks' taps) on one path |
+ * | `network.sendRequest` (innermost, replaced) | warm streams (`stream-pool.ts`, `pooled-requests.ts`): FIND_NODE, GET_PROVIDERS and PING go on an idle stream to the peer when there is one (one round trip instead of two: libp2p 3's multistream-select always waits for the protocol echo, its `negotiateFully: false` option is not implemented), their answers read by the answer guard; every wrapper above wraps it as it wrapped kad-dht's; other types go to kad-dht's own | kad-dht opens a new stream per request and closes it after the answer |
  *
- * Looked at and left alone: the order in which a query step contacts its peers. kad-dht's
- * `queryPath` queues them in a local `Queue` sorted by XOR distance, created per query
- * path with no option or hook, so "slow peers after fast ones" cannot be had without
- * replacing the query path; the per-peer request timeouts above bound what a slow peer
- * costs a query instead. Optimistic provide (`optimistic-provide.ts`) uses only the
- * public `getClosestPeers` events and the hooks above (`openDhtStream`, `addProvider`).
+ * Kad-dht's query manager still runs its own lookups (the self-query, the refresh's
+ * per-bucket lookups, `findPeer`, kad-dht's `provide`, which NSN does not call).
+ * Optimistic provide (`optimistic-provide.ts`) uses only the public `getClosestPeers`
+ * events and the hooks above (`openDhtStream`, `addProvider`).
  *
  * Read by a test only, to prove the point above: `@nsn/metrics`' libp2p test reads
  * libp2p's `components.transportManager` and `components.upgrader` to assert that nothing
@@ -57,6 +57,7 @@
 
 import type { AbortOptions, ComponentLogger, Connection, PeerId, PeerInfo, Stream } from '@libp2p/interface'
 import { type KadDHT, MessageType, type QueryEvent } from '@libp2p/kad-dht'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
 import type { CID } from 'multiformats/cid'
@@ -69,7 +70,9 @@ import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
 import { ipGroupOf } from './ip-groups.js'
 import type { KadMessage } from './kad-message.js'
+import { type LookupInit, Lookups } from './lookup/lookup.js'
 import { IntervalGate } from './lru-map.js'
+import { exchange, pooledSendRequest } from './pooled-requests.js'
 import { ProviderLimits, type ProviderStoreInit } from './provider-limits.js'
 import {
   RequestTimeouts,
@@ -83,6 +86,7 @@ import {
   type RoutingAdmissionReporter,
 } from './routing-admission.js'
 import type { RoutingDiversityInit } from './routing-diversity.js'
+import { DhtStreamPool, type StreamPoolInit } from './stream-pool.js'
 import { StreamSlots, type StreamSlotsInit } from './stream-slots.js'
 
 /** The shape of kad-dht's routing table that NSN uses. */
@@ -92,6 +96,11 @@ export interface KadRoutingTable extends EventTarget {
   kb: { toIterable(): Iterable<{ peerId: PeerId; lastPing: number }> }
   remove(peer: PeerId, options?: AbortOptions): Promise<void>
   find(peer: PeerId, options?: AbortOptions): Promise<PeerId | undefined>
+}
+
+interface LookupRoutingTable extends KadRoutingTable {
+  closestPeers(kadId: Uint8Array, options: { count: number }): PeerId[]
+  queueRoutingTableUpdate(peer: PeerId): void
 }
 
 interface AddableRoutingTable extends KadRoutingTable {
@@ -120,6 +129,7 @@ interface RpcLike {
 
 interface NetworkLike {
   sendRequest: SendRequest
+  isStarted(): boolean
   components: { connectionManager: { openStream: OpenStream } }
   _writeReadMessage(stream: Stream, msg: Partial<KadMessage>, options: AbortOptions): Promise<KadMessage>
   safeDispatchEvent(type: 'peer', detail: { detail: PeerInfo }): boolean
@@ -188,6 +198,10 @@ export interface KadHooks extends KadTableAccess {
    * `reporter` (`ShardRouting` attaches its observer at start); `undefined` detaches it.
    */
   attachAnswerReporter(reporter: AnswerGuardReporter | undefined): void
+  /** The routing table's `count` closest peers to a Kademlia id (sha256 of a DHT key). */
+  closestPeers(kadId: Uint8Array, count: number): PeerId[]
+  /** The warm DHT streams, unless they were turned off. */
+  readonly streamPool?: DhtStreamPool
   /** The per-peer request timeouts, unless they were turned off. */
   readonly requestTimeouts?: RequestTimeouts
   /**
@@ -268,6 +282,16 @@ export interface KadHookOptions {
    * a stream per request without waiting.
    */
   streamSlots?: StreamSlotsInit | false
+  /**
+   * Warm DHT streams (`stream-pool.ts`): requests reuse idle streams, one round trip
+   * instead of two; false opens a stream per request as kad-dht does. Needs the answer guard.
+   */
+  streamPool?: StreamPoolInit | false
+  /**
+   * NSN's lookups (`lookup/lookup.ts`) in place of kad-dht's query manager for the DHT's
+   * public `findProviders` and `getClosestPeers`, or false to keep kad-dht's.
+   */
+  lookups?: LookupInit | false
   /** The DHT protocol (the one stream slots apply to). */
   protocol?: string
   /** The DHT's k (the answer guard's default bound on closer peers). */
@@ -474,6 +498,53 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     answerGuard = guard
   }
 
+  // innermost: kad-dht's own request replaced by one over warm streams; every wrapper
+  // below (timeouts, slots, the guard's log, the admission) wraps it as it wrapped kad-dht's
+  let streamPool: DhtStreamPool | undefined
+  if (network != null && answerGuard != null && options.streamPool !== false && options.protocol != null) {
+    need(dht, 'network.isStarted')
+    const guard = answerGuard
+    const protocol = options.protocol
+    const kadNetwork = network
+    const pool = new DhtStreamPool(
+      {
+        // read at each open: the stream slots' view of the connection manager (below)
+        open: (peer, openOptions) =>
+          kadNetwork.components.connectionManager.openStream(peer, protocol, openOptions),
+        reader: (stream) => guard.reader(stream),
+        ping: async (lease, pingOptions) => {
+          await exchange(guard, lease, { type: MessageType.PING }, pingOptions)
+        },
+        connected: (peer) => options.connectionManager?.getConnections(peer).length !== 0,
+        wanted: () => Array.from(routingTable.kb.toIterable(), (entry) => entry.peerId),
+        log: options.logger?.forComponent('nsn:stream-pool'),
+      },
+      options.streamPool,
+    )
+    network.sendRequest = pooledSendRequest({
+      pool,
+      answerGuard: guard,
+      fallback: network.sendRequest.bind(network),
+      running: () => kadNetwork.isStarted(),
+    })
+    // the routing table's peers get a warm stream as they enter it
+    routingTable.addEventListener('peer:add', (evt) => pool.warm((evt as CustomEvent<PeerId>).detail))
+    const service = dht as unknown as { start?(): Promise<void>; stop?(): Promise<void> }
+    const kadStart = service.start?.bind(dht)
+    const kadStop = service.stop?.bind(dht)
+    Object.assign(dht, {
+      start: async () => {
+        await kadStart?.()
+        pool.start()
+      },
+      stop: async () => {
+        pool.stop()
+        await kadStop?.()
+      },
+    })
+    streamPool = pool
+  }
+
   let timeoutsReporter: RequestTimeoutsReporter | undefined
   let requestTimeouts: RequestTimeouts | undefined
   let routingAdmission: RoutingAdmission | undefined
@@ -489,6 +560,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
           return true
         },
         reporter: () => timeoutsReporter,
+        connected:
+          options.connectionManager == null
+            ? undefined
+            : (peer) => options.connectionManager?.getConnections(peer).length !== 0,
         log: options.logger?.forComponent('nsn:request-timeouts'),
       },
       options.requestTimeouts,
@@ -577,6 +652,53 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     lookupObserver?.(key, closest)
   }
 
+  let lookups: Lookups | undefined
+  if (options.lookups !== false && network != null) {
+    need(dht, 'routingTable.closestPeers')
+    need(dht, 'routingTable.queueRoutingTableUpdate')
+    need(dht, 'providers.getProviders')
+    need(dht, 'network.components.connectionManager.isDialable')
+    if (options.peerStore == null) throw new UnsupportedKadDhtError('the peer store component')
+    const table = routingTable as LookupRoutingTable
+    const kadProviders = providers as ProvidersLike & {
+      getProviders(cid: CID, options?: AbortOptions): Promise<PeerId[]>
+    }
+    const peerStore = options.peerStore
+    const connectionManager = network.components.connectionManager as unknown as {
+      isDialable(addrs: Multiaddr[], options?: AbortOptions): Promise<boolean>
+      getConnections(peer?: PeerId): unknown[]
+    }
+    lookups = new Lookups(
+      {
+        self: need<PeerId>(options, 'peerId'),
+        // read at each request: the outermost of the wrappers above
+        sendRequest: (to, msg, sendOptions) => (network as NetworkLike).sendRequest(to, msg, sendOptions),
+        closestInTable: (target, count) => table.closestPeers(target, { count }),
+        connected: (peer) => connectionManager.getConnections(peer).length !== 0,
+        responseTime: (peer) => requestTimeouts?.times.responseTimeOf(peer.toString()),
+        isDialable: (addrs, dialOptions) => connectionManager.isDialable(addrs, dialOptions),
+        answered: (peer) => table.queueRoutingTableUpdate(peer),
+        localProviders: async (cid, providerOptions) => {
+          const out: PeerInfo[] = []
+          for (const id of await kadProviders.getProviders(cid, providerOptions)) {
+            const addrs = await peerStore.get(id, providerOptions).then(
+              (peer) => peer.addresses.map((a) => a.multiaddr),
+              () => undefined,
+            )
+            if (addrs != null) out.push({ id, multiaddrs: addrs })
+          }
+          return out
+        },
+        completed: (key, closest) => lookupObserver?.(key, closest),
+        queryTimeout,
+      },
+      { ...options.lookups, ...(options.kBucketSize == null ? {} : { k: options.kBucketSize }) },
+    )
+    const engine = lookups
+    dht.findProviders = (key, findOptions) => engine.findProviders(key, findOptions)
+    dht.getClosestPeers = (key, closestOptions) => engine.getClosestPeers(key, closestOptions)
+  }
+
   reprovider.shouldReprovide = () => false
   refresh.refreshTable = () => {}
   let nsnRefresh: ((options?: AbortOptions) => Promise<unknown>) | undefined
@@ -610,6 +732,9 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
       answerReporter = next
     },
     requestTimeouts,
+    streamPool,
+    closestPeers: (kadId, count) =>
+      (routingTable as LookupRoutingTable).closestPeers?.(kadId, { count }) ?? [],
     attachRequestTimeoutsReporter(next) {
       timeoutsReporter = next
     },

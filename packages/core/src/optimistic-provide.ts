@@ -51,6 +51,11 @@ export interface OptimisticWalkComponents {
   distanceTo(peer: PeerId): Promise<number>
   /** Sends the record to `peer` and confirms it (never throws: `RecordSend`). */
   send(peer: PeerId): Promise<RecordSend>
+  /**
+   * Peers known before the walk (the routing table's closest to the key): those below
+   * the send threshold get the record at once, before the lookup's first answer.
+   */
+  seeds?: readonly PeerId[]
 }
 
 /** Parameters of one walk. */
@@ -148,6 +153,14 @@ export async function optimisticWalk(
   let stoppedEarly = false
   let contacted = 0
   let answered = 0
+  const considerForSend = async (peer: PeerId): Promise<void> => {
+    const candidate = await consider(peer)
+    if (candidate != null && candidate.distance < sendBelow && sends.size < k) {
+      send(candidate.peer)
+      early++
+    }
+  }
+  for (const peer of components.seeds ?? []) await considerForSend(peer)
   try {
     for await (const event of components.walk(walk.signal)) {
       events.push(event)
@@ -161,13 +174,7 @@ export async function optimisticWalk(
         if (final != null) finals.push(final)
         continue
       }
-      for (const peer of fresh) {
-        const candidate = await consider(peer)
-        if (candidate != null && candidate.distance < sendBelow && sends.size < k) {
-          send(candidate.peer)
-          early++
-        }
-      }
+      for (const peer of fresh) await considerForSend(peer)
       const known = closestK()
       const mean = known.reduce((sum, c) => sum + c.distance, 0) / Math.max(1, known.length)
       if (sends.size >= k || (known.length >= k && mean < stopBelow)) {

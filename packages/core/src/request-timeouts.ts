@@ -25,6 +25,7 @@
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { QueryEvent } from '@libp2p/kad-dht'
 import {
+  REQUEST_TIMEOUT_DIAL,
   REQUEST_TIMEOUT_MAX,
   REQUEST_TIMEOUT_MIN,
   REQUEST_TIMEOUT_TRACKED_PEERS,
@@ -44,6 +45,12 @@ export interface RequestTimeoutsInit {
   max?: number
   /** Timeout of a peer not measured yet, in ms. Default {@link REQUEST_TIMEOUT_UNKNOWN_PEER} (2 s). */
   unknownPeer?: number
+  /**
+   * Added to the timeout of a request to a peer this node has no open connection to (the
+   * dial), in ms. Default {@link REQUEST_TIMEOUT_DIAL} (3 s). Applies when the components
+   * say whether a peer is connected.
+   */
+  dial?: number
   /** Timeouts in a row that remove a peer from the routing table. Default {@link REQUEST_TIMEOUTS_BEFORE_EVICTION} (3). */
   evictAfter?: number
   /** Peers whose estimates are kept. Default {@link REQUEST_TIMEOUT_TRACKED_PEERS}. */
@@ -85,6 +92,7 @@ export function resolveRequestTimeoutsOptions(
     min,
     max,
     unknownPeer,
+    dial: ms('dial', init.dial ?? REQUEST_TIMEOUT_DIAL),
     evictAfter: positiveInteger(
       'requestTimeouts.evictAfter',
       init.evictAfter ?? REQUEST_TIMEOUTS_BEFORE_EVICTION,
@@ -148,6 +156,21 @@ export class ResponseTimes {
     estimate.answers++
   }
 
+  /**
+   * Records an answer of `peer` whose response time is unknown (the request dialled
+   * first): its timeouts in a row start again from 0, no sample is taken.
+   */
+  alive(peer: string): void {
+    const estimate = this.touch(peer, true) as PeerEstimate
+    estimate.timeouts = 0
+    estimate.answers++
+  }
+
+  /** `peer`'s smoothed response time in ms, undefined before its first measured answer. */
+  responseTimeOf(peer: string): number | undefined {
+    return this.peers.get(peer)?.srtt
+  }
+
   /** Answers of `peer` recorded so far (0 for an unknown peer). */
   answersOf(peer: string): number {
     return this.peers.get(peer)?.answers ?? 0
@@ -205,6 +228,12 @@ export interface RequestTimeoutsComponents {
   /** Removes `peer` from the routing table; resolves to whether it was there. */
   evict(peer: PeerId): Promise<boolean>
   reporter(): RequestTimeoutsReporter | undefined
+  /**
+   * Whether this node has an open connection to `peer`: a request to a peer without one
+   * dials first and gets the `dial` allowance on top of its timeout, and its response
+   * time is not sampled. Without it every request is timed as if connected.
+   */
+  connected?(peer: PeerId): boolean
   log?: Logger
   /** The clock response times are measured with (ms). Default `performance.now`. */
   now?: () => number
@@ -234,7 +263,8 @@ export class RequestTimeouts {
   /** kad-dht's `sendRequest` under `to`'s own timeout (see the module docs). */
   async *sendRequest(to: PeerId, msg: unknown, options: AbortOptions = {}): AsyncGenerator<QueryEvent> {
     const peer = to.toString()
-    const timeout = this.times.timeoutOf(peer)
+    const dials = this.components.connected?.(to) === false
+    const timeout = this.times.timeoutOf(peer) + (dials ? this.times.options.dial : 0)
     const controller = new AbortController()
     // as TCP restarts its retransmission timer on each ACK (RFC 6298, 5.3): a peer that
     // answered another request within the last `timeout` is alive and busy (many
@@ -260,7 +290,8 @@ export class RequestTimeouts {
     try {
       for await (const event of this.components.sendRequest(to, msg, { ...options, signal })) {
         if (event.name === 'PEER_RESPONSE') {
-          this.times.answered(peer, this.now() - start)
+          if (dials) this.times.alive(peer)
+          else this.times.answered(peer, this.now() - start)
         } else if (
           event.name === 'QUERY_ERROR' &&
           controller.signal.aborted &&

@@ -177,6 +177,13 @@ export interface BootstrapResult {
   failed: number
   routingTableSize: number
   durationMs: number
+  /**
+   * True when the deadline cut the lookup of this node's own id after the routing table
+   * got peers: the node is joined (it has peers to ask) and its table fills on (the
+   * refresh after the first bootstrap, kad-dht's self-query). Under wide-area latency a
+   * first self-lookup, every contact a new connection, can take longer than the deadline.
+   */
+  partial: boolean
 }
 
 /** The libp2p node ShardRouting drives: its `dht` service must come from `nsnKadDHT`. */
@@ -1006,23 +1013,37 @@ export class ShardRouting {
     let connected = 0
     let failed = 0
     try {
-      const result = await this.operation('bootstrap', { ...options, needsPeers: false }, async (signal) => {
-        const dials = await Promise.allSettled(targets.map((addr) => this.components.dial(addr, { signal })))
-        for (const dial of dials) {
-          if (dial.status === 'fulfilled') connected++
-          else failed++
-        }
-        signal.throwIfAborted()
-        if (connected === 0 && targets.length > 0) throw new NoPeerAnsweredError(targets.length)
-        await this.waitForTablePeer(signal)
-        await drain(this.dht.getClosestPeers(this.components.peerId.toMultihash().bytes, { signal }))
-        return {
-          connected,
-          failed,
-          routingTableSize: this.routingTableSize(),
-          durationMs: performance.now() - start,
-        }
-      })
+      const result = await this.operation(
+        'bootstrap',
+        { ...options, needsPeers: false },
+        async (signal, deadline) => {
+          const dials = await Promise.allSettled(
+            targets.map((addr) => this.components.dial(addr, { signal })),
+          )
+          for (const dial of dials) {
+            if (dial.status === 'fulfilled') connected++
+            else failed++
+          }
+          signal.throwIfAborted()
+          if (connected === 0 && targets.length > 0) throw new NoPeerAnsweredError(targets.length)
+          await this.waitForTablePeer(signal)
+          let partial = false
+          try {
+            await drain(this.dht.getClosestPeers(this.components.peerId.toMultihash().bytes, { signal }))
+          } catch (err) {
+            // joined, with peers to ask: the deadline only cut the self-lookup short
+            if (!deadline.timedOut || this.routingTableSize() === 0) throw err
+            partial = true
+          }
+          return {
+            connected,
+            failed,
+            routingTableSize: this.routingTableSize(),
+            durationMs: performance.now() - start,
+            partial,
+          }
+        },
+      )
       this.notify('bootstrapSucceeded', result)
       return result
     } catch (err) {
@@ -1251,6 +1272,7 @@ export class ShardRouting {
             openDhtStream: (to, openOptions) =>
               this.kad.openDhtStream(to, openOptions, (o) => this.components.openDhtStream(to, o)),
             answerGuard: this.answers,
+            pool: this.kad.streamPool,
           },
           peer,
           self,
@@ -1329,6 +1351,8 @@ export class ShardRouting {
           {
             self,
             walk: (walkSignal) => this.dht.getClosestPeers(target, { signal: walkSignal }),
+            // the table's closest: those certain to be among the k closest get the record at once
+            seeds: this.kad.closestPeers(targetId, this.kad.routingTable.kBucketSize),
             distanceTo: async (peer) => normalisedDistance(await kadId(peer.toMultihash().bytes), targetId),
             send: (peer) => {
               started++
@@ -1337,6 +1361,7 @@ export class ShardRouting {
                   openDhtStream: (to, openOptions) =>
                     this.kad.openDhtStream(to, openOptions, (o) => this.components.openDhtStream(to, o)),
                   answerGuard: this.answers,
+                  pool: this.kad.streamPool,
                 },
                 peer,
                 self,

@@ -10,6 +10,7 @@ import {
   parseShardKey,
   RequestTimeouts,
   resolveKadDHTOptions,
+  STREAM_POOL_PER_PEER,
   StreamSlots,
 } from '../src/index.js'
 import { createTestNetwork, routingTableEvents, stopAll, type TestNode, waitFor } from '../src/testing.js'
@@ -166,8 +167,13 @@ describe(`${CONCURRENT} concurrent operations on a healthy 3-node network`, () =
     }
     expect(evicted).toEqual([])
     expect(nodes.map((n) => n.routing.routingTableSize())).toEqual([2, 2, 2])
-    const slots = hooksOf(a.libp2p.services.dht).streamSlots
-    // every slot is given back as its stream closes
-    await waitFor(() => [b, c].every((n) => slots?.openTo(n.libp2p.peerId) === 0), { what: 'free slots' })
+    const { streamSlots: slots, streamPool: pool } = hooksOf(a.libp2p.services.dht)
+    // every slot is given back as its stream closes, but those of the warm streams kept
+    // idle for the next requests (at most perPeer of them per peer)
+    await waitFor(
+      () => [b, c].every((n) => slots?.openTo(n.libp2p.peerId) === pool?.idleTo(n.libp2p.peerId)),
+      { what: 'free slots' },
+    )
+    for (const n of [b, c]) expect(pool?.idleTo(n.libp2p.peerId)).toBeLessThanOrEqual(STREAM_POOL_PER_PEER)
   })
 })

@@ -187,6 +187,7 @@ describe('installKadHooks', () => {
       inboundGuard: false,
       providerStore: false,
       streamSlots: false,
+      lookups: false,
       answerGuard: false,
       routingDiversity: false,
       peerId: peerIdFromString('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'),
@@ -226,6 +227,7 @@ describe('installKadHooks', () => {
       inboundGuard: false,
       providerStore: false,
       streamSlots: false,
+      lookups: false,
       answerGuard: false,
       requestTimeouts: false,
     } as const

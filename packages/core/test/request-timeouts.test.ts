@@ -6,6 +6,7 @@ import {
   EVICTION_QUARANTINE,
   EVICTION_QUARANTINE_MAX_PEERS,
   InvalidOptionError,
+  REQUEST_TIMEOUT_DIAL,
   REQUEST_TIMEOUT_MAX,
   REQUEST_TIMEOUT_MIN,
   REQUEST_TIMEOUT_TRACKED_PEERS,
@@ -28,6 +29,7 @@ describe('ResponseTimes (the per-peer estimator)', () => {
       min: REQUEST_TIMEOUT_MIN,
       max: REQUEST_TIMEOUT_MAX,
       unknownPeer: REQUEST_TIMEOUT_UNKNOWN_PEER,
+      dial: REQUEST_TIMEOUT_DIAL,
       evictAfter: REQUEST_TIMEOUTS_BEFORE_EVICTION,
       trackedPeers: REQUEST_TIMEOUT_TRACKED_PEERS,
       quarantine: EVICTION_QUARANTINE,
@@ -151,6 +153,39 @@ describe('RequestTimeouts (kad-dht sendRequest under the peer timeout)', () => {
     expect(evicted).toEqual([`timeouts ${PEER}`])
     // forgotten: it starts again as an unknown peer
     expect(timeouts.times.timeoutOf(PEER)).toBe(30)
+  })
+
+  it('gives a request that must dial the dial allowance on top, and takes no sample from it', async () => {
+    const clock = { now: 0 }
+    // a first contact under wide-area latency: the answer comes after the dial, 80 ms of
+    // fake time, where the peer's timeout alone (30 ms, unknown) would have failed it
+    const dialling = stub(clock, 80)
+    let connected = false
+    const aborted: string[] = []
+    const timeouts = new RequestTimeouts(
+      {
+        sendRequest: (to, msg, options) => dialling.send(to, msg, options),
+        evict: async () => true,
+        reporter: () => undefined,
+        connected: () => connected,
+        now: () => clock.now,
+      },
+      { min: 20, unknownPeer: 30, dial: 200 },
+    )
+    const events = timeouts.sendRequest(peer, {}, {})
+    const names: string[] = []
+    for await (const event of events) names.push(event.name)
+    for (const signal of dialling.signals) if (signal.aborted) aborted.push(String(signal.reason))
+    expect(names).toEqual(['SEND_QUERY', 'PEER_RESPONSE'])
+    expect(aborted).toEqual([])
+    // alive (an answer counted) but not measured: the dial is no part of its response time
+    expect(timeouts.times.answersOf(PEER)).toBe(1)
+    expect(timeouts.times.responseTimeOf(PEER)).toBeUndefined()
+    expect(timeouts.times.timeoutOf(PEER)).toBe(30)
+    // once connected, its answers are measured
+    connected = true
+    expect(await drain(timeouts.sendRequest(peer, {}, {}))).toEqual(['SEND_QUERY', 'PEER_RESPONSE'])
+    expect(timeouts.times.responseTimeOf(PEER)).toBe(80)
   })
 
   it('does not count the caller aborting (the query deadline) as the peer timing out', async () => {

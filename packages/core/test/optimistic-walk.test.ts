@@ -1,0 +1,51 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import type { QueryEvent } from '@libp2p/kad-dht'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { optimisticWalk } from '../src/index.js'
+
+let peers: PeerId[] = []
+beforeAll(async () => {
+  peers = await Promise.all(
+    Array.from({ length: 6 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))),
+  )
+})
+
+describe('optimisticWalk seeds (the routing table before the lookup)', () => {
+  it('sends the record to table peers below the send threshold before the lookup answers, and not to the others', async () => {
+    const [self, near1, near2, far, answerer] = peers as [PeerId, PeerId, PeerId, PeerId, PeerId]
+    // normalised distances: with N = 100 the send threshold is 14.5 / 100 = 0.145
+    const distance = new Map([
+      [near1.toString(), 0.01],
+      [near2.toString(), 0.05],
+      [far.toString(), 0.6],
+      [answerer.toString(), 0.3],
+    ])
+    const order: string[] = []
+    const result = await optimisticWalk(
+      {
+        self,
+        seeds: [near1, far, near2, self],
+        walk: async function* (): AsyncGenerator<QueryEvent> {
+          order.push('walk answered')
+          yield { name: 'PEER_RESPONSE', from: answerer, closer: [] } as unknown as QueryEvent
+        },
+        distanceTo: async (peer) => distance.get(peer.toString()) ?? 0.9,
+        send: async (peer) => {
+          order.push(
+            `send ${peer === near1 ? 'near1' : peer === near2 ? 'near2' : peer === far ? 'far' : 'answerer'}`,
+          )
+          return { peer, sent: true, confirmed: true }
+        },
+      },
+      { networkSize: 100, k: 4, returnConfirmations: 2 },
+      new AbortController().signal,
+    )
+    expect(order.slice(0, 3)).toEqual(['send near1', 'send near2', 'walk answered'])
+    expect(result.early).toBe(2)
+    // the walk ran to its end without finals: the closest known get the record after it
+    expect(result.sentTo).toBeGreaterThanOrEqual(2)
+    expect(result.confirmed).toBeGreaterThanOrEqual(2)
+  })
+})
