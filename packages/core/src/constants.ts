@@ -719,6 +719,7 @@ export const RELAY_SERVER_LIMITS = {
   hopTimeout: 30 * second,
 } as const
 
+/**
  * Requests in flight at most in one of NSN's lookups (`lookup/lookup.ts`): kad-dht's
  * `ALPHA`. The first round asks the cheapest of the k closest peers known (open
  * connections, fastest first).
