@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config'
 
 /**
- * The network-namespace NAT scenario (`pnpm test:netns`): separate daemons on separate
- * hosts, a masquerading router; needs root, iproute2 and nftables. Kept out of `pnpm test`
- * (it takes about a minute on a loaded machine).
+ * The network-namespace NAT scenarios (`pnpm test:netns`): separate daemons on separate
+ * hosts, a masquerading router, a UPnP gateway; needs root, iproute2, nftables and
+ * miniupnpd. Kept out of `pnpm test` (about a minute on the loaded 2-core machine);
+ * `.ci/run` runs it after `pnpm test`. One file at a time: each starts several daemons.
  */
 export default defineConfig({
   test: {

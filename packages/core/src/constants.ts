@@ -666,11 +666,58 @@ export const PRIVATE_PROFILE = {
  */
 export const RELAY_RESERVATIONS = 2
 
-/** How long after start AutoNAT first asks peers to dial this node back, in ms (libp2p's: 5 s). */
+/**
+ * How long after start AutoNAT first asks peers to dial this node back, in ms (libp2p's: 5 s).
+ * `@libp2p/autonat` 3.0.28 accepts the option but does not use it: it asks each peer that
+ * connects (once identify has run), and looks for more peers every minute while an
+ * address is unverified.
+ */
 export const AUTONAT_STARTUP_DELAY = 1 * second
 
-/** How often AutoNAT re-checks this node's addresses, in ms (libp2p's default). */
+/**
+ * How often AutoNAT re-checks this node's addresses, in ms (libp2p's default). Accepted
+ * but unused by `@libp2p/autonat` 3.0.28: a confirmed address is re-checked once its
+ * verification lapses (libp2p's address manager: 10 min).
+ */
 export const AUTONAT_REFRESH_INTERVAL = 1 * minute
+
+/**
+ * How long after this node's addresses change AutoNAT asks the connected peers to check a
+ * new public address (a UPnP mapping), in ms: changes come in bursts (see `autonat-recheck.ts`).
+ */
+export const AUTONAT_RECHECK_DELAY = 1 * second
+
+/**
+ * Least time between the starts of two lookups of a random walk (relay discovery,
+ * AutoNAT looking for peers), in ms: libp2p's own walk starts the next at once, and spins
+ * without yielding when lookups end with no peer (see `paced-random-walk.ts`).
+ */
+export const RANDOM_WALK_INTERVAL = 1 * second
+
+/** Longest wait of a random walk after lookups that found no peer (it doubles from {@link RANDOM_WALK_INTERVAL}), in ms. */
+export const RANDOM_WALK_MAX_BACKOFF = 30 * second
+
+/**
+ * What a node that serves as a circuit relay (`relayServer`, `--relay-server`) grants:
+ * `@libp2p/circuit-relay-v2`'s defaults (those of go-libp2p's relay too), fixed here so a
+ * library upgrade does not change them unnoticed. A relay carries signalling, not shards:
+ * DHT RPCs (a few KiB each) and the DCUtR handshake fit in one relayed connection's limits,
+ * and DCUtR moves the peers to a direct connection.
+ *
+ * - `maxReservations`: reservations held at once; more are refused (each node behind NAT
+ *   keeps {@link RELAY_RESERVATIONS}, so one relay serves about 7 of them).
+ * - `reservationTtl`: how long one lasts unless the client renews it (it does, before expiry).
+ * - `defaultDurationLimit` / `defaultDataLimit`: each relayed connection is closed after
+ *   2 minutes or 128 KiB, both directions counted together, whichever comes first.
+ * - `hopTimeout`: how long a relay request (reserve or connect) may take.
+ */
+export const RELAY_SERVER_LIMITS = {
+  maxReservations: 15,
+  reservationTtl: 2 * hour,
+  defaultDurationLimit: 2 * minute,
+  defaultDataLimit: 128 * 1024,
+  hopTimeout: 30 * second,
+} as const
 
 /**
  * Requests in flight at most in one of NSN's lookups (`lookup/lookup.ts`): kad-dht's

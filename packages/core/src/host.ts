@@ -354,4 +354,11 @@ export async function createNsnHost<D = KadDHT>(init: NsnHostInit<D> = {}): Prom
   return createLibp2p(nsnHostOptions(init))
 }
 
-export { type NatInit, type NatObserver, natServices, publicNatInit, RELAY_GRACE } from './nat.js'
+export {
+  type NatInit,
+  type NatObserver,
+  natServices,
+  publicNatInit,
+  RELAY_GRACE,
+  relayServerInit,
+} from './nat.js'

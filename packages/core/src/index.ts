@@ -85,6 +85,12 @@ export {
   sanitiseAnswer,
 } from './answer-guard.js'
 export {
+  AUTONAT_V1_PROTOCOL,
+  AutoNATRecheck,
+  type AutoNATRecheckComponents,
+  type AutoNATVerifier,
+} from './autonat-recheck.js'
+export {
   addProviderMessage,
   type ConfirmedRecordComponents,
   listsProvider,
@@ -165,6 +171,11 @@ export {
   optimisticWalk,
 } from './optimistic-provide.js'
 export { OwnedMemoryDatastore, ownedBytes } from './owned-memory-datastore.js'
+export {
+  PacedRandomWalk,
+  type PacedRandomWalkComponents,
+  type PacedRandomWalkInit,
+} from './paced-random-walk.js'
 export { compareDistance, dhtKeyOf, kadId, parsePeerId, uniqueAddrs, xorHex } from './peer-addresses.js'
 export * from './provided-shards.js'
 export {

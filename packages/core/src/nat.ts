@@ -16,6 +16,13 @@
  *   (a hole punch) and move to the direct connection when it works.
  * - UPnP (`@libp2p/upnp-nat`), opt-in: asks the LAN's gateway for a port mapping.
  *
+ * AutoNAT also runs again with the connected peers when a public address appears after
+ * they connected ({@link AutoNATRecheck}: a UPnP mapping is made seconds after start).
+ *
+ * The services that look for peers at random (AutoNAT, the relay discovery of the
+ * circuit-relay transport) get a {@link PacedRandomWalk} as their `randomWalk`: libp2p's
+ * own spins the event loop to a standstill while lookups find no peer.
+ *
  * @packageDocumentation
  */
 
@@ -33,7 +40,16 @@ import { type UPnPNATInit, uPnPNAT } from '@libp2p/upnp-nat'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { TypedEventTarget } from 'main-event'
 import { isPublicAddress, isRelayedAddress } from './address-filter.js'
-import { AUTONAT_REFRESH_INTERVAL, AUTONAT_STARTUP_DELAY, RELAY_RESERVATIONS, second } from './constants.js'
+import { AutoNATRecheck, type AutoNATRecheckComponents, type AutoNATVerifier } from './autonat-recheck.js'
+import {
+  AUTONAT_RECHECK_DELAY,
+  AUTONAT_REFRESH_INTERVAL,
+  AUTONAT_STARTUP_DELAY,
+  RELAY_RESERVATIONS,
+  RELAY_SERVER_LIMITS,
+  second,
+} from './constants.js'
+import { PacedRandomWalk, type PacedRandomWalkComponents } from './paced-random-walk.js'
 
 /** What the NAT services report, for metrics (`@nsn/metrics` implements it). */
 export interface NatObserver {
@@ -51,7 +67,7 @@ export interface NatInit {
   autonat?: boolean | AutoNATServiceInit
   /** Relay reservations while not publicly reachable (`public`: {@link RELAY_RESERVATIONS}); 0 or `false`: none. */
   relayReservations?: number | false
-  /** Serve as a circuit relay for others. Default off. */
+  /** Serve as a circuit relay for others: `true` with {@link RELAY_SERVER_LIMITS}. Default off. */
   relayServer?: boolean | CircuitRelayServerInit
   /** DCUtR hole punching (`public`: on). */
   dcutr?: boolean
@@ -82,6 +98,15 @@ function withComponents(components: object, replace: Record<string, unknown>): a
       return Reflect.get(target, prop, receiver)
     },
   })
+}
+
+/**
+ * `factory` given a {@link PacedRandomWalk} as its `randomWalk` component, in place of
+ * libp2p's (see `paced-random-walk.ts`).
+ */
+function withPacedRandomWalk(factory: Factory): Factory {
+  return (components: PacedRandomWalkComponents) =>
+    factory(withComponents(components, { randomWalk: new PacedRandomWalk(components) }))
 }
 
 /** A proxy of `target` whose method `name` is `replacement`; other methods stay bound to `target`. */
@@ -115,13 +140,22 @@ interface ConnectionManagerLike {
  * 30 s). Here an outbound connection of this server to that very address is reused (it
  * proves the address dialable), any other case dials anew (`force`), and neither is closed.
  */
-function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Factory {
+function countedAutoNAT(
+  init: AutoNATServiceInit,
+  observer: NatObserver | undefined,
+  onCreated: (service: AutoNATVerifier) => void,
+): Factory {
   const factory = autoNAT({
     startupDelay: AUTONAT_STARTUP_DELAY,
     refreshInterval: AUTONAT_REFRESH_INTERVAL,
     ...init,
   })
-  return (components: { addressManager: AddressManager; connectionManager: ConnectionManagerLike }) => {
+  return (
+    components: {
+      addressManager: AddressManager
+      connectionManager: ConnectionManagerLike
+    } & PacedRandomWalkComponents,
+  ) => {
     const cm = components.connectionManager
     const openConnection: OpenConnection = async (target, options) => {
       const wanted = String(target).replace(/\/p2p\/[^/]+$/, '')
@@ -142,6 +176,8 @@ function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Facto
     }
     const replace: Record<string, unknown> = {
       connectionManager: replaceMethod(cm, 'openConnection', openConnection),
+      // its search for peers to ask (every minute while an address is unverified)
+      randomWalk: new PacedRandomWalk(components),
     }
     if (observer?.autonatCheck != null) {
       let am = components.addressManager
@@ -163,7 +199,9 @@ function countedAutoNAT(init: AutoNATServiceInit, observer?: NatObserver): Facto
       )
       replace.addressManager = am
     }
-    return factory(withComponents(components, replace))
+    const service = factory(withComponents(components, replace)) as AutoNATVerifier
+    onCreated(service)
+    return service
   }
 }
 
@@ -195,23 +233,24 @@ function countedDcutr(observer?: NatObserver): Factory {
   }
 }
 
-/** UPnP, its port mappings counted. */
-function countedUPnP(init: UPnPNATInit, observer?: NatObserver): Factory {
+/** UPnP, its port mappings counted; `onMapped` is called after each mapping is added. */
+function countedUPnP(init: UPnPNATInit, observer: NatObserver | undefined, onMapped: () => void): Factory {
   const factory = uPnPNAT(init)
-  if (observer?.portMappingChanged == null) return factory
   return (components: { addressManager: AddressManager }) => {
     const am = components.addressManager
     const addressManager = new Proxy(am, {
       get(target, prop, receiver) {
         if (prop === 'addPublicAddressMapping') {
           return (...args: Parameters<AddressManager['addPublicAddressMapping']>) => {
-            observer.portMappingChanged?.(1)
-            return target.addPublicAddressMapping(...args)
+            observer?.portMappingChanged?.(1)
+            const added = target.addPublicAddressMapping(...args)
+            onMapped()
+            return added
           }
         }
         if (prop === 'removePublicAddressMapping') {
           return (...args: Parameters<AddressManager['removePublicAddressMapping']>) => {
-            observer.portMappingChanged?.(-1)
+            observer?.portMappingChanged?.(-1)
             return target.removePublicAddressMapping(...args)
           }
         }
@@ -281,6 +320,22 @@ class RelayReservations implements Startable {
   }
 }
 
+/** The relay server's options: {@link RELAY_SERVER_LIMITS}. */
+export function relayServerInit(): CircuitRelayServerInit {
+  const { maxReservations, reservationTtl, defaultDurationLimit, defaultDataLimit, hopTimeout } =
+    RELAY_SERVER_LIMITS
+  return {
+    hopTimeout,
+    reservations: {
+      maxReservations,
+      reservationTtl,
+      defaultDurationLimit,
+      defaultDataLimit: BigInt(defaultDataLimit),
+      applyDefaultLimit: true,
+    },
+  }
+}
+
 /** What {@link natServices} adds to a host. */
 export interface NatParts {
   /** Transports to add (the circuit-relay transport). */
@@ -294,8 +349,17 @@ export function natServices(init: NatInit): NatParts {
   const { observer } = init
   const services: Record<string, Factory> = {}
   const transports: Factory[] = []
+  let recheck: AutoNATRecheck | undefined
   if (init.autonat !== false && init.autonat != null) {
-    services.autoNAT = countedAutoNAT(init.autonat === true ? {} : init.autonat, observer)
+    let autonat: AutoNATVerifier | undefined
+    services.autoNAT = countedAutoNAT(init.autonat === true ? {} : init.autonat, observer, (service) => {
+      autonat = service
+    })
+    // an address that appears after the peers connected (a UPnP mapping) is checked too
+    services.autoNATRecheck = (components: AutoNATRecheckComponents) => {
+      recheck = new AutoNATRecheck(components, () => autonat, AUTONAT_RECHECK_DELAY)
+      return recheck
+    }
     // a confirmed address turns the DHT server (a new protocol) and changes the announced
     // addresses: identify-push tells connected peers at once, or they would learn it only
     // on their next connection (and never admit this node to their routing tables)
@@ -303,8 +367,8 @@ export function natServices(init: NatInit): NatParts {
   }
   const reservations = init.relayReservations === false ? 0 : (init.relayReservations ?? 0)
   if (reservations > 0 || init.relayServer || init.dcutr === true) {
-    // the transport also dials relayed addresses of others
-    transports.push(circuitRelayTransport())
+    // the transport also dials relayed addresses of others; its relay discovery walks
+    transports.push(withPacedRandomWalk(circuitRelayTransport()))
   }
   if (reservations > 0) {
     const grace = init.relayGrace ?? RELAY_GRACE
@@ -312,11 +376,12 @@ export function natServices(init: NatInit): NatParts {
       new RelayReservations(components, reservations, grace)
   }
   if (init.relayServer != null && init.relayServer !== false) {
-    services.relay = circuitRelayServer(init.relayServer === true ? {} : init.relayServer)
+    services.relay = circuitRelayServer(init.relayServer === true ? relayServerInit() : init.relayServer)
   }
   if (init.dcutr === true) services.dcutr = countedDcutr(observer)
   if (init.upnp != null && init.upnp !== false) {
-    services.upnp = countedUPnP(init.upnp === true ? {} : init.upnp, observer)
+    // a mapping is an unverified address until AutoNAT confirms it: ask the connected peers
+    services.upnp = countedUPnP(init.upnp === true ? {} : init.upnp, observer, () => recheck?.schedule())
   }
   return { transports, services }
 }

@@ -1,6 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { announceFilter, isPublicAddress } from '../src/address-filter.js'
+import { RELAY_SERVER_LIMITS } from '../src/constants.js'
 import { createNsnHost, type NsnHost, nsnHostOptions } from '../src/host.js'
 
 const addrs = (...list: string[]) => list.map((a) => multiaddr(a))
@@ -98,5 +99,29 @@ describe('host profiles', () => {
     ])
     // kad-dht switches on self:peer:update, debounced by libp2p's address manager
     await expect.poll(() => pub.services.dht.getMode(), { timeout: 5_000 }).toBe('server')
+  })
+
+  it('a relay server grants the documented limits (RELAY_SERVER_LIMITS)', async () => {
+    const relay = await createNsnHost({
+      profile: 'public',
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      nat: { relayServer: true, relayReservations: false },
+    })
+    hosts.push(relay)
+    const store = (
+      relay.services as unknown as Record<
+        string,
+        { reservationStore: Record<string, unknown>; hopTimeout: number }
+      >
+    ).relay!
+    expect(store.hopTimeout).toBe(30_000)
+    expect(store.reservationStore).toMatchObject({
+      maxReservations: 15,
+      reservationTtl: 2 * 60 * 60_000,
+      defaultDurationLimit: 2 * 60_000,
+      defaultDataLimit: 128n * 1024n,
+      applyDefaultLimit: true,
+    })
+    expect(RELAY_SERVER_LIMITS.defaultDataLimit).toBe(128 * 1024)
   })
 })

@@ -35,6 +35,7 @@
  */
 
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -49,6 +50,7 @@ import {
   type NetnsHost,
   removeMade,
   removeMadeSync,
+  spawnReaper,
   sweepStaleTopologies,
 } from './topology.js'
 
@@ -75,7 +77,15 @@ export interface NatHost extends NetnsHost {
 export interface NatTopologyOptions {
   /** Hosts on the internet (1 to 40). */
   publicHosts: number
+  /**
+   * Run a UPnP IGD on the router: `miniupnpd` (Debian package miniupnpd-nftables) on
+   * its LAN side, adding port mappings to the router's nftables chains. Default off.
+   */
+  upnp?: boolean
 }
+
+/** Where Debian's miniupnpd-nftables installs the daemon. */
+const MINIUPNPD = '/usr/sbin/miniupnpd'
 
 /** Runs `nft -f <file>` inside `netns`. */
 async function nft(netns: string, rules: string, dir: string): Promise<void> {
@@ -92,6 +102,18 @@ async function nft(netns: string, rules: string, dir: string): Promise<void> {
     throw new NetnsCommandError(args, error.stderr ?? error.message, { cause: err })
   } finally {
     await rm(file, { force: true })
+  }
+}
+
+/** Fails unless Debian's miniupnpd(-nftables) is installed. */
+async function assertMiniupnpd(): Promise<void> {
+  try {
+    await execFileAsync(MINIUPNPD, ['--version'], { encoding: 'utf8' })
+  } catch (err) {
+    throw new NetnsUnavailableError(
+      `${MINIUPNPD} (Debian package miniupnpd-nftables) is not installed or does not run`,
+      { cause: err },
+    )
   }
 }
 
@@ -130,8 +152,12 @@ export class NatTopology {
   /** The router's namespace and public address. */
   readonly router: { readonly netns: string; readonly publicIp: string }
   private readonly made: MadeResources = { netns: [], rootLink: false, workDir: '' }
+  /** Cleans up if this process dies without doing so (SIGKILL): see {@link spawnReaper}. */
+  private reaper?: ChildProcess
   private readonly partitioned = new Set<string>()
   private destroyed = false
+  private gateway?: ChildProcess
+  private gatewayLog = ''
 
   private constructor(id: number, third: number, publicHosts: number) {
     this.prefix = `nsn-${process.pid}-${id}-`
@@ -175,6 +201,7 @@ export class NatTopology {
       throw new RangeError(`publicHosts must be an integer from 1 to 40, got ${publicHosts}`)
     }
     await assertNetnsAvailable()
+    if (options.upnp === true) await assertMiniupnpd()
     sweepStaleTopologies()
     const [addrs, routes] = await Promise.all([
       ip(['-4', '-o', 'addr', 'show']),
@@ -195,8 +222,10 @@ export class NatTopology {
     hookExit()
     live.add(topology)
     topology.made.workDir = mkdtempSync(join(tmpdir(), topology.prefix))
+    topology.reaper = spawnReaper(process.pid, topology.prefix, topology.rootLink, topology.made.workDir)
     try {
       await topology.build()
+      if (options.upnp === true) await topology.startGateway()
     } catch (err) {
       await topology.destroy()
       throw err
@@ -258,16 +287,30 @@ export class NatTopology {
     await ip(['-n', lan, 'route', 'add', 'default', 'via', LAN.router])
     await this.plugManagement(this.natHost, `m${this.natHost.index}`)
     await execFileAsync('ip', ['netns', 'exec', router, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])
+    // one table for the NAT and for miniupnpd's chains (empty unless a UPnP gateway runs):
+    // the forward chain drops new inbound connections except those a mapping lets in
     await nft(
       router,
-      `table ip nsn_nat {
+      `table inet nsn_nat {
+  chain miniupnpd {
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting_miniupnpd {
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "eth0" jump prerouting_miniupnpd
+  }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
+    oifname "eth0" jump postrouting_miniupnpd
     oifname "eth0" masquerade
   }
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
+    iifname "eth0" oifname "eth1" jump miniupnpd
     iifname "eth1" oifname "eth0" accept
   }
 }
@@ -287,6 +330,73 @@ export class NatTopology {
     for (const host of this.hosts) {
       await ip(['route', 'add', `${host.ip}/32`, 'dev', this.rootLink, 'src', this.rootIp])
     }
+  }
+
+  /**
+   * Starts miniupnpd in the router's namespace: UPnP IGD (no NAT-PMP) on the LAN side,
+   * mappings for LAN hosts to ports 1024-65535 only, into `nsn_nat`'s chains. Its log is
+   * {@link gatewayOutput}; it dies with the namespace.
+   */
+  private async startGateway(): Promise<void> {
+    const conf = join(this.made.workDir, 'miniupnpd.conf')
+    await writeFile(
+      conf,
+      [
+        'ext_ifname=eth0',
+        'listening_ip=eth1',
+        'http_port=0',
+        'enable_natpmp=no',
+        'enable_upnp=yes',
+        'secure_mode=yes',
+        'system_uptime=yes',
+        `uuid=${randomUUID()}`,
+        'upnp_table_name=nsn_nat',
+        'upnp_nat_table_name=nsn_nat',
+        'upnp_forward_chain=miniupnpd',
+        'upnp_nat_chain=prerouting_miniupnpd',
+        'upnp_nat_postrouting_chain=postrouting_miniupnpd',
+        `allow 1024-65535 ${LAN.router.replace(/\.\d+$/, '.0')}/${LAN.prefix} 1024-65535`,
+        'deny 0-65535 0.0.0.0/0 0-65535',
+        '',
+      ].join('\n'),
+    )
+    const child = this.spawn(
+      { index: -1, netns: this.router.netns, ip: '' },
+      MINIUPNPD,
+      ['-f', conf, '-d', '-P', join(this.made.workDir, 'miniupnpd.pid')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    this.gateway = child
+    const onOutput = (chunk: Buffer) => {
+      this.gatewayLog = (this.gatewayLog + chunk.toString('utf8')).slice(-20_000)
+    }
+    child.stdout?.on('data', onOutput)
+    child.stderr?.on('data', onOutput)
+    // it answers SSDP once it listens on its HTTP port
+    const deadline = Date.now() + 10_000
+    while (!/HTTP listening on port \d+/.test(this.gatewayLog)) {
+      if (child.exitCode != null || child.signalCode != null || Date.now() > deadline) {
+        throw new NetnsUnavailableError(`miniupnpd did not start in ${this.router.netns}: ${this.gatewayLog}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  /** What the UPnP gateway (miniupnpd) printed, its last 20,000 characters. */
+  get gatewayOutput(): string {
+    return this.gatewayLog
+  }
+
+  /** The router's nftables rules (`nft list table inet nsn_nat`): the UPnP mappings are there. */
+  async routerRules(): Promise<string> {
+    const { stdout } = await execFileAsync(
+      'ip',
+      ['netns', 'exec', this.router.netns, 'nft', 'list', 'table', 'inet', 'nsn_nat'],
+      {
+        encoding: 'utf8',
+      },
+    )
+    return stdout
   }
 
   /**
@@ -322,7 +432,12 @@ export class NatTopology {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
-    await removeMade(this.made, this.rootLink)
+    this.gateway?.kill('SIGKILL')
+    try {
+      await removeMade(this.made, this.rootLink)
+    } finally {
+      this.reaper?.kill('SIGKILL')
+    }
   }
 
   /** {@link destroy}, synchronously and ignoring errors (process exit). */
@@ -330,6 +445,8 @@ export class NatTopology {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
+    this.gateway?.kill('SIGKILL')
     removeMadeSync(this.made, this.rootLink)
+    this.reaper?.kill('SIGKILL')
   }
 }

@@ -170,6 +170,32 @@ export function killInsideSync(netns: string): void {
   }
 }
 
+/**
+ * The reaper of a topology's resources: a detached shell (its own session, so a signal to
+ * the test's process group does not reach it) that waits for `owner` to die, then kills
+ * what runs in the namespaces named `prefix*`, deletes them, `rootLink` and `workDir`.
+ * It covers an owner killed with SIGKILL, which cannot clean up itself; a topology that is
+ * destroyed kills its reaper. Ends at once when `ip` or `sh` is missing.
+ */
+export function spawnReaper(owner: number, prefix: string, rootLink: string, workDir: string): ChildProcess {
+  const script = `
+while kill -0 "$0" 2>/dev/null; do sleep 1; done
+for ns in $(ip netns list | awk '{print $1}' | grep "^$1"); do
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  ip netns del "$ns" 2>/dev/null
+done
+ip link del "$2" 2>/dev/null
+[ -n "$3" ] && rm -rf "$3"
+exit 0`
+  const child = spawn('sh', ['-c', script, String(owner), prefix, rootLink, workDir], {
+    detached: true,
+    stdio: 'ignore',
+  })
+  child.on('error', () => undefined)
+  child.unref()
+  return child
+}
+
 const NETNS_NAME = /^nsn-(\d+)-\d+-/
 const ROOT_LINK_NAME = /^nsn(\d+)r\d+$/
 
@@ -246,6 +272,8 @@ export class Topology {
   /** The link of the root namespace into the switch. */
   readonly rootLink: string
   private readonly made: MadeResources = { netns: [], rootLink: false, workDir: '' }
+  /** Cleans up if this process dies without doing so (SIGKILL): see {@link spawnReaper}. */
+  private reaper?: ChildProcess
   private destroyed = false
 
   private constructor(id: number, third: number, hosts: number) {
@@ -292,6 +320,7 @@ export class Topology {
     hookExit()
     live.add(topology)
     topology.made.workDir = mkdtempSync(join(tmpdir(), topology.prefix))
+    topology.reaper = spawnReaper(process.pid, topology.prefix, topology.rootLink, topology.made.workDir)
     try {
       await topology.build()
       if (verify) await topology.verify()
@@ -410,7 +439,11 @@ export class Topology {
     if (this.destroyed) return
     this.destroyed = true
     live.delete(this)
-    await removeMade(this.made, this.rootLink)
+    try {
+      await removeMade(this.made, this.rootLink)
+    } finally {
+      this.reaper?.kill('SIGKILL')
+    }
   }
 
   /** {@link destroy}, synchronously and ignoring errors (process exit). */
@@ -419,5 +452,6 @@ export class Topology {
     this.destroyed = true
     live.delete(this)
     removeMadeSync(this.made, this.rootLink)
+    this.reaper?.kill('SIGKILL')
   }
 }
