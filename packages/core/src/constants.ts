@@ -584,8 +584,11 @@ export const SWEEP_MIN_REACHABLE = 0.2
 /** When a region with too few reachable peers is retried (go-libp2p-kad-dht: 5 min). */
 export const SWEEP_RETRY_DELAY = 5 * minute
 
-/** Random lookups that estimate the prefix length L, once per cycle. */
-export const SWEEP_ESTIMATE_LOOKUPS = 3
+/**
+ * Lookups that estimate the prefix length L, once per cycle, aimed at the keyspace's
+ * quarters (go-libp2p-kad-dht: 4 random ones).
+ */
+export const SWEEP_ESTIMATE_LOOKUPS = 4
 
 /** The sweep's timer wakes at least this often (pending retries, regions that changed). */
 export const SWEEP_CHECK_INTERVAL = 1 * minute
