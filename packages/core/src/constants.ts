@@ -616,6 +616,12 @@ export const SWEEP_RETRY_DELAY = 5 * minute
  */
 export const SWEEP_ESTIMATE_LOOKUPS = 4
 
+/**
+ * L is estimated again once older than this (go-libp2p-kad-dht: 5 min), or when the
+ * routing table has doubled since (a node estimates at its start, knowing a few peers).
+ */
+export const SWEEP_ESTIMATE_VALIDITY = 5 * minute
+
 /** The sweep's timer wakes at least this often (pending retries, regions that changed). */
 export const SWEEP_CHECK_INTERVAL = 1 * minute
 

@@ -21,6 +21,7 @@ import { mapBounded } from '../confirmed-provide.js'
 import {
   SWEEP_CHECK_INTERVAL,
   SWEEP_ESTIMATE_LOOKUPS,
+  SWEEP_ESTIMATE_VALIDITY,
   SWEEP_MAX_EXPLORATIONS,
   SWEEP_MAX_MESSAGES_PER_STREAM,
   SWEEP_MESSAGES_PER_SECOND,
@@ -119,6 +120,8 @@ export interface SweepInit {
   retryDelay?: number
   minReachable?: number
   estimateLookups?: number
+  /** L is estimated again past this age (ms), beside once per cycle. */
+  estimateValidity?: number
   checkInterval?: number
   batch?: Partial<BatchSendOptions>
   /** Called after every region pass. */
@@ -220,6 +223,7 @@ interface Resolved {
   retryDelay: number
   minReachable: number
   estimateLookups: number
+  estimateValidity: number
   checkInterval: number
   batch: BatchSendOptions
 }
@@ -240,6 +244,7 @@ function resolve(init: SweepInit): Resolved {
     retryDelay: int('retryDelay', init.retryDelay ?? SWEEP_RETRY_DELAY, 0),
     minReachable: int('minReachable', init.minReachable ?? SWEEP_MIN_REACHABLE, 0),
     estimateLookups: int('estimateLookups', init.estimateLookups ?? SWEEP_ESTIMATE_LOOKUPS, 0),
+    estimateValidity: int('estimateValidity', init.estimateValidity ?? SWEEP_ESTIMATE_VALIDITY, 1),
     checkInterval: int('checkInterval', init.checkInterval ?? SWEEP_CHECK_INTERVAL, 1),
     batch: {
       maxMessagesPerStream: int(
@@ -279,7 +284,8 @@ export class Sweeper {
   private controller = new AbortController()
   private running?: Promise<unknown>
   private started = false
-  private estimatedCycle = -1
+  /** When L was last estimated: its cycle, time and the number of peers known then. */
+  private estimated = { cycle: -1, at: 0, known: 0 }
   private cycleLookups = 0
   private lookupsCycle = -1
   /** Peers found by explorations (Kademlia ids), beside the routing table, for the regions. */
@@ -412,10 +418,18 @@ export class Sweeper {
    * known peers nothing is asked (and the estimate stays due).
    */
   private async estimate(signal: AbortSignal): Promise<void> {
-    const cycle = this.cycleOf(this.now())
-    if (cycle === this.estimatedCycle || this.options.estimateLookups === 0) return
-    if (this.components.knownPeers().length === 0) return
-    this.estimatedCycle = cycle
+    const now = this.now()
+    const cycle = this.cycleOf(now)
+    const known = this.components.knownPeers().length
+    if (this.options.estimateLookups === 0 || known === 0) return
+    // once per cycle, and again when stale or when the routing table has doubled since (a
+    // node estimates at its start, when it knows a handful of peers)
+    const fresh =
+      cycle === this.estimated.cycle &&
+      now - this.estimated.at < this.options.estimateValidity &&
+      known < 2 * this.estimated.known
+    if (fresh) return
+    this.estimated = { cycle, at: now, known }
     const samples: Uint8Array[][] = []
     const lookups = this.options.estimateLookups
     // aimed at evenly spread parts of the keyspace (lookup i of 4 at the i-th quarter), so

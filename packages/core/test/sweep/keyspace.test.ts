@@ -12,7 +12,7 @@ import {
   regionsFromPeers,
   splitToDepth,
 } from '../../src/sweep/keyspace.js'
-import { allocate, type ExploredPeer, exploreRegion } from '../../src/sweep/region-pass.js'
+import { allocate, type ExploredPeer, exploreRegion, keyUnderPrefix } from '../../src/sweep/region-pass.js'
 import { multihashOf } from '../../src/sweep/sweeper.js'
 import { seededRandom } from '../../src/testing.js'
 
@@ -104,6 +104,17 @@ describe('regions from the prefix trie of known peers', () => {
   it('stops at maxDepth', () => {
     const peers = network(400, 7).map((p) => p.key)
     expect(regionsFromPeers(peers, 20, 1).map((r) => r.bits)).toEqual(['0', '1'])
+  })
+})
+
+describe('keys aimed at a prefix', () => {
+  it('are sha2-256 multihashes (what a peer accepts as a lookup key) hashing under the prefix', () => {
+    for (const bits of ['', '0', '1', '0110', '10101']) {
+      const key = keyUnderPrefix(bits)
+      expect(key.byteLength).toBe(34)
+      expect([key[0], key[1]]).toEqual([0x12, 0x20])
+      expect(hasPrefix(kadKeyOf(key), bits)).toBe(true)
+    }
   })
 })
 

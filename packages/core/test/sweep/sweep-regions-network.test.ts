@@ -3,7 +3,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { ShardRegistry } from '@nsn/shard-registry'
 import { MemoryDatastore } from 'datastore-core'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { SweepRegionEvent } from '../../src/observer.js'
+import type { InboundRejectedEvent, SweepRegionEvent } from '../../src/observer.js'
 import { parseShardKey } from '../../src/shard-key.js'
 import { closestTo, hasPrefix, kadKeyOf, regionsFromPeers } from '../../src/sweep/keyspace.js'
 import { SweepStateStore } from '../../src/sweep/state-store.js'
@@ -108,22 +108,31 @@ describe('the sweep on a real 17-node network: regions from the known peers and 
     await new SweepStateStore(datastoreB).saveState({ cycleStart: Date.now(), prefixLength: 2 })
     const A = 15
     const B = 16
+    // what any node refused of another's messages (a lookup key no peer accepts, ...)
+    const rejected: InboundRejectedEvent[] = []
     nodes = await network(17, 'e', (i) => ({
       routing: {
         refreshInterval: 0,
+        observer: { inboundRejected: (e: InboundRejectedEvent) => rejected.push(e) },
         ...(i === A
           ? {
               registry: registryA,
               datastore: new MemoryDatastore(),
               sweep: { k: SPLIT_K },
-              observer: { sweepRegionEnded: (e: SweepRegionEvent) => regionsA.push(e) },
+              observer: {
+                sweepRegionEnded: (e: SweepRegionEvent) => regionsA.push(e),
+                inboundRejected: (e: InboundRejectedEvent) => rejected.push(e),
+              },
             }
           : i === B
             ? {
                 registry: registryB,
                 datastore: datastoreB,
                 sweep: { estimateLookups: 0 },
-                observer: { sweepRegionEnded: (e: SweepRegionEvent) => regionsB.push(e) },
+                observer: {
+                  sweepRegionEnded: (e: SweepRegionEvent) => regionsB.push(e),
+                  inboundRejected: (e: InboundRejectedEvent) => rejected.push(e),
+                },
               }
             : {}),
       },
@@ -158,5 +167,8 @@ describe('the sweep on a real 17-node network: regions from the known peers and 
     for (const event of regionsB) expect(event.retry).toBe(false)
     // on a network of fewer than k peers, every peer is among a shard's k closest
     expect(await missingOnTrueClosest(batchB, peersB, providerB, 20)).toEqual([])
+    // every lookup key was one peers accept (the estimate's random keys are sha2-256
+    // multihashes: random bytes were refused as bad keys, and every estimate failed)
+    expect(rejected.map((e) => e.reason)).toEqual([])
   }, 60_000)
 })

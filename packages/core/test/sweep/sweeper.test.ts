@@ -211,9 +211,18 @@ describe('the Sweeper on a stub network', () => {
     for (const run of ['cycle', 'batch'] as const) {
       const shards = new MemoryShards(run === 'cycle' ? 1000 : 0, 13)
       const h = harness(peers, shards)
-      // its routing table knows 15 peers of each half: too few to split the trie
-      h.components.knownPeers = () => [...zero.slice(0, 15), ...one.slice(0, 15)]
       const sweeper = new Sweeper(h.components, { interval: 1000, k: 20 })
+      // at its start it knows 2 peers, which do not answer: the timer's estimate learns nothing
+      h.components.knownPeers = () => [...zero.slice(0, 1), ...one.slice(0, 1)]
+      const explore = h.components.explore
+      h.components.explore = async () => {
+        throw new Error('no peer answered')
+      }
+      await sweeper.runDueNow()
+      h.components.explore = explore
+      // then its routing table knows 15 peers of each half: too few to split the trie, and
+      // the table has doubled since the estimate: it is estimated again
+      h.components.knownPeers = () => [...zero.slice(0, 15), ...one.slice(0, 15)]
       expect(sweeper.regions()).toEqual([{ bits: '' }])
       const summary =
         run === 'cycle'
