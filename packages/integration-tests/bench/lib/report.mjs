@@ -549,7 +549,8 @@ function renderRepublish(r) {
       '–',
     ])
   }
-  if (r.small != null) rows.push(nsnRow(r.small, `NSN sweep, ${r.small.shards} shards on ${r.small.nodes} nodes`))
+  if (r.small != null)
+    rows.push(nsnRow(r.small, `NSN sweep, ${r.small.shards} shards on ${r.small.nodes} nodes`))
   lines.push(
     table(
       [
