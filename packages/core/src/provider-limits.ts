@@ -35,12 +35,15 @@
  *   `maxRecordsPerPeer` (10,000) and at most `maxPeerShareOfStore` (0.6) of `maxRecords`.
  *   A 100,000-shard provider on a 50-node network puts up to ~50,000 records on a peer:
  *   a fixed 10,000 refused 80 % of them, while a flooding identity is held to 60 % of the
- *   store on a small network and to 10,000 records on one of 4,000 nodes or more. N is
- *   the larger of the routing table's size plus one (a lower bound: a share computed
- *   from it is never too small) and the network-size estimate of this node's lookups
- *   (`network-size.ts`, given by `ShardRouting`); without either (no `networkSize`
- *   component) the cap is `maxRecordsPerPeer`; `scaleRecordsPerPeer: false` keeps it
- *   there;
+ *   store. N must never exceed the true size (a share computed from too large an N
+ *   refuses an honest provider), so it is a lower bound: the routing table's size plus
+ *   one (kad-internals gives it), the largest of the sources added. The lookups'
+ *   network-size estimate (`network-size.ts`) is not one: on the 50-node bench network
+ *   it said about 1,000, and the cap it gave refused 113,456 honest records. With today's
+ *   routing tables (at most a few hundred peers) the cap is the 60 % ceiling; a source
+ *   that knows more (`addNetworkSizeSource`) tightens it down to `maxRecordsPerPeer`.
+ *   Without a source the cap is `maxRecordsPerPeer`; `scaleRecordsPerPeer: false` keeps
+ *   it there;
  * - at most `maxRecords` records in total.
  *
  * Counts live in memory, are rebuilt by one scan of kad-dht's provider prefix before
@@ -310,7 +313,10 @@ export class ProviderLimits {
     if (components.networkSize != null) this.sizeSources.push(components.networkSize)
   }
 
-  /** Adds an estimate of the network's size (the largest of all sources is used). */
+  /**
+   * Adds a lower bound of the network's size (the largest of all sources is used): a
+   * source that may overestimate makes the cap refuse honest providers.
+   */
   addNetworkSizeSource(source: () => number | undefined): void {
     this.sizeSources.push(source)
   }

@@ -395,8 +395,6 @@ export class ShardRouting {
       })
     }
     this.networkSize = new NetworkSizeEstimator(init.networkSize)
-    // the per-peer provider record cap scales with the network's estimated size
-    this.kad.providerLimits?.addNetworkSizeSource(() => this.networkSize.estimate())
     if (init.optimisticProvide !== false) this.optimistic = init.optimisticProvide ?? {}
     this.background = new BackgroundSends(this.optimistic?.maxBackgroundSends, (send) => {
       this.notify('optimisticBackgroundSendEnded', { confirmed: send.confirmed })

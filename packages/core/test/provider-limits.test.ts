@@ -26,7 +26,14 @@ import {
   resolveProviderStoreOptions,
 } from '../src/provider-limits.js'
 import { parseShardKey } from '../src/shard-key.js'
-import { createHostWithoutDht, createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
+import {
+  createHostWithoutDht,
+  createTestNetwork,
+  createTestNode,
+  stopAll,
+  type TestNode,
+  waitFor,
+} from '../src/testing.js'
 
 const prefix = '/dht/provider'
 const ttl = 1000
@@ -175,7 +182,7 @@ describe('ProviderLimits: the per-peer cap scales with the network size', () => 
     expect(scaled(50, { maxRecordsPerPeer: 70_000 }).recordsPerPeerCap()).toBe(70_000)
   })
 
-  it('takes the largest of its network-size sources (a lookup estimate beats the routing table)', () => {
+  it('takes the largest of its network-size sources', () => {
     const limits = scaled(50)
     limits.addNetworkSizeSource(() => undefined)
     expect(limits.networkSize()).toBe(50)
@@ -383,6 +390,17 @@ describe('the bounded provider store on real nodes', () => {
     const kad = hooksOf(node.libp2p.services.dht)
     const value = await kad.datastore.get(providerRecordKey(kad.providerPrefix, mh(1), evil.peerId))
     expect(value.buffer.byteLength).toBe(value.byteLength)
+  })
+
+  it('scales the per-peer cap from the routing table (a lower bound of the network), not from the lookups estimate', async () => {
+    const { node } = await victim()
+    const [other] = await createTestNetwork(1)
+    nodes.push(other as TestNode)
+    await node.routing.bootstrap([(other as TestNode).addr])
+    const limits = hooksOf(node.libp2p.services.dht).providerLimits
+    // 2 nodes: 2 x 1,000,000 x 20 / 2 records, capped at 60 % of the store's 100,000
+    expect(limits?.networkSize()).toBe(2)
+    expect(limits?.recordsPerPeerCap()).toBe(60_000)
   })
 
   it('25 peers providing one key leave 20', async () => {
