@@ -412,10 +412,11 @@ export class Sweeper {
   }
 
   /**
-   * Re-estimates L from a few lookups of keys spread over the keyspace, once per cycle (and once after a
-   * start): the whole cycle, the timer's passes and bulk provides all split the keyspace
-   * with it. The lookups' peers also join the known peers the regions come from. Without
-   * known peers nothing is asked (and the estimate stays due).
+   * Re-estimates L from a few lookups of keys spread over the keyspace (once per cycle,
+   * after `estimateValidity`, or once the routing table has doubled): the whole cycle,
+   * the timer's passes and bulk provides all split the keyspace with it. The lookups'
+   * peers also join the known peers the regions come from. Without known peers nothing
+   * is asked (and the estimate stays due).
    */
   private async estimate(signal: AbortSignal): Promise<void> {
     const now = this.now()
