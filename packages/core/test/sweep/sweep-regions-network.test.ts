@@ -110,31 +110,25 @@ describe('the sweep on a real 17-node network: regions from the known peers and 
     const B = 16
     // what any node refused of another's messages (a lookup key no peer accepts, ...)
     const rejected: InboundRejectedEvent[] = []
+    const inboundRejected = (e: InboundRejectedEvent) => rejected.push(e)
     nodes = await network(17, 'e', (i) => ({
       routing: {
         refreshInterval: 0,
-        observer: { inboundRejected: (e: InboundRejectedEvent) => rejected.push(e) },
         ...(i === A
           ? {
               registry: registryA,
               datastore: new MemoryDatastore(),
               sweep: { k: SPLIT_K },
-              observer: {
-                sweepRegionEnded: (e: SweepRegionEvent) => regionsA.push(e),
-                inboundRejected: (e: InboundRejectedEvent) => rejected.push(e),
-              },
+              observer: { sweepRegionEnded: (e: SweepRegionEvent) => regionsA.push(e), inboundRejected },
             }
           : i === B
             ? {
                 registry: registryB,
                 datastore: datastoreB,
                 sweep: { estimateLookups: 0 },
-                observer: {
-                  sweepRegionEnded: (e: SweepRegionEvent) => regionsB.push(e),
-                  inboundRejected: (e: InboundRejectedEvent) => rejected.push(e),
-                },
+                observer: { sweepRegionEnded: (e: SweepRegionEvent) => regionsB.push(e), inboundRejected },
               }
-            : {}),
+            : { observer: { inboundRejected } }),
       },
     }))
     const providerA = nodes[A] as TestNode
