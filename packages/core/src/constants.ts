@@ -172,6 +172,32 @@ export const MAX_PROVIDERS_PER_KEY_PER_GROUP = 2
 export const MAX_RECORDS_PER_PEER = 10_000
 
 /**
+ * The shards an honest provider may hold, for the per-peer cap's scaling: the registry's
+ * default capacity ({@link REGISTRY_CAPACITY}). On a network of N nodes such a provider
+ * puts about `shards x k / N` records on each of its peers (the sweep places every shard
+ * on its k closest), so a receiver lets one providing peer have
+ * {@link PEER_RECORDS_SLACK} times that share, at least {@link MAX_RECORDS_PER_PEER} and
+ * at most {@link MAX_PEER_SHARE_OF_STORE} of its whole store.
+ */
+export const HONEST_PROVIDER_SHARDS = REGISTRY_CAPACITY
+
+/**
+ * Headroom over a receiver's average share of one provider's records: the share of a
+ * peer is the part of the keyspace it is among the k closest of, which varies (measured
+ * on 49 seeded peers: the largest share 1.23 x the median, 50,195 records of 100,000
+ * shards at k = 20).
+ */
+export const PEER_RECORDS_SLACK = 2
+
+/**
+ * The share of the provider store ({@link MAX_PROVIDER_RECORDS}) one providing peer may
+ * fill at most, whatever the network size: one identity never takes the whole store
+ * (60,000 of 100,000 records: an honest 100,000-shard provider on a 50-node network puts
+ * up to about 50,000 on a peer).
+ */
+export const MAX_PEER_SHARE_OF_STORE = 0.6
+
+/**
  * Records of other peers this node keeps in total (its own are bounded by the registry).
  * With each value an exactly sized copy, 100,000 records take tens of MB, where plain
  * kad-dht grew by 214 MB of RSS (the shared buffer pool kept alive).
@@ -594,8 +620,17 @@ export const SWEEP_MIN_REACHABLE = 0.2
 /** When a region with too few reachable peers is retried (go-libp2p-kad-dht: 5 min). */
 export const SWEEP_RETRY_DELAY = 5 * minute
 
-/** Random lookups that estimate the prefix length L, once per cycle. */
-export const SWEEP_ESTIMATE_LOOKUPS = 3
+/**
+ * Lookups that estimate the prefix length L, once per cycle, aimed at the keyspace's
+ * quarters (go-libp2p-kad-dht: 4 random ones).
+ */
+export const SWEEP_ESTIMATE_LOOKUPS = 4
+
+/**
+ * L is estimated again once older than this (go-libp2p-kad-dht: 5 min), or when the
+ * routing table has doubled since (a node estimates at its start, knowing a few peers).
+ */
+export const SWEEP_ESTIMATE_VALIDITY = 5 * minute
 
 /** The sweep's timer wakes at least this often (pending retries, regions that changed). */
 export const SWEEP_CHECK_INTERVAL = 1 * minute

@@ -452,6 +452,9 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
         providerPrefix,
         self: options.peerId.toString(),
         providerRecordTtl: options.providerRecordTtl,
+        // a lower bound of the network's size: the per-peer cap it gives never refuses an
+        // honest provider (see provider-limits.ts)
+        networkSize: () => (routingTable.size > 0 ? routingTable.size + 1 : undefined),
       },
       options.providerStore,
     )

@@ -28,8 +28,22 @@
  *   while it was off) counts towards the key's cap only, against no IP group. A
  *   refresh keeps the group the record was admitted with. `false` turns the cap off
  *   (the host's `local` profile does: every loopback peer is one group); 0 is refused;
- * - at most `maxRecordsPerPeer` records per providing peer (default: the most shards an
- *   NSN node provides);
+ * - at most {@link ProviderLimits.recordsPerPeerCap} records per providing peer: the
+ *   honest share of a provider of `HONEST_PROVIDER_SHARDS` (1,000,000, the registry's
+ *   capacity) on the network as this node estimates its size N (`shards x k / N`, the
+ *   sweep puts each shard on its k closest), times `PEER_RECORDS_SLACK` (2), at least
+ *   `maxRecordsPerPeer` (10,000) and at most `maxPeerShareOfStore` (0.6) of `maxRecords`.
+ *   A 100,000-shard provider on a 50-node network puts up to ~50,000 records on a peer:
+ *   a fixed 10,000 refused 80 % of them, while a flooding identity is held to 60 % of the
+ *   store. N must never exceed the true size (a share computed from too large an N
+ *   refuses an honest provider), so it is a lower bound: the routing table's size plus
+ *   one (kad-internals gives it), the largest of the sources added. The lookups'
+ *   network-size estimate (`network-size.ts`) is not one: on the 50-node bench network
+ *   it said about 1,000, and the cap it gave refused 113,456 honest records. With today's
+ *   routing tables (at most a few hundred peers) the cap is the 60 % ceiling; a source
+ *   that knows more (`addNetworkSizeSource`) tightens it down to `maxRecordsPerPeer`.
+ *   Without a source the cap is `maxRecordsPerPeer`; `scaleRecordsPerPeer: false` keeps
+ *   it there;
  * - at most `maxRecords` records in total.
  *
  * Counts live in memory, are rebuilt by one scan of kad-dht's provider prefix before
@@ -59,10 +73,14 @@ import type { Datastore, Key } from 'interface-datastore'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import {
+  HONEST_PROVIDER_SHARDS,
+  K_BUCKET_SIZE,
+  MAX_PEER_SHARE_OF_STORE,
   MAX_PROVIDER_RECORDS,
   MAX_PROVIDERS_PER_KEY,
   MAX_PROVIDERS_PER_KEY_PER_GROUP,
   MAX_RECORDS_PER_PEER,
+  PEER_RECORDS_SLACK,
 } from './constants.js'
 import { InvalidOptionError } from './errors.js'
 import {
@@ -86,8 +104,22 @@ export interface ProviderStoreInit {
    * limited by it.
    */
   maxProvidersPerKeyPerGroup?: number | false
-  /** Records kept per providing peer. Default {@link MAX_RECORDS_PER_PEER}. */
+  /**
+   * Records kept per providing peer, at least (the cap scales up with the network's
+   * estimated size unless `scaleRecordsPerPeer` is false). Default {@link MAX_RECORDS_PER_PEER}.
+   */
   maxRecordsPerPeer?: number
+  /**
+   * Raise the per-peer cap to the honest share of a provider of
+   * {@link HONEST_PROVIDER_SHARDS} shards on the network as estimated
+   * ({@link ProviderLimits.recordsPerPeerCap}). Default true.
+   */
+  scaleRecordsPerPeer?: boolean
+  /**
+   * The share of `maxRecords` one providing peer may fill at most, in (0, 1]. Default
+   * {@link MAX_PEER_SHARE_OF_STORE} (0.6).
+   */
+  maxPeerShareOfStore?: number
   /** Records of other peers kept in total. Default {@link MAX_PROVIDER_RECORDS}. */
   maxRecords?: number
 }
@@ -131,10 +163,19 @@ export function resolveProviderStoreOptions(init: ProviderStoreInit = {}): Resol
       'must be an integer >= 1, or false to turn the per-group cap off, got 0',
     )
   }
+  const share = init.maxPeerShareOfStore ?? MAX_PEER_SHARE_OF_STORE
+  if (!(share > 0 && share <= 1)) {
+    throw new InvalidOptionError(
+      'providerStore.maxPeerShareOfStore',
+      `must be in (0, 1], got ${String(share)}`,
+    )
+  }
   return {
     maxProvidersPerKey: count('maxProvidersPerKey', init.maxProvidersPerKey ?? MAX_PROVIDERS_PER_KEY),
     maxProvidersPerKeyPerGroup: perGroup === false ? false : count('maxProvidersPerKeyPerGroup', perGroup),
     maxRecordsPerPeer: count('maxRecordsPerPeer', init.maxRecordsPerPeer ?? MAX_RECORDS_PER_PEER),
+    scaleRecordsPerPeer: init.scaleRecordsPerPeer ?? true,
+    maxPeerShareOfStore: share,
     maxRecords: count('maxRecords', init.maxRecords ?? MAX_PROVIDER_RECORDS),
   }
 }
@@ -236,6 +277,12 @@ export interface ProviderLimitsComponents {
   providerRecordTtl: number
   /** Default `Date.now`. */
   now?: () => number
+  /**
+   * This node's idea of the network's size (e.g. its routing table's size plus one), for
+   * the per-peer cap; without it the cap stays `maxRecordsPerPeer`. More sources may be
+   * added with {@link ProviderLimits.addNetworkSizeSource}.
+   */
+  networkSize?: () => number | undefined
 }
 
 function increment(map: Map<string, number>, key: string): void {
@@ -258,10 +305,47 @@ export class ProviderLimits {
   private total = 0
   private loaded?: Promise<void>
   private tail: Promise<unknown> = Promise.resolve()
+  private readonly sizeSources: Array<() => number | undefined> = []
 
   constructor(components: ProviderLimitsComponents, init?: ProviderStoreInit) {
     this.components = components
     this.options = resolveProviderStoreOptions(init)
+    if (components.networkSize != null) this.sizeSources.push(components.networkSize)
+  }
+
+  /**
+   * Adds a lower bound of the network's size (the largest of all sources is used): a
+   * source that may overestimate makes the cap refuse honest providers.
+   */
+  addNetworkSizeSource(source: () => number | undefined): void {
+    this.sizeSources.push(source)
+  }
+
+  /** The network's size as this node estimates it: the largest of its sources; undefined without one. */
+  networkSize(): number | undefined {
+    let size: number | undefined
+    for (const source of this.sizeSources) {
+      const n = source()
+      if (n != null && Number.isFinite(n) && n > 0 && (size == null || n > size)) size = n
+    }
+    return size
+  }
+
+  /**
+   * Records one providing peer may have here now: `PEER_RECORDS_SLACK x
+   * HONEST_PROVIDER_SHARDS x k / N` for the estimated network size N, at least
+   * `maxRecordsPerPeer` and at most `maxPeerShareOfStore x maxRecords` (see the module
+   * docs); `maxRecordsPerPeer` without an estimate or with scaling off.
+   */
+  recordsPerPeerCap(): number {
+    const { maxRecordsPerPeer, scaleRecordsPerPeer, maxPeerShareOfStore, maxRecords } = this.options
+    const size = scaleRecordsPerPeer ? this.networkSize() : undefined
+    if (size == null) return maxRecordsPerPeer
+    const honest = Math.ceil(
+      (PEER_RECORDS_SLACK * HONEST_PROVIDER_SHARDS * K_BUCKET_SIZE) / Math.max(size, K_BUCKET_SIZE),
+    )
+    const ceiling = Math.floor(maxPeerShareOfStore * maxRecords)
+    return Math.max(maxRecordsPerPeer, Math.min(honest, ceiling))
   }
 
   /** Rebuilds the counts by one scan of the provider prefix (once; later calls wait for it). */
@@ -431,7 +515,7 @@ export class ProviderLimits {
       }
     }
     const encoded = uint8ArrayToString(multihash, 'base32')
-    const { maxProvidersPerKey, maxRecordsPerPeer, maxRecords } = this.options
+    const { maxProvidersPerKey, maxRecords } = this.options
     const keyFull = () => recordsOf(this.perKey.get(encoded)) >= maxProvidersPerKey
     const groupFull = () =>
       group != null && perGroup !== false && recordsOfGroup(this.perKey.get(encoded), group) >= perGroup
@@ -440,7 +524,7 @@ export class ProviderLimits {
       if (keyFull()) return { stored: false, reason: 'provider_key_full' }
       if (groupFull()) return { stored: false, reason: 'provider_key_group_full', group }
     }
-    if ((this.perPeer.get(provider) ?? 0) >= maxRecordsPerPeer) {
+    if ((this.perPeer.get(provider) ?? 0) >= this.recordsPerPeerCap()) {
       return { stored: false, reason: 'provider_peer_full' }
     }
     if (this.total >= maxRecords) return { stored: false, reason: 'provider_store_full' }

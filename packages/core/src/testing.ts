@@ -27,6 +27,8 @@ export interface TestNodeOptions {
   connectionGater?: ConnectionGater
   /** Start ShardRouting too (default true). */
   startRouting?: boolean
+  /** The node's identity (default: a new random one); a seeded key gives a test a known keyspace. */
+  privateKey?: PrivateKey
 }
 
 export interface TestNode {
@@ -44,6 +46,7 @@ export async function createTestNode(options: TestNodeOptions = {}): Promise<Tes
     dht: options.dht,
     datastore: options.datastore,
     connectionGater: options.connectionGater,
+    ...(options.privateKey == null ? {} : { privateKey: options.privateKey }),
   })
   const routing = new ShardRouting(libp2p, options.routing)
   if (options.startRouting !== false) await routing.start()

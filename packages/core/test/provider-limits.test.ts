@@ -4,7 +4,12 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_PROVIDERS_PER_KEY, MAX_PROVIDERS_PER_KEY_PER_GROUP, NSN_DHT_PROTOCOL } from '../src/constants.js'
+import {
+  MAX_PROVIDERS_PER_KEY,
+  MAX_PROVIDERS_PER_KEY_PER_GROUP,
+  MAX_RECORDS_PER_PEER,
+  NSN_DHT_PROTOCOL,
+} from '../src/constants.js'
 import { InvalidOptionError } from '../src/errors.js'
 import { hooksOf } from '../src/index.js'
 import {
@@ -21,7 +26,14 @@ import {
   resolveProviderStoreOptions,
 } from '../src/provider-limits.js'
 import { parseShardKey } from '../src/shard-key.js'
-import { createHostWithoutDht, createTestNode, stopAll, type TestNode, waitFor } from '../src/testing.js'
+import {
+  createHostWithoutDht,
+  createTestNetwork,
+  createTestNode,
+  stopAll,
+  type TestNode,
+  waitFor,
+} from '../src/testing.js'
 
 const prefix = '/dht/provider'
 const ttl = 1000
@@ -140,6 +152,71 @@ describe('ProviderLimits (in-memory datastore)', () => {
     await limits.ready()
     expect(limits.stored).toBe(0)
   })
+})
+
+describe('ProviderLimits: the per-peer cap scales with the network size', () => {
+  const scaled = (size: number | undefined, init: ProviderStoreInit = {}) =>
+    new ProviderLimits(
+      {
+        datastore: new MemoryDatastore(),
+        providerPrefix: prefix,
+        self: 'self',
+        providerRecordTtl: 3_600_000,
+        networkSize: () => size,
+      },
+      init,
+    )
+
+  it('is the honest share of a 1,000,000-shard provider x 2, between 10,000 and 60 % of the store', () => {
+    // 2 x 1,000,000 x 20 / N: 40,000 on 1,000 nodes, under the floor from 4,000 nodes on
+    expect(scaled(1_000).recordsPerPeerCap()).toBe(40_000)
+    expect(scaled(4_000).recordsPerPeerCap()).toBe(MAX_RECORDS_PER_PEER)
+    expect(scaled(100_000).recordsPerPeerCap()).toBe(MAX_RECORDS_PER_PEER)
+    // a small network: 60 % of the store (100,000 records) at most, whatever the share
+    expect(scaled(50).recordsPerPeerCap()).toBe(60_000)
+    expect(scaled(2).recordsPerPeerCap()).toBe(60_000)
+    expect(scaled(50, { maxRecords: 1_000_000, maxPeerShareOfStore: 0.5 }).recordsPerPeerCap()).toBe(500_000)
+    // without an estimate, or with scaling off: the fixed cap
+    expect(scaled(undefined).recordsPerPeerCap()).toBe(MAX_RECORDS_PER_PEER)
+    expect(scaled(50, { scaleRecordsPerPeer: false }).recordsPerPeerCap()).toBe(MAX_RECORDS_PER_PEER)
+    expect(scaled(50, { maxRecordsPerPeer: 70_000 }).recordsPerPeerCap()).toBe(70_000)
+  })
+
+  it('takes the largest of its network-size sources', () => {
+    const limits = scaled(50)
+    limits.addNetworkSizeSource(() => undefined)
+    expect(limits.networkSize()).toBe(50)
+    limits.addNetworkSizeSource(() => 1_000)
+    expect(limits.networkSize()).toBe(1_000)
+    expect(limits.recordsPerPeerCap()).toBe(40_000)
+  })
+
+  it('refuses a share of the store above 1 or at 0', () => {
+    expect(() => resolveProviderStoreOptions({ maxPeerShareOfStore: 0 })).toThrow(InvalidOptionError)
+    expect(() => resolveProviderStoreOptions({ maxPeerShareOfStore: 1.5 })).toThrow(InvalidOptionError)
+  })
+
+  it('admits the ~50,000 records an honest 100,000-shard provider puts on a peer of a 50-node network, and holds a flooder at 60,000', async () => {
+    // the largest share of one receiver among 49 seeded peers: 50,195 of 100,000 shards x 20
+    const honest = scaled(50)
+    for (let i = 0; i < 50_195; i++) {
+      const admission = await honest.add(mh(i), 'honest')
+      if (!admission.stored) throw new Error(`record ${i} refused: ${admission.reason}`)
+    }
+    expect(honest.recordsOf('honest')).toBe(50_195)
+    // the fixed cap of 10,000 refused 80 % of them
+    const fixed = scaled(50, { scaleRecordsPerPeer: false })
+    let refused = 0
+    for (let i = 0; i < 50_195; i++) if (!(await fixed.add(mh(i), 'honest')).stored) refused++
+    expect(refused).toBe(50_195 - MAX_RECORDS_PER_PEER)
+
+    const flooded = scaled(50)
+    for (let i = 0; i < 60_000; i++) await flooded.add(mh(i), 'flooder')
+    expect(await flooded.add(mh(60_000), 'flooder')).toEqual({ stored: false, reason: 'provider_peer_full' })
+    expect(flooded.recordsOf('flooder')).toBe(60_000)
+    // the rest of the store stays open to others
+    expect((await flooded.add(mh(1), 'other')).stored).toBe(true)
+  }, 60_000)
 })
 
 const A = 'ip4/10.1.0.0/16'
@@ -313,6 +390,17 @@ describe('the bounded provider store on real nodes', () => {
     const kad = hooksOf(node.libp2p.services.dht)
     const value = await kad.datastore.get(providerRecordKey(kad.providerPrefix, mh(1), evil.peerId))
     expect(value.buffer.byteLength).toBe(value.byteLength)
+  })
+
+  it('scales the per-peer cap from the routing table (a lower bound of the network), not from the lookups estimate', async () => {
+    const { node } = await victim()
+    const [other] = await createTestNetwork(1)
+    nodes.push(other as TestNode)
+    await node.routing.bootstrap([(other as TestNode).addr])
+    const limits = hooksOf(node.libp2p.services.dht).providerLimits
+    // 2 nodes: 2 x 1,000,000 x 20 / 2 records, capped at 60 % of the store's 100,000
+    expect(limits?.networkSize()).toBe(2)
+    expect(limits?.recordsPerPeerCap()).toBe(60_000)
   })
 
   it('25 peers providing one key leave 20', async () => {

@@ -18,21 +18,28 @@
 // shard's TRUE k closest peers (computed from every node's id; a record counts when that
 // peer's provider store holds it after the run).
 //
+// Every run uses the same seeded identities (one keyspace: 21 peers under 0, 28 under 1,
+// so the sweep's regions are 0 and 1); NSN's regions are reported with the number of
+// peers each truly holds, beside the regions of the true prefix trie of all the peers.
+// A small network (--small-nodes, 25: fewer than 2k peers, one region) checks that no
+// shard is dropped there (go's sweep once dropped keys on networks under ~40 peers).
+//
 // Said explicitly: the receivers' inbound rate limit is raised (a peer gets thousands of
 // ADD_PROVIDER in one stream: NSN's default 100 requests/s per peer would make the sweep
-// pace itself at 80/s per peer: --default-rates keeps the defaults), and their provider
-// store keeps up to 1,000,000 records per providing peer (default: the registry capacity,
-// 10,000; 100,000 shards on 50 nodes put ~41,000 records of the provider on each peer),
-// and a stream may wait 60 s for its next message (kad-dht's default 10 s reset streams
-// when 50 nodes share one starved event loop).
+// pace itself at 80/s per peer: --default-rates keeps the defaults), and a stream may wait
+// 60 s for its next message (kad-dht's default 10 s reset streams when 50 nodes share one
+// starved event loop). Their provider store keeps its defaults: the per-peer record cap
+// scales with the network's size (100,000 shards on 50 nodes put up to ~50,000 records
+// of the provider on a peer; the cap there is 60,000), and records refused are reported.
 //
 //   pnpm --filter @nsn/integration-tests bench -- --only republish
-//   node --expose-gc bench/republish.mjs [--nodes 50] [--shards 10000,100000] [--plain-shards 200] [--out f.json]
+//   node --expose-gc bench/republish.mjs [--nodes 50] [--shards 10000,100000] [--plain-shards 200]
+//     [--small-nodes 25 --small-shards 2000] [--out f.json]
 import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
-import { kadKeyOf, parseShardKey } from '@nsn/core'
+import { hasPrefix, kadKeyOf, parseShardKey, regionsFromPeers } from '@nsn/core'
 import { QUIET_SELF_QUERY } from '@nsn/core/testing'
 import { ShardRegistry } from '@nsn/shard-registry'
 import { benchKey, createBenchNode, createRpcCounter } from './lib/nodes.mjs'
@@ -43,6 +50,8 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '50' },
     shards: { type: 'string', default: '10000,100000' },
     'plain-shards': { type: 'string', default: '200' },
+    'small-nodes': { type: 'string', default: '25' },
+    'small-shards': { type: 'string', default: '2000' },
     'share-sample': { type: 'string', default: '5000' },
     'default-rates': { type: 'boolean', default: false },
     'store-heap-shards': { type: 'string', default: '1000000' },
@@ -56,6 +65,10 @@ const N = Number(values.nodes)
 const K = 20
 const SIZES = values.shards.split(',').filter(Boolean).map(Number)
 const PLAIN_SHARDS = Number(values['plain-shards'])
+const SMALL_NODES = Number(values['small-nodes'])
+const SMALL_SHARDS = Number(values['small-shards'])
+/** The identities of every network of the bench: one keyspace for NSN and plain. */
+const KEYSPACE = 'nsn-10000'
 const SHARE_SAMPLE = Number(values['share-sample'])
 const log = (...args) => {
   if (!values.quiet) console.error(...args)
@@ -68,7 +81,6 @@ const RAISED = {
     globalRequestsPerSecond: 1_000_000,
     globalRequestBurst: 1_000_000,
   },
-  providerStore: { maxRecordsPerPeer: 1_000_000, maxRecords: 4_000_000 },
   // 50 nodes in one process on a loaded machine: a receiver's event loop can leave 10 s
   // (kad-dht's default) between two messages of one stream, and resets the stream
   incomingMessageTimeout: 60_000,
@@ -86,11 +98,11 @@ const cpuMs = (u) => (u.user + u.system) / 1000
 const settle = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** n-1 peers and a provider (built last), each bootstrapping from up to 3 earlier nodes. */
-async function network(impl, label, { provider: providerInit = {}, peer: peerInit = {} }) {
+async function network(impl, label, { provider: providerInit = {}, peer: peerInit = {} }, n = N) {
   const counter = createRpcCounter()
   const nodes = []
-  for (let i = 0; i < N; i++) {
-    const last = i === N - 1
+  for (let i = 0; i < n; i++) {
+    const last = i === n - 1
     const node = await createBenchNode(impl, {
       privateKey: await benchKey(`republish/${label}`, i),
       counter,
@@ -104,13 +116,13 @@ async function network(impl, label, { provider: providerInit = {}, peer: peerIni
       await node.bootstrap(targets).catch(() => undefined)
     }
   }
-  const threshold = Math.min(N - 1, K)
+  const threshold = Math.min(n - 1, K)
   const start = performance.now()
   while (performance.now() - start < 60_000 && !nodes.every((n) => n.tableSize() >= threshold))
     await settle(100)
   await settle(1000)
   counter.reset()
-  return { nodes, counter, provider: nodes[N - 1], peers: nodes.slice(0, N - 1) }
+  return { nodes, counter, provider: nodes[n - 1], peers: nodes.slice(0, n - 1) }
 }
 
 /** For each shard (hex), its true k closest among `peers` (by the Kademlia ids). */
@@ -132,21 +144,43 @@ function sampleOf(hexes, n) {
   return Array.from({ length: n }, (_, i) => hexes[Math.floor(i * step)])
 }
 
-async function nsnRun(size) {
-  log(`republish: NSN sweep, ${size} shards on ${N} nodes`)
+/** The regions of the true prefix trie of `peers` (every node's id), each with its peer count. */
+function peersIn(bits, keys) {
+  return keys.filter((key) => hasPrefix(key, bits)).length
+}
+
+async function nsnRun(size, n = N) {
+  log(`republish: NSN sweep, ${size} shards on ${n} nodes`)
   const regions = []
+  const refused = {}
   const registry = new ShardRegistry({ capacity: Math.max(size, 10_000) })
-  const net = await network('nsn', `nsn-${size}`, {
-    provider: {
-      registry,
-      dht: nsnDht,
-      routing: {
-        refreshInterval: 0,
-        sweep: { batch: sweepBatch, onRegion: (e) => regions.push(e) },
+  const net = await network(
+    'nsn',
+    n === N ? KEYSPACE : `${KEYSPACE}-${n}`,
+    {
+      provider: {
+        registry,
+        dht: nsnDht,
+        routing: {
+          refreshInterval: 0,
+          sweep: { batch: sweepBatch, onRegion: (e) => regions.push(e) },
+        },
+      },
+      peer: {
+        dht: nsnDht,
+        routing: {
+          refreshInterval: 0,
+          // records the receivers' provider store refused (per-peer cap, store full, ...)
+          observer: {
+            inboundRejected: (e) => {
+              if (e.reason.startsWith('provider_')) refused[e.reason] = (refused[e.reason] ?? 0) + 1
+            },
+          },
+        },
       },
     },
-    peer: { dht: nsnDht, routing: { refreshInterval: 0 } },
-  })
+    n,
+  )
   try {
     const hexes = Array.from({ length: size }, (_, i) => shardHex(`nsn-${size}`, i))
     for (const hex of hexes) await registry.add(parseShardKey(hex).bytes)
@@ -164,6 +198,15 @@ async function nsnRun(size) {
     const placements = regions.reduce((a, r) => a + r.confirmedPlacements + r.failedPlacements, 0)
     const confirmedPlacements = regions.reduce((a, r) => a + r.confirmedPlacements, 0)
     const streams = regions.reduce((a, r) => a + r.peers, 0)
+    // the sweep's regions, each with the peers it truly holds, and the true trie's
+    const peerKeys = net.peers.map((node) => kadKeyOf(node.peerId.toMultihash().bytes))
+    const passes = regions
+      .filter((r) => r.origin === 'republish')
+      .map((r) => ({ bits: r.bits, shards: r.shards, lookups: r.lookups, peers: peersIn(r.bits, peerKeys) }))
+    const trueRegions = regionsFromPeers(peerKeys, K).map((r) => ({
+      bits: r.bits,
+      peers: peersIn(r.bits, peerKeys),
+    }))
     // the share of placements on the true k closest, on a sample of shards
     const sample = sampleOf(hexes, SHARE_SAMPLE)
     let held = 0
@@ -179,8 +222,13 @@ async function nsnRun(size) {
       wallMs,
       shardsPerSec: size / (wallMs / 1000),
       cpuMs: cpuUsed,
+      nodes: n,
       lookups: summary.lookups,
       regions: summary.regions,
+      regionPasses: passes,
+      minRegionPeers: Math.min(...passes.map((p) => p.peers)),
+      trueRegions,
+      recordsRefused: refused,
       confirmedMedian: summary.confirmedMedian,
       failedShards: summary.failed,
       findNode: rpcs.byType.FIND_NODE ?? 0,
@@ -201,7 +249,7 @@ async function nsnRun(size) {
       rpcsByType: rpcs.byType,
     }
     log(
-      `  ${size} shards in ${(wallMs / 1000).toFixed(1)} s (${result.shardsPerSec.toFixed(0)}/s), ${result.lookups} lookups in ${result.regions} regions, FIND_NODE/shard ${result.findNodePerShard.toFixed(4)}, ADD_PROVIDER/shard ${result.addProviderPerShard.toFixed(1)}, true-k share ${(result.trueClosestShare * 100).toFixed(1)} %, CPU ${(cpuUsed / 1000).toFixed(1)} s`,
+      `  ${size} shards in ${(wallMs / 1000).toFixed(1)} s (${result.shardsPerSec.toFixed(0)}/s), ${result.lookups} lookups in ${result.regions} regions (${passes.map((p) => `${p.bits || "''"}: ${p.peers} peers`).join(', ')}; true trie ${trueRegions.map((r) => `${r.bits || "''"}: ${r.peers}`).join(', ')}), FIND_NODE/shard ${result.findNodePerShard.toFixed(4)}, ADD_PROVIDER/shard ${result.addProviderPerShard.toFixed(1)}, true-k share ${(result.trueClosestShare * 100).toFixed(1)} %, failed ${result.failedShards}, refused ${JSON.stringify(refused)}, CPU ${(cpuUsed / 1000).toFixed(1)} s`,
     )
     return result
   } finally {
@@ -211,7 +259,7 @@ async function nsnRun(size) {
 
 async function plainRun(count) {
   log(`republish: plain kad-dht reprovider, ${count} shards on ${N} nodes`)
-  const net = await network('plain', 'plain', {
+  const net = await network('plain', KEYSPACE, {
     provider: { dht: { reprovide: { interval: 24 * 3600_000, threshold: 49 * 3600_000 } } },
   })
   try {
@@ -247,11 +295,13 @@ async function plainRun(count) {
       addProvider: rpcs.byType.ADD_PROVIDER ?? 0,
       addProviderPerShard: (rpcs.byType.ADD_PROVIDER ?? 0) / count,
       trueClosestShare: held / expected,
+      cpuMsPerShard: cpuUsed / count,
       extrapolatedSecFor10000: (10_000 / count) * (wallMs / 1000),
+      extrapolatedCpuSecFor10000: (10_000 / count) * (cpuUsed / 1000),
       rpcErrors: rpcs.errors,
     }
     log(
-      `  ${count} shards in ${(wallMs / 1000).toFixed(1)} s (${result.shardsPerSec.toFixed(2)}/s), FIND_NODE/shard ${result.findNodePerShard.toFixed(1)}, ADD_PROVIDER/shard ${result.addProviderPerShard.toFixed(1)}, true-k share ${(result.trueClosestShare * 100).toFixed(1)} %`,
+      `  ${count} shards in ${(wallMs / 1000).toFixed(1)} s (${result.shardsPerSec.toFixed(2)}/s; 10,000 would take ~${(result.extrapolatedSecFor10000 / 60).toFixed(0)} min), FIND_NODE/shard ${result.findNodePerShard.toFixed(1)}, ADD_PROVIDER/shard ${result.addProviderPerShard.toFixed(1)}, true-k share ${(result.trueClosestShare * 100).toFixed(1)} %, CPU ${(cpuUsed / count).toFixed(0)} ms/shard`,
     )
     return result
   } finally {
@@ -284,6 +334,7 @@ const result = {
   config: {
     sizes: SIZES,
     plainShards: PLAIN_SHARDS,
+    small: { nodes: SMALL_NODES, shards: SMALL_SHARDS },
     shareSample: SHARE_SAMPLE,
     raisedRates: !values['default-rates'],
   },
@@ -295,6 +346,8 @@ for (const [i, size] of SIZES.entries()) {
   if (i === 0 && PLAIN_SHARDS > 0) result.plain = await plainRun(PLAIN_SHARDS)
 }
 if (result.plain == null && PLAIN_SHARDS > 0) result.plain = await plainRun(PLAIN_SHARDS)
+// a small network (fewer than 2k peers: one region): no shard dropped
+if (SMALL_NODES > 1 && SMALL_SHARDS > 0) result.small = await nsnRun(SMALL_SHARDS, SMALL_NODES)
 const first = result.nsn[0]
 if (first != null && result.plain != null) {
   result.ratios = {
@@ -303,6 +356,28 @@ if (first != null && result.plain != null) {
     shardsPerSec: first.shardsPerSec / result.plain.shardsPerSec,
     cpuPerShard: first.cpuMs / first.shards / (result.plain.cpuMs / result.plain.shards),
   }
+  // side by side, per shard (plain's wall time for 10,000 extrapolated from its sample)
+  result.comparison = {
+    nsn: {
+      shards: first.shards,
+      findNodePerShard: first.findNodePerShard,
+      addProviderPerShard: first.addProviderPerShard,
+      cpuMsPerShard: first.cpuMs / first.shards,
+      wallSecFor10000: (10_000 / first.shards) * (first.wallMs / 1000),
+      trueClosestShare: first.trueClosestShare,
+    },
+    plain: {
+      shards: result.plain.shards,
+      findNodePerShard: result.plain.findNodePerShard,
+      addProviderPerShard: result.plain.addProviderPerShard,
+      cpuMsPerShard: result.plain.cpuMsPerShard,
+      wallSecFor10000: result.plain.extrapolatedSecFor10000,
+      trueClosestShare: result.plain.trueClosestShare,
+    },
+  }
+  log(
+    `republish: NSN/plain per shard: FIND_NODE ${result.ratios.findNodePerShard.toFixed(4)}, ADD_PROVIDER ${result.ratios.addProviderPerShard.toFixed(2)}, CPU ${result.ratios.cpuPerShard.toFixed(4)}; 10,000 shards: NSN ${result.comparison.nsn.wallSecFor10000.toFixed(0)} s, plain ~${result.comparison.plain.wallSecFor10000.toFixed(0)} s`,
+  )
 }
 const at = (n) => result.nsn.find((r) => r.shards === n)
 result.targets = {
@@ -311,6 +386,10 @@ result.targets = {
   '>= 95 % of placements on the true k closest':
     at(10_000) == null ? null : at(10_000).trueClosestShare >= 0.95,
   '100000 shards <= 10 min': at(100_000) == null ? null : at(100_000).wallMs <= 600_000,
+  'regions of >= k peers on 50 nodes': at(10_000) == null ? null : at(10_000).minRegionPeers >= K,
+  'no shard dropped on a small network':
+    result.small == null ? null : result.small.failedShards === 0 && result.small.trueClosestShare === 1,
+  'no record refused': result.nsn.every((r) => Object.keys(r.recordsRefused).length === 0),
 }
 result.storeHeap = await storeHeap()
 result.durationSec = (performance.now() - started) / 1000

@@ -172,8 +172,13 @@ function republishSummary(r) {
   if (r.error != null) return `republish: ${r.error}`
   const runs = (r.nsn ?? []).map(
     (e) =>
-      `${e.shards} shards in ${(e.wallMs / 1000).toFixed(1)} s, FIND_NODE/shard ${e.findNodePerShard.toFixed(2)}, on true k closest ${(100 * e.trueClosestShare).toFixed(1)} %`,
+      `${e.shards} shards in ${(e.wallMs / 1000).toFixed(1)} s, ${e.regions} regions, FIND_NODE/shard ${e.findNodePerShard.toFixed(4)}, on true k closest ${(100 * e.trueClosestShare).toFixed(1)} %`,
   )
+  if (r.plain != null && r.ratios != null) {
+    runs.push(
+      `plain ${r.plain.shards} shards: FIND_NODE/shard ${r.plain.findNodePerShard.toFixed(1)} (NSN/plain ${r.ratios.findNodePerShard.toFixed(4)}), 10,000 in ~${(r.plain.extrapolatedSecFor10000 / 60).toFixed(0)} min`,
+    )
+  }
   const met = Object.entries(r.targets ?? {}).map(
     ([target, ok]) => `${target}: ${ok == null ? 'not run' : ok ? 'met' : 'NOT met'}`,
   )

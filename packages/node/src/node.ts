@@ -465,6 +465,7 @@ export class NsnNode implements ApiBackend {
       undo.push(['libp2p', async () => libp2p.stop()])
 
       const observer = metrics.observer
+      const sweepLog = this.log.child({ module: 'sweep' })
       const routing = new ShardRouting(libp2p, {
         registry,
         observer: {
@@ -472,6 +473,25 @@ export class NsnNode implements ApiBackend {
           routingTableSizeChanged: (size) => {
             observer.routingTableSizeChanged?.(size)
             if (size > 0 && config.bootstrap.length === 0) this.republishRestored()
+          },
+          // each region pass of the sweep, for an operator following a cycle (debug level)
+          sweepRegionEnded: (event) => {
+            observer.sweepRegionEnded?.(event)
+            sweepLog.debug('sweep region done', {
+              region: event.bits,
+              origin: event.origin,
+              shards: event.shards,
+              lookups: event.lookups,
+              confirmed: event.confirmedPlacements,
+              failed: event.failedPlacements,
+              retry: event.retry,
+              durationMs: Math.round(event.durationMs),
+            })
+          },
+          // after a scheduled region's pass is saved (its history, or its retry)
+          sweepProgress: (progress) => {
+            observer.sweepProgress?.(progress)
+            sweepLog.debug('sweep progress', { ...progress })
           },
         },
         refreshInterval: config.refreshInterval,

@@ -113,18 +113,38 @@ export function regionsFromPeers(peers: readonly Uint8Array[], k: number, maxDep
  * `depth` bits: the trie of the peers this node knows is coarse far from its own id (a
  * routing table knows few peers there), and L, estimated from lookups, says how deep
  * regions of about k peers lie. `depth` is capped at {@link MAX_SPLIT_DEPTH}.
+ *
+ * With `peers` (the Kademlia ids the regions came from) and `k`, only a region this node
+ * knows sparsely is split by L: one of `n` bits where it knows fewer than half the
+ * `k x 2^(L-n)` peers L implies (far from its own id, a routing table knows about k
+ * peers of a region of thousands). Where it knows the region well (a small network, its
+ * own neighbourhood), the trie of known peers is trusted: it left the region whole
+ * because a half holds fewer than k of them, and a region of fewer than k peers would
+ * have to be widened again by every pass. L is an average: on a network of a few times
+ * k peers it says 1 where one half of the keyspace holds fewer than k peers.
  */
-export function splitToDepth(regions: readonly Region[], depth: number): Region[] {
+export function splitToDepth(
+  regions: readonly Region[],
+  depth: number,
+  known?: { peers: readonly Uint8Array[]; k: number },
+): Region[] {
   const target = Math.min(Math.max(0, Math.floor(depth)), MAX_SPLIT_DEPTH)
   const out: Region[] = []
-  const expand = (bits: string): void => {
-    if (bits.length >= target) out.push({ bits })
-    else {
-      expand(`${bits}0`)
-      expand(`${bits}1`)
+  const expand = (bits: string, members: readonly Uint8Array[]): void => {
+    const implied = known == null ? 0 : known.k * 2 ** (target - bits.length)
+    if (bits.length >= target || (known != null && 2 * members.length >= implied)) {
+      out.push({ bits })
+      return
     }
+    const zero: Uint8Array[] = []
+    const one: Uint8Array[] = []
+    for (const id of members) (bitAt(id, bits.length) === 0 ? zero : one).push(id)
+    expand(`${bits}0`, zero)
+    expand(`${bits}1`, one)
   }
-  for (const region of regions) expand(region.bits)
+  for (const region of regions) {
+    expand(region.bits, known == null ? [] : known.peers.filter((id) => hasPrefix(id, region.bits)))
+  }
   return out
 }
 

@@ -84,11 +84,17 @@ export function firstUncovered(bits: string, covered: readonly string[], depth =
 
 /**
  * A random DHT key whose Kademlia id starts with `bits` (2^|bits| hashes on average; the
- * prefixes the sweep aims at are a few bits past the network's L).
+ * prefixes the sweep aims at are a few bits past the network's L). The key is a sha2-256
+ * multihash of 32 random bytes, the form of a shard key: a peer's inbound guard refuses a
+ * FIND_NODE for any other key but a peer id (random bytes made every such lookup fail
+ * with "no peer answered").
  */
 export function keyUnderPrefix(bits: string): Uint8Array {
+  const key = new Uint8Array(34)
+  key[0] = 0x12
+  key[1] = 0x20
   for (;;) {
-    const key = crypto.getRandomValues(new Uint8Array(34))
+    crypto.getRandomValues(key.subarray(2))
     if (hasPrefix(kadKeyOf(key), bits)) return key
   }
 }

@@ -21,6 +21,7 @@ import { mapBounded } from '../confirmed-provide.js'
 import {
   SWEEP_CHECK_INTERVAL,
   SWEEP_ESTIMATE_LOOKUPS,
+  SWEEP_ESTIMATE_VALIDITY,
   SWEEP_MAX_EXPLORATIONS,
   SWEEP_MAX_MESSAGES_PER_STREAM,
   SWEEP_MESSAGES_PER_SECOND,
@@ -35,6 +36,7 @@ import type { SweepRegionEvent } from '../observer.js'
 import type { MarkPublishedOptions } from '../provided-shards.js'
 import type { BatchSend, BatchSendOptions } from './batch-send.js'
 import {
+  compareXor,
   estimatePrefixLength,
   hasPrefix,
   kadKeyOf,
@@ -48,6 +50,7 @@ import {
   type ExploredPeer,
   type ExploreFn,
   exploreRegion,
+  keyUnderPrefix,
   type PlaceableShard,
 } from './region-pass.js'
 import { dueRegions, nextEvent, type ScheduleParams } from './schedule.js'
@@ -117,6 +120,8 @@ export interface SweepInit {
   retryDelay?: number
   minReachable?: number
   estimateLookups?: number
+  /** L is estimated again past this age (ms), beside once per cycle. */
+  estimateValidity?: number
   checkInterval?: number
   batch?: Partial<BatchSendOptions>
   /** Called after every region pass. */
@@ -218,6 +223,7 @@ interface Resolved {
   retryDelay: number
   minReachable: number
   estimateLookups: number
+  estimateValidity: number
   checkInterval: number
   batch: BatchSendOptions
 }
@@ -238,6 +244,7 @@ function resolve(init: SweepInit): Resolved {
     retryDelay: int('retryDelay', init.retryDelay ?? SWEEP_RETRY_DELAY, 0),
     minReachable: int('minReachable', init.minReachable ?? SWEEP_MIN_REACHABLE, 0),
     estimateLookups: int('estimateLookups', init.estimateLookups ?? SWEEP_ESTIMATE_LOOKUPS, 0),
+    estimateValidity: int('estimateValidity', init.estimateValidity ?? SWEEP_ESTIMATE_VALIDITY, 1),
     checkInterval: int('checkInterval', init.checkInterval ?? SWEEP_CHECK_INTERVAL, 1),
     batch: {
       maxMessagesPerStream: int(
@@ -277,12 +284,15 @@ export class Sweeper {
   private controller = new AbortController()
   private running?: Promise<unknown>
   private started = false
-  private estimatedCycle = -1
+  /** When L was last estimated: its cycle, time and the number of peers known then. */
+  private estimated = { cycle: -1, at: 0, known: 0 }
   private cycleLookups = 0
   private lookupsCycle = -1
   /** Peers found by explorations (Kademlia ids), beside the routing table, for the regions. */
   private readonly explored = new Map<string, Uint8Array>()
   private regionCount = 0
+  /** L, the prefix length regions are split to (persisted in the state once started). */
+  private prefixLength = 0
 
   constructor(
     private readonly components: SweeperComponents,
@@ -307,7 +317,8 @@ export class Sweeper {
     const peers = this.components.knownPeers().map((peer) => peer.key)
     const seen = new Set(peers.map((p) => Buffer.from(p).toString('hex')))
     for (const [hex, key] of this.explored) if (!seen.has(hex)) peers.push(key)
-    const regions = splitToDepth(regionsFromPeers(peers, this.options.k), this.state?.prefixLength ?? 0)
+    const { k } = this.options
+    const regions = splitToDepth(regionsFromPeers(peers, k), this.prefixLength, { peers, k })
     this.regionCount = regions.length
     return regions
   }
@@ -319,9 +330,10 @@ export class Sweeper {
     this.controller = new AbortController()
     this.state = await this.store.state()
     if (this.state == null) {
-      this.state = { cycleStart: this.now(), prefixLength: 0 }
+      this.state = { cycleStart: this.now(), prefixLength: this.prefixLength }
       await this.store.saveState(this.state)
     }
+    this.prefixLength = this.state.prefixLength
     this.history = await this.store.history()
     this.pending = await this.store.pending()
     this.arm(0)
@@ -399,27 +411,42 @@ export class Sweeper {
     }
   }
 
-  /** Re-estimates L from a few lookups of random keys, once per cycle. */
+  /**
+   * Re-estimates L from a few lookups of keys spread over the keyspace (once per cycle,
+   * after `estimateValidity`, or once the routing table has doubled): the whole cycle,
+   * the timer's passes and bulk provides all split the keyspace with it. The lookups'
+   * peers also join the known peers the regions come from. Without known peers nothing
+   * is asked (and the estimate stays due).
+   */
   private async estimate(signal: AbortSignal): Promise<void> {
-    const cycle = this.cycleOf(this.now())
-    if (cycle === this.estimatedCycle || this.options.estimateLookups === 0 || this.state == null) return
-    this.estimatedCycle = cycle
+    const now = this.now()
+    const cycle = this.cycleOf(now)
+    const known = this.components.knownPeers().length
+    if (this.options.estimateLookups === 0 || known === 0) return
+    // once per cycle, and again when stale or when the routing table has doubled since (a
+    // node estimates at its start, when it knows a handful of peers)
+    const fresh =
+      cycle === this.estimated.cycle &&
+      now - this.estimated.at < this.options.estimateValidity &&
+      known < 2 * this.estimated.known
+    if (fresh) return
+    this.estimated = { cycle, at: now, known }
     const samples: Uint8Array[][] = []
-    for (let i = 0; i < this.options.estimateLookups; i++) {
-      const target = crypto.getRandomValues(new Uint8Array(32))
+    const lookups = this.options.estimateLookups
+    // aimed at evenly spread parts of the keyspace (lookup i of 4 at the i-th quarter), so
+    // that together they meet the peers of every part, not a random few
+    const spread = Math.ceil(Math.log2(lookups))
+    for (let i = 0; i < lookups; i++) {
+      const target = keyUnderPrefix(spread === 0 ? '' : i.toString(2).padStart(spread, '0'))
       try {
         const key = kadKeyOf(target)
         const peers = await this.explore()(target, signal)
+        // the sweep's k closest: regions are to hold k peers (a lookup may return more)
         samples.push(
           peers
             .map((p) => p.key)
-            .sort((a, b) => {
-              for (let j = 0; j < key.length; j++) {
-                const d = ((a[j] ?? 0) ^ (key[j] ?? 0)) - ((b[j] ?? 0) ^ (key[j] ?? 0))
-                if (d !== 0) return d
-              }
-              return 0
-            }),
+            .sort((a, b) => compareXor(key, a, b))
+            .slice(0, this.options.k),
         )
       } catch (err) {
         signal.throwIfAborted()
@@ -427,8 +454,11 @@ export class Sweeper {
       }
     }
     if (samples.length === 0) return
-    this.state.prefixLength = estimatePrefixLength(samples)
-    await this.store.saveState(this.state)
+    this.prefixLength = estimatePrefixLength(samples)
+    if (this.state != null) {
+      this.state.prefixLength = this.prefixLength
+      await this.store.saveState(this.state)
+    }
   }
 
   /** Progress of the current cycle. */
@@ -549,6 +579,7 @@ export class Sweeper {
     options: { signal?: AbortSignal; onShard?: (placement: ShardPlacement) => void } = {},
   ): Promise<SweepSummary> {
     const signal = this.withStop(options.signal)
+    await this.estimate(signal)
     const regions = this.regions()
     const tally = new SweepTally(options.onShard)
     for (const region of regions) {
@@ -570,6 +601,7 @@ export class Sweeper {
     options: { signal?: AbortSignal; onShard?: (placement: ShardPlacement) => void } = {},
   ): Promise<SweepSummary> {
     const signal = this.withStop(options.signal)
+    await this.estimate(signal)
     const regions = this.regions()
     const byRegion = new Map<string, SweepShard[]>()
     for (const hash of hashes) {

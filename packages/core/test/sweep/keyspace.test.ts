@@ -10,8 +10,9 @@ import {
   prefixBytes,
   regionPhase,
   regionsFromPeers,
+  splitToDepth,
 } from '../../src/sweep/keyspace.js'
-import { allocate, type ExploredPeer, exploreRegion } from '../../src/sweep/region-pass.js'
+import { allocate, type ExploredPeer, exploreRegion, keyUnderPrefix } from '../../src/sweep/region-pass.js'
 import { multihashOf } from '../../src/sweep/sweeper.js'
 import { seededRandom } from '../../src/testing.js'
 
@@ -103,6 +104,52 @@ describe('regions from the prefix trie of known peers', () => {
   it('stops at maxDepth', () => {
     const peers = network(400, 7).map((p) => p.key)
     expect(regionsFromPeers(peers, 20, 1).map((r) => r.bits)).toEqual(['0', '1'])
+  })
+})
+
+describe('keys aimed at a prefix', () => {
+  it('are sha2-256 multihashes (what a peer accepts as a lookup key) hashing under the prefix', () => {
+    for (const bits of ['', '0', '1', '0110', '10101']) {
+      const key = keyUnderPrefix(bits)
+      expect(key.byteLength).toBe(34)
+      expect([key[0], key[1]]).toEqual([0x12, 0x20])
+      expect(hasPrefix(kadKeyOf(key), bits)).toBe(true)
+    }
+  })
+})
+
+describe('regions split down to L', () => {
+  it('splits every region to L without known peers', () => {
+    expect(splitToDepth([{ bits: '' }, { bits: '101' }], 2).map((r) => r.bits)).toEqual([
+      '00',
+      '01',
+      '10',
+      '11',
+      '101',
+    ])
+  })
+
+  it('keeps a region the node knows well whole: L = 1 on 49 peers split 30 / 19 is one region', () => {
+    const peers = network(49, 1).map((p) => p.key)
+    // a keyspace of 49 peers with fewer than k under one half
+    const ones = peers.filter((p) => hasPrefix(p, '1')).length
+    const halves = [peers.length - ones, ones].sort((a, b) => a - b)
+    expect(halves[0]).toBeLessThan(20)
+    const regions = regionsFromPeers(peers, 20)
+    expect(regions).toEqual([{ bits: '' }])
+    // L = 1 (an average: most lookups of such a network say 1) must not cut a region of fewer than k
+    expect(splitToDepth(regions, 1, { peers, k: 20 })).toEqual([{ bits: '' }])
+  })
+
+  it('splits a region the node knows sparsely (far from its id: about k of thousands) down to L', () => {
+    // 20 known peers under 1 (a routing table's farthest bucket) on a network where L = 6
+    const far = network(400, 9)
+      .map((p) => p.key)
+      .filter((p) => hasPrefix(p, '1'))
+      .slice(0, 20)
+    const regions = splitToDepth([{ bits: '1' }], 6, { peers: far, k: 20 })
+    expect(regions).toHaveLength(32)
+    expect(regions.every((r) => r.bits.length === 6 && r.bits.startsWith('1'))).toBe(true)
   })
 })
 

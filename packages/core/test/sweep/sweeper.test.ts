@@ -203,6 +203,38 @@ describe('the Sweeper on a stub network', () => {
     await sweeper.stop()
   })
 
+  it('estimates L and meets the peers of every quarter before a whole cycle or a batch, so 49 peers split into 2 regions', async () => {
+    const peers = network(49, 12)
+    const zero = peers.filter((p) => hasPrefix(p.key, '0'))
+    const one = peers.filter((p) => hasPrefix(p.key, '1'))
+    expect(Math.min(zero.length, one.length)).toBeGreaterThanOrEqual(20)
+    for (const run of ['cycle', 'batch'] as const) {
+      const shards = new MemoryShards(run === 'cycle' ? 1000 : 0, 13)
+      const h = harness(peers, shards)
+      const sweeper = new Sweeper(h.components, { interval: 1000, k: 20 })
+      // at its start it knows 2 peers, which do not answer: the timer's estimate learns nothing
+      h.components.knownPeers = () => [...zero.slice(0, 1), ...one.slice(0, 1)]
+      const explore = h.components.explore
+      h.components.explore = async () => {
+        throw new Error('no peer answered')
+      }
+      await sweeper.runDueNow()
+      h.components.explore = explore
+      // then its routing table knows 15 peers of each half: too few to split the trie, and
+      // the table has doubled since the estimate: it is estimated again
+      h.components.knownPeers = () => [...zero.slice(0, 15), ...one.slice(0, 15)]
+      expect(sweeper.regions()).toEqual([{ bits: '' }])
+      const summary =
+        run === 'cycle'
+          ? await sweeper.runCycle()
+          : await sweeper.provideBatch(new MemoryShards(1000, 13).shards.map((s) => s.hash))
+      expect(summary).toMatchObject({ shards: 1000, regions: 2, failed: 0, confirmedMedian: 20 })
+      expect(sweeper.regions().map((r) => r.bits)).toEqual(['0', '1'])
+      // 4 lookups for the estimate, a few per region
+      expect(summary.lookups).toBeLessThanOrEqual(4 + 2 * 4)
+    }
+  })
+
   it('publishes a batch split by region with one exploration per region', async () => {
     const peers = network(200, 7)
     const shards = new MemoryShards(0, 0)

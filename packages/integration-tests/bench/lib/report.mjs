@@ -522,28 +522,35 @@ function renderRepublish(r) {
         : 'Default inbound rate limits.'),
     '',
   )
-  const rows = (r.nsn ?? []).map((x) => [
-    `NSN sweep, ${x.shards} shards`,
+  const regionsOf = (x) =>
+    x.regionPasses == null
+      ? `${x.lookups} / ${x.regions}`
+      : `${x.lookups} / ${x.regionPasses.map((p) => `${p.bits === '' ? "''" : p.bits}: ${p.peers} peers`).join(', ')}`
+  const nsnRow = (x, label) => [
+    label,
     num(x.wallMs / 1000, 1),
     num(x.shardsPerSec, 1),
     num(x.findNodePerShard, 4),
     num(x.addProviderPerShard, 1),
     `${num(x.trueClosestShare * 100, 1)} %`,
-    num(x.cpuMs / 1000, 1),
-    `${x.lookups} / ${x.regions}`,
-  ])
+    `${num(x.cpuMs / 1000, 1)} (${num(x.cpuMs / x.shards, 2)} ms/shard)`,
+    regionsOf(x),
+  ]
+  const rows = (r.nsn ?? []).map((x) => nsnRow(x, `NSN sweep, ${x.shards} shards`))
   if (r.plain != null) {
     rows.push([
-      `plain reprovider, ${r.plain.shards} shards`,
+      `plain reprovider, ${r.plain.shards} shards (10,000: ~${num((r.plain.extrapolatedSecFor10000 ?? 0) / 60, 0)} min)`,
       num(r.plain.wallMs / 1000, 1),
       num(r.plain.shardsPerSec, 2),
       num(r.plain.findNodePerShard, 1),
       num(r.plain.addProviderPerShard, 1),
       `${num(r.plain.trueClosestShare * 100, 1)} %`,
-      num(r.plain.cpuMs / 1000, 1),
+      `${num(r.plain.cpuMs / 1000, 1)} (${num(r.plain.cpuMs / r.plain.shards, 0)} ms/shard)`,
       '–',
     ])
   }
+  if (r.small != null)
+    rows.push(nsnRow(r.small, `NSN sweep, ${r.small.shards} shards on ${r.small.nodes} nodes`))
   lines.push(
     table(
       [
@@ -554,7 +561,7 @@ function renderRepublish(r) {
         'ADD_PROVIDER/shard',
         'on true k closest',
         'CPU s',
-        'lookups / regions',
+        'lookups / regions (peers each holds)',
       ],
       rows,
     ),
