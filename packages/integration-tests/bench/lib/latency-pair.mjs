@@ -313,6 +313,15 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
         },
         repeated: { ms: summarize(repeated[impl]) },
         tablesAtEnd: summarize(nets[impl].nodes.map((node) => node.tableSize())),
+        // NSN: each node's network-size estimate (optimistic provide's N), when it has one
+        networkSizeEstimates:
+          impl === 'nsn'
+            ? summarize(
+                nets[impl].nodes
+                  .map((node) => node.routing?.networkSizeEstimate())
+                  .filter((size) => size != null),
+              )
+            : undefined,
         connectionsAtEnd: summarize(nets[impl].nodes.map((node) => node.libp2p.getConnections().length)),
       }
       log(
