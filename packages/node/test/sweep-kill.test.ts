@@ -7,9 +7,10 @@
  * from its debug log (`sweep region done`) and its schedule state from its datastore.
  */
 import { createHash } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { generateKeyPairFromSeed, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import {
   kadKeyOf,
   lastDone,
@@ -22,7 +23,7 @@ import {
 import { createTestNode, QUIET_SELF_QUERY, stopAll, type TestNode } from '@nsn/core/testing'
 import { LevelDatastore } from 'datastore-level'
 import { afterAll, describe, expect, it } from 'vitest'
-import { DATASTORE_DIR } from '../src/constants.js'
+import { DATASTORE_DIR, IDENTITY_FILE } from '../src/constants.js'
 import { Daemon, LOOPBACK_FLAGS, type LogRecord, type Ready, TempDirs, waitFor } from './helpers.js'
 
 const dirs = new TempDirs()
@@ -35,7 +36,16 @@ afterAll(async () => {
 })
 
 const K = 4
-const PROVIDER_TTL = 15_000
+/**
+ * The daemon's record TTL: its republish interval I is 27.5 s. With the daemon's seeded
+ * identity (its Kademlia id starts with bit 0, see daemonIdentity) the regions' turns are
+ * at 0 (region 0, its own), I/2 (10 or 11) and 3I/4 in each cycle, so the restart after the
+ * kill at the first pass has about I/2 (13.75 s) before the next turn: a restart slower
+ * than that would find every region due, which is right but proves nothing. (With 15 s
+ * and a random identity the next turn could come I/4 = 3.4 s after the kill: CI's cold
+ * restart took longer, and the test failed.)
+ */
+const PROVIDER_TTL = 30_000
 const SHARDS = 600
 
 function shardHex(i: number): string {
@@ -104,6 +114,22 @@ function passes(d: Daemon): Pass[] {
     }))
 }
 
+/**
+ * Writes a seeded identity into `dataDir` whose Kademlia id starts with bit 0, so the
+ * daemon's own region (its turn at the cycle start) is region 0 and the others' turns
+ * come half and three quarters of an interval later.
+ */
+async function daemonIdentity(dataDir: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const seed = new Uint8Array(createHash('sha256').update(`nsn-test/sweep-kill/daemon/${i}`).digest())
+    const key = await generateKeyPairFromSeed('Ed25519', seed)
+    const id = kadKeyOf(peerIdFromPrivateKey(key).toMultihash().bytes)
+    if (((id[0] as number) & 0x80) !== 0) continue
+    await writeFile(join(dataDir, IDENTITY_FILE), privateKeyToProtobuf(key), { mode: 0o600 })
+    return
+  }
+}
+
 async function persisted(dataDir: string) {
   const datastore = new LevelDatastore(join(dataDir, DATASTORE_DIR))
   await datastore.open()
@@ -132,6 +158,7 @@ describe('a daemon killed with SIGKILL in the middle of a sweep cycle', () => {
     peers = await network()
     const seed = `${(peers[0] as TestNode).addr.toString()}`
     const dataDir = await dirs.make()
+    await daemonIdentity(dataDir)
 
     const first = daemon(dataDir, seed)
     const readyA = await first.ready()
