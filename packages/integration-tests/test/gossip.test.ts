@@ -138,6 +138,10 @@ describe('shard announcements over gossipsub (20 nodes)', () => {
 
     const provider = network.nodes[2]!
     const topic = '/nsn/shards/1/group/video-42'
+    // gossipsub tells a subscription only to directly connected peers: the member and the
+    // provider must be connected (NSN's lookups, which end once the 3 closest answered,
+    // no longer dial most of a 20-node network, as kad-dht's exhaustive queries did)
+    await member.node.libp2p.dial(provider.node.libp2p.getMultiaddrs()[0]!)
     // the provider learns of the member's subscription before it publishes
     await waitFor(
       () =>
