@@ -46,6 +46,7 @@ import {
   assertNetnsAvailable,
   inUse,
   ip,
+  linkRootToSwitch,
   type MadeResources,
   type NetnsHost,
   removeMade,
@@ -320,16 +321,15 @@ export class NatTopology {
 
     // the root's management link: its end made here, its peer moved into the switch
     const peer = `nsn${process.pid}s${SERIAL_BASE + Number(this.prefix.split('-')[2])}`
-    await ip(['link', 'add', this.rootLink, 'type', 'veth', 'peer', 'name', peer])
-    this.made.rootLink = true
-    await ip(['link', 'set', peer, 'netns', sw])
-    await ip(['-n', sw, 'link', 'set', peer, 'name', 'root'])
-    await ip(['-n', sw, 'link', 'set', 'root', 'master', 'mg0', 'up'])
-    await ip(['addr', 'add', `${this.rootIp}/32`, 'dev', this.rootLink])
-    await ip(['link', 'set', this.rootLink, 'up'])
-    for (const host of this.hosts) {
-      await ip(['route', 'add', `${host.ip}/32`, 'dev', this.rootLink, 'src', this.rootIp])
-    }
+    await linkRootToSwitch({
+      sw,
+      bridge: 'mg0',
+      rootLink: this.rootLink,
+      peer,
+      rootIp: this.rootIp,
+      hostIps: this.hosts.map((host) => host.ip),
+      made: this.made,
+    })
   }
 
   /**

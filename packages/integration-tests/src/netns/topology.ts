@@ -116,6 +116,34 @@ export async function removeMade(made: MadeResources, rootLink: string): Promise
 }
 
 /** {@link removeMade}, synchronously and ignoring errors (process exit). */
+/**
+ * Links the root namespace to a topology's switch: a veth whose root end is `rootLink`
+ * (address `rootIp`) and whose other end, made as `peer`, is moved into the switch `sw`,
+ * renamed `root` and enslaved to `bridge`; a /32 route to each host's address goes through
+ * it. `made.rootLink` is set as soon as the link exists, so a failure past it is cleaned up.
+ */
+export async function linkRootToSwitch(link: {
+  sw: string
+  bridge: string
+  rootLink: string
+  peer: string
+  rootIp: string
+  hostIps: readonly string[]
+  made: MadeResources
+}): Promise<void> {
+  const { sw, bridge, rootLink, peer, rootIp, made } = link
+  await ip(['link', 'add', rootLink, 'type', 'veth', 'peer', 'name', peer])
+  made.rootLink = true
+  await ip(['link', 'set', peer, 'netns', sw])
+  await ip(['-n', sw, 'link', 'set', peer, 'name', 'root'])
+  await ip(['-n', sw, 'link', 'set', 'root', 'master', bridge, 'up'])
+  await ip(['addr', 'add', `${rootIp}/32`, 'dev', rootLink])
+  await ip(['link', 'set', rootLink, 'up'])
+  for (const hostIp of link.hostIps) {
+    await ip(['route', 'add', `${hostIp}/32`, 'dev', rootLink, 'src', rootIp])
+  }
+}
+
 export function removeMadeSync(made: MadeResources, rootLink: string): void {
   for (const netns of made.netns) {
     killInsideSync(netns)
@@ -359,16 +387,15 @@ export class Topology {
     )
     // the root's end is made here and its peer moved into the switch
     const peer = `nsn${process.pid}s${this.rootLink.slice(this.rootLink.lastIndexOf('r') + 1)}`
-    await ip(['link', 'add', this.rootLink, 'type', 'veth', 'peer', 'name', peer])
-    this.made.rootLink = true
-    await ip(['link', 'set', peer, 'netns', sw])
-    await ip(['-n', sw, 'link', 'set', peer, 'name', 'root'])
-    await ip(['-n', sw, 'link', 'set', 'root', 'master', 'br0', 'up'])
-    await ip(['addr', 'add', `${this.rootIp}/32`, 'dev', this.rootLink])
-    await ip(['link', 'set', this.rootLink, 'up'])
-    for (const host of this.hosts) {
-      await ip(['route', 'add', `${host.ip}/32`, 'dev', this.rootLink, 'src', this.rootIp])
-    }
+    await linkRootToSwitch({
+      sw,
+      bridge: 'br0',
+      rootLink: this.rootLink,
+      peer,
+      rootIp: this.rootIp,
+      hostIps: this.hosts.map((host) => host.ip),
+      made: this.made,
+    })
   }
 
   /** Opens a TCP connection from the root namespace to a short-lived listener in every host. */
