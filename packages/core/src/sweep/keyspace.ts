@@ -166,12 +166,21 @@ export function regionPhase(bits: string, self: Uint8Array): number {
  * The prefix length L a network of peers suggests: for each lookup's closest peers
  * (sorted, the closest first), the smallest common prefix between the closest and the
  * others, averaged over the lookups and rounded down. 0 without samples.
+ *
+ * With `k` given, a lookup that found fewer than `k` peers counts 0: it met every peer
+ * there is near its target, so one region there must hold them all. Without this, two
+ * peers of a 3-node network that happen to share 4 leading bits made 16 regions, each
+ * explored with its own lookup.
  */
-export function estimatePrefixLength(lookups: readonly (readonly Uint8Array[])[]): number {
+export function estimatePrefixLength(lookups: readonly (readonly Uint8Array[])[], k?: number): number {
   const samples: number[] = []
   for (const peers of lookups) {
     const [first, ...rest] = peers
     if (first == null || rest.length === 0) continue
+    if (k != null && peers.length < k) {
+      samples.push(0)
+      continue
+    }
     samples.push(Math.min(...rest.map((id) => commonPrefixBits(first, id))))
   }
   if (samples.length === 0) return 0

@@ -454,7 +454,7 @@ export class Sweeper {
       }
     }
     if (samples.length === 0) return
-    this.prefixLength = estimatePrefixLength(samples)
+    this.prefixLength = estimatePrefixLength(samples, this.options.k)
     if (this.state != null) {
       this.state.prefixLength = this.prefixLength
       await this.store.saveState(this.state)

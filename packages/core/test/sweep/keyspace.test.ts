@@ -78,6 +78,24 @@ describe('keyspace bits', () => {
     ).toBe(1)
     expect(estimatePrefixLength([])).toBe(0)
   })
+
+  it('estimates L = 0 from lookups that found fewer than k peers (a network smaller than k)', () => {
+    // the two other peers of a 3-node network sharing their first 5 bits: 32 regions
+    // before, each explored with a lookup of its own
+    const b = Uint8Array.from([0b1010_1000])
+    const c = Uint8Array.from([0b1010_1100])
+    expect(estimatePrefixLength([[b, c]])).toBe(5)
+    expect(estimatePrefixLength([[b, c]], 20)).toBe(0)
+    expect(
+      estimatePrefixLength(
+        [
+          [b, c],
+          [c, b],
+        ],
+        2,
+      ),
+    ).toBe(5)
+  })
 })
 
 describe('regions from the prefix trie of known peers', () => {

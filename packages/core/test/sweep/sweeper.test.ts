@@ -122,6 +122,24 @@ describe('the Sweeper on a stub network', () => {
     })
   }
 
+  it('keeps one region on a 3-node network whose two other peers share their first bits (estimate on)', async () => {
+    // a flaky batch-API test: L was estimated from the two peers' common prefix (4 bits in
+    // 1 of 16 networks), so a batch on a 3-node network explored 16 regions
+    const peers = network(2, 7).map((peer, i) => {
+      const key = Uint8Array.from(peer.key)
+      key[0] = i === 0 ? 0b1010_1000 : 0b1010_1100 // 5 common bits
+      return { ...peer, key }
+    })
+    const shards = new MemoryShards(0, 1)
+    const h = harness(peers, shards)
+    const sweeper = new Sweeper(h.components, { interval: 1000, k: 20 })
+    const batch = new MemoryShards(100, 8).shards.map((s) => s.hash)
+    const summary = await sweeper.provideBatch(batch)
+    expect(summary.regions).toBe(1)
+    expect(summary.lookups).toBe(1)
+    expect(summary.confirmedMedian).toBe(2)
+  })
+
   it('republishes a cycle with a few lookups per region, each shard on its true k closest', async () => {
     const peers = network(300, 1)
     const shards = new MemoryShards(3000, 2)
