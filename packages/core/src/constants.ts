@@ -33,6 +33,15 @@ export const SELF_QUERY_INTERVAL = 5 * minute
 /** How often the routing table is refreshed (stale peers dropped, buckets looked up). */
 export const REFRESH_INTERVAL = 5 * minute
 
+/**
+ * A refresh also runs once the routing table has doubled since the last one ended, but
+ * not sooner than this after it. A node that joined an early, small network refreshed
+ * its buckets when it knew a handful of peers and not again for {@link REFRESH_INTERVAL}:
+ * its lookups met fewer than k peers, so it had no network-size estimate (26 of 50 nodes
+ * of a bench network a minute after they joined) and its provides were not optimistic.
+ */
+export const REFRESH_ON_GROWTH_MIN_GAP = 30 * second
+
 /** How long peers that receive our provider records keep them. */
 export const PROVIDER_RECORD_TTL = 12 * hour
 
@@ -779,6 +788,14 @@ export const STREAM_POOL_PER_PEER = 2
  * one of that peer's inbound streams.
  */
 export const STREAM_POOL_MAX_IDLE = 512
+
+/**
+ * Peers whose last stream-opening time the pool remembers (the most recent ones): a new
+ * stream on an open connection costs one round trip, so that time is a peer's RTT before
+ * any request to it was answered, and a lookup tries the faster of the peers it never
+ * asked first.
+ */
+export const STREAM_POOL_OPEN_TIMES = 1_024
 
 /**
  * An idle DHT stream gets a kad PING on it after this many ms, below the listener's idle

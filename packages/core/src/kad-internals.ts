@@ -10,7 +10,8 @@
  * | `queryManager.run` | a deadline on every query, ours and background ones (DESIGN: 10 s) | kad-dht has no query-timeout option: a query without a signal gets a hard-coded 180 s, and the first self-query none at all (`QuerySelf`'s timeout is not an option either) |
  * | `reprovider.shouldReprovide` | turned off: NSN's `Republisher` is the one republish mechanism | `reprovide.threshold: 0` still republishes every self-record kad-dht considers expired (after a downtime longer than the TTL), racing the Republisher; `reprovide.interval` is also the cleanup interval of others' records, which must keep running |
  * | `routingTableRefresh.refreshTable` | kad-dht's own refresh loop turned off | the refresh interval is not passed through kad-dht's init |
- * | `routingTableRefresh._refreshCommonPrefixLength`, `_maxCommonPrefix` | NSN's refresh: one awaitable lookup per bucket | `dht.refreshRoutingTable()` fires and forgets, has no result and no per-bucket error |
+ * | `routingTableRefresh._refreshCommonPrefixLength` | NSN's refresh: one awaitable lookup per bucket | `dht.refreshRoutingTable()` fires and forgets, has no result and no per-bucket error |
+ * | `routingTable.kb.localPeer.kadId` and each entry's `kadId` | the refresh's highest common prefix length, in bits (`maxCommonPrefixBits`) | kad-dht's `_maxCommonPrefix` counts leading zero *bytes* of the XOR while `_refreshCommonPrefixLength` takes bits: below 256 peers it is 0, and a refresh looked up one bucket of about log2(N) |
  * | `refreshRoutingTable` (the public method) | replaced: runs NSN's refresh, or fails with `NotStartedError` | after the loop above is turned off it would be a silent no-op |
  * | `routingTable` (`size`, `kb.toIterable()`, `remove`, `find`, `peer:add`/`peer:remove` events) | table size and peers, refresh, the routing-table gauge | the `KadDHT` interface exposes no routing table |
  * | `routingTable.kb.lastPingThreshold` | configurable protection of recently pinged peers | hard-coded 10 min |
@@ -20,7 +21,7 @@
  * | `routingTable.add` (+ its `peer:remove` event) | wrapped by the routing admission (`routing-admission.ts`): a peer in its eviction quarantine, or one of an IP group that already has `perBucket` peers in its k-bucket or `perTable` in the table (`routing-diversity.ts`), is refused before kad-dht pings it or puts it in a bucket; `peer:remove` gives its slots back | every way into kad-dht's table (a connection, a peer in an answer, the peer store at start) goes through `routingTable.add` (`queueRoutingTableUpdate` calls `this.add`), and kad-dht has no admission hook, no diversity filter and no memory of evicted peers; the k-bucket's `add` is one level lower and sees the same calls |
  * | `network.components.connectionManager.openStream` (for the DHT protocol only) and `network.sendRequest` (a wrapper just outside the request timeouts) | the outbound stream slots (`stream-slots.ts`): at most `perPeer` DHT streams open to one peer, a request past it waits for a stream to close (bounded, then `OverloadedError`), the wait outside the peer's request timeout; the slot is handed from the `sendRequest` wrapper to the stream through the request options and freed by the stream's `close` event | kad-dht opens a stream per request without waiting: past libp2p's per-connection limits (the peer's `maxInboundStreams`, this node's `maxOutboundStreams`) the stream is reset or refused and the request fails as if the peer had; kad-dht has no queue for streams, and only `openStream` sees the stream whose close frees the slot |
  * | `network.sendRequest` (second wrapper, outermost) | the routing admission drops from each answer's closer peers the quarantined peers and the peers of an IP group that already gave this lookup `perTable` peers; the per-lookup state is keyed (weakly) by the `signal` kad-dht's query manager gives every request of one query, all paths included | the closer peers of answers drive kad-dht's lookup (`queryPath`) with no hook between the answer and the next hop; the wrapper must be outside the request-timeouts one, which gives the inner call a signal of its own |
- * | `peerRouting.getClosestPeers` | wrapped: every completed lookup of k closest peers (NSN's own, kad-dht's self-query, the refresh's per-bucket lookups) reports its key and closest peers to the network-size estimate of optimistic provide (`network-size.ts`); events pass through unchanged | the refresh and the self-query run their lookups inside kad-dht and only count the peers found; kad-dht has no event for a completed lookup |
+ * | `peerRouting.getClosestPeers` | replaced by NSN's lookups (below) when they are on, so kad-dht's own closest-peer lookups (the refresh's per-bucket ones, the self-query, `putValue`'s and its `provide`'s) run on them too; else wrapped. Either way every completed lookup of k closest peers reports its key and closest peers to the network-size estimate of optimistic provide (`network-size.ts`) | the refresh and the self-query run their lookups inside kad-dht and only count the peers found; kad-dht has no event for a completed lookup |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-key-per-IP-group, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy. A record's IP group is that of the connection its ADD_PROVIDER arrived on: the inbound guard hands the connection to the `rpc.handleMessage` wrapper, which notes it per sender while kad-dht's handler runs (the handler checks, as the guard does, that the provider is the sender); without the guard, or for a call outside a message, the group of the provider's first open connection with an IP address (libp2p's connection manager) | kad-dht stores any number of records from anyone, has no cap option, writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool), and calls `addProvider(cid, peerId)` without the connection |
@@ -30,8 +31,8 @@
  * | `findProviders`, `getClosestPeers` (the DHT's public methods, replaced on the instance), `routingTable.closestPeers`, `routingTable.queueRoutingTableUpdate`, `providers.getProviders` | NSN's lookups (`lookup/lookup.ts`): the same requests through the hooked `network.sendRequest` above, scheduled for latency (cheapest peers first: open connection, then measured response time), ended once the beta closest peers answered; the table's closest peers start a lookup, answering peers update the table as kad-dht's query manager does, and a provider lookup starts from this node's own records | kad-dht's `queryPath` queues a query's peers in a local `Queue` sorted by XOR distance, created per path with no option or hook, and its 20 disjoint paths each run until their own queue drains; "slow peers after fast ones" and an earlier end cannot be had without replacing the query, and replacing the public methods keeps every caller (ShardRouting, libp2p's content and peer routing, benchmarks' taps) on one path |
  * | `network.sendRequest` (innermost, replaced) | warm streams (`stream-pool.ts`, `pooled-requests.ts`): FIND_NODE, GET_PROVIDERS and PING go on an idle stream to the peer when there is one (one round trip instead of two: libp2p 3's multistream-select always waits for the protocol echo, its `negotiateFully: false` option is not implemented), their answers read by the answer guard; every wrapper above wraps it as it wrapped kad-dht's; other types go to kad-dht's own | kad-dht opens a new stream per request and closes it after the answer |
  *
- * Kad-dht's query manager still runs its own lookups (the self-query, the refresh's
- * per-bucket lookups, `findPeer`, kad-dht's `provide`, which NSN does not call).
+ * With NSN's lookups on, kad-dht's query manager still runs `findPeer` and `getValue`;
+ * with them off, every lookup.
  * Optimistic provide (`optimistic-provide.ts`) uses only the public `getClosestPeers`
  * events and the hooks above (`openDhtStream`, `addProvider`).
  *
@@ -88,12 +89,31 @@ import {
 import type { RoutingDiversityInit } from './routing-diversity.js'
 import { DhtStreamPool, type StreamPoolInit } from './stream-pool.js'
 import { StreamSlots, type StreamSlotsInit } from './stream-slots.js'
+import { commonPrefixBits } from './sweep/keyspace.js'
+
+/**
+ * The highest common prefix length, in bits, between this node's Kademlia id and a
+ * routing-table peer's: the deepest bucket a refresh looks up (go-libp2p-kad-dht's
+ * `maxCommonPrefix`). 0 for an empty table.
+ */
+export function maxCommonPrefixBits(table: Pick<KadRoutingTable, 'kb'>): number {
+  const self = table.kb.localPeer?.kadId
+  if (self == null) return 0
+  let max = 0
+  for (const { kadId } of table.kb.toIterable()) {
+    if (kadId != null) max = Math.max(max, commonPrefixBits(self, kadId))
+  }
+  return max
+}
 
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
   readonly size: number
   readonly kBucketSize: number
-  kb: { toIterable(): Iterable<{ peerId: PeerId; lastPing: number }> }
+  kb: {
+    toIterable(): Iterable<{ peerId: PeerId; lastPing: number; kadId?: Uint8Array }>
+    localPeer?: { kadId: Uint8Array }
+  }
   remove(peer: PeerId, options?: AbortOptions): Promise<void>
   find(peer: PeerId, options?: AbortOptions): Promise<PeerId | undefined>
 }
@@ -113,7 +133,6 @@ interface QueryManagerLike {
 
 interface RoutingTableRefreshLike {
   refreshTable(force?: boolean, options?: AbortOptions): void
-  _maxCommonPrefix(): number
   _refreshCommonPrefixLength(
     cpl: number,
     lastRefresh: Date,
@@ -346,7 +365,6 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
   const refresh = need<RoutingTableRefreshLike>(dht, 'routingTableRefresh')
   need(dht, 'routingTableRefresh.refreshTable')
   need(dht, 'routingTableRefresh._refreshCommonPrefixLength')
-  need(dht, 'routingTableRefresh._maxCommonPrefix')
   const reprovider = need<ReproviderLike>(dht, 'reprovider')
   need(dht, 'reprovider.shouldReprovide')
   need(dht, 'refreshRoutingTable')
@@ -678,7 +696,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
         sendRequest: (to, msg, sendOptions) => (network as NetworkLike).sendRequest(to, msg, sendOptions),
         closestInTable: (target, count) => table.closestPeers(target, { count }),
         connected: (peer) => connectionManager.getConnections(peer).length !== 0,
-        responseTime: (peer) => requestTimeouts?.times.responseTimeOf(peer.toString()),
+        // measured response times first; else the time a stream to it took to open (one
+        // round trip), for peers this node warmed a stream to but never asked
+        responseTime: (peer) =>
+          requestTimeouts?.times.responseTimeOf(peer.toString()) ?? streamPool?.openTimeOf(peer),
         isDialable: (addrs, dialOptions) => connectionManager.isDialable(addrs, dialOptions),
         answered: (peer) => table.queueRoutingTableUpdate(peer),
         localProviders: async (cid, providerOptions) => {
@@ -700,6 +721,12 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     const engine = lookups
     dht.findProviders = (key, findOptions) => engine.findProviders(key, findOptions)
     dht.getClosestPeers = (key, closestOptions) => engine.getClosestPeers(key, closestOptions)
+    // kad-dht's own closest-peer lookups too (the refresh's per-bucket ones, the self-query):
+    // under wide-area latency its query manager's lookups ran for seconds, so a node that
+    // had just joined had no network-size estimate yet (24 of 50 bench nodes at the end
+    // of a run), and its provides were not optimistic. The engine reports each completed
+    // lookup to the observer itself.
+    peerRouting.getClosestPeers = (key, closestOptions) => engine.getClosestPeers(key, closestOptions)
   }
 
   reprovider.shouldReprovide = () => false
@@ -718,7 +745,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     providerRecordTtl: options.providerRecordTtl,
     datastore,
     providerPrefix,
-    maxCommonPrefix: () => refresh._maxCommonPrefix(),
+    maxCommonPrefix: () => maxCommonPrefixBits(routingTable),
     refreshCommonPrefixLength: (cpl, abortOptions) =>
       refresh._refreshCommonPrefixLength(cpl, new Date(0), true, abortOptions),
     attachRefresh(fn) {

@@ -118,15 +118,21 @@ export async function optimisticWalk(
   const candidates = new Map<string, Candidate>()
   const sends = new Map<string, Promise<RecordSend>>()
   const settled: RecordSend[] = []
+  const returnAt = init.returnConfirmations ?? OPTIMISTIC_RETURN_CONFIRMATIONS
   let confirmed = 0
   let early = 0
   let onSettle: (() => void) | undefined
+  // set while the lookup runs: the early sends' confirmations may end it (see below)
+  let onConfirmedDuringWalk: (() => void) | undefined
   const send = (peer: PeerId): void => {
     const id = peer.toString()
     if (sends.has(id)) return
     const sending = components.send(peer).then((result) => {
       settled.push(result)
-      if (result.confirmed) confirmed++
+      if (result.confirmed) {
+        confirmed++
+        onConfirmedDuringWalk?.()
+      }
       onSettle?.()
       return result
     })
@@ -151,17 +157,33 @@ export async function optimisticWalk(
   const events: QueryEvent[] = []
   const finals: Candidate[] = []
   let stoppedEarly = false
+  // the early sends (peers almost surely among the k closest) reaching the return quorum
+  // end the lookup there: the call returns then, as it would after the lookup, and the k
+  // closest known get the rest. Without this the return waited for the lookup's end,
+  // its follow-up included (the slowest of the k closest): 771 ms p50 under the
+  // wide-area emulation at N = 100, where 15 early sends confirm in about one RTT
+  onConfirmedDuringWalk = () => {
+    if (confirmed >= returnAt && !walk.signal.aborted) {
+      stoppedEarly = true
+      walk.abort()
+    }
+  }
   let contacted = 0
   let answered = 0
   const considerForSend = async (peer: PeerId): Promise<void> => {
     const candidate = await consider(peer)
-    if (candidate != null && candidate.distance < sendBelow && sends.size < k) {
+    if (
+      candidate != null &&
+      candidate.distance < sendBelow &&
+      sends.size < k &&
+      !sends.has(candidate.peer.toString())
+    ) {
       send(candidate.peer)
       early++
     }
   }
-  for (const peer of components.seeds ?? []) await considerForSend(peer)
   try {
+    for (const peer of components.seeds ?? []) await considerForSend(peer)
     for await (const event of components.walk(walk.signal)) {
       events.push(event)
       if (event.name === 'SEND_QUERY') contacted++
@@ -186,6 +208,7 @@ export async function optimisticWalk(
     // the walk's own abort (stopped early) is no error; the operation's is
     if (!walk.signal.aborted || signal.aborted) throw err
   } finally {
+    onConfirmedDuringWalk = undefined
     signal.removeEventListener('abort', stopWalk)
     walk.abort()
   }

@@ -16,12 +16,20 @@
  *   dropped.
  * - {@link DhtStreamPool.warm} opens a stream ahead of the first request (the routing
  *   table's peers: warm connections carry a warm stream).
+ * - Opening a stream on an open connection takes one round trip (the echo above): the
+ *   pool remembers it per peer ({@link DhtStreamPool.openTimeOf}), a peer's RTT before
+ *   any request to it was answered.
  *
  * @packageDocumentation
  */
 
 import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
-import { STREAM_POOL_KEEP_ALIVE, STREAM_POOL_MAX_IDLE, STREAM_POOL_PER_PEER } from './constants.js'
+import {
+  STREAM_POOL_KEEP_ALIVE,
+  STREAM_POOL_MAX_IDLE,
+  STREAM_POOL_OPEN_TIMES,
+  STREAM_POOL_PER_PEER,
+} from './constants.js'
 import type { FrameReader } from './inbound-guard.js'
 import { positiveInteger, positiveNumber } from './option-checks.js'
 
@@ -123,6 +131,10 @@ export class DhtStreamPool {
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly now: () => number
   private stopped = false
+  /** Streams lent out per peer (a request or a keep-alive ping runs on them). */
+  private readonly leased = new Map<string, number>()
+  /** The last stream-opening time per peer over an open connection, the most recent peers. */
+  private readonly openTimes = new Map<string, number>()
   /** Requests served on a reused stream, and on a new one (metrics, benchmarks). */
   readonly stats = { reused: 0, opened: 0, keptAlive: 0, dropped: 0 }
 
@@ -137,6 +149,14 @@ export class DhtStreamPool {
   /** Idle streams kept now. */
   get size(): number {
     return this.idleCount
+  }
+
+  /**
+   * How long opening the last new stream to `peer` over an open connection took, in ms
+   * (one round trip), if the pool opened one recently.
+   */
+  openTimeOf(peer: PeerId | string): number | undefined {
+    return this.openTimes.get(peer.toString())
   }
 
   /** Idle streams kept to `peer` now. */
@@ -184,17 +204,24 @@ export class DhtStreamPool {
       if (list.length === 0) this.idle.delete(id)
       if (usable(lease.stream)) {
         this.stats.reused++
+        this.lend(id)
         return { ...lease, reused: true }
       }
       this.stats.dropped++
     }
+    // over an open connection, the opening is one round trip (a dial would add its own)
+    const connected = this.components.connected(peer)
+    const started = performance.now()
     const stream = await this.components.open(peer, options)
+    if (connected) this.noteOpenTime(id, performance.now() - started)
     this.stats.opened++
+    this.lend(id)
     return { peer, stream, reader: this.components.reader(stream), reused: false }
   }
 
   /** Gives a stream back after a complete exchange: kept idle, or closed past the bounds. */
   release(lease: StreamLease): void {
+    this.giveBack(lease)
     if (this.stopped || !usable(lease.stream)) {
       this.close(lease)
       return
@@ -250,16 +277,36 @@ export class DhtStreamPool {
 
   /** Drops a stream that failed (aborted by the caller or the request). */
   discard(lease: StreamLease, err: Error): void {
+    this.giveBack(lease)
     lease.stream.abort(err)
   }
 
+  private lend(id: string): void {
+    this.leased.set(id, (this.leased.get(id) ?? 0) + 1)
+  }
+
+  private giveBack(lease: StreamLease): void {
+    const id = lease.peer.toString()
+    const count = (this.leased.get(id) ?? 0) - 1
+    if (count > 0) this.leased.set(id, count)
+    else this.leased.delete(id)
+  }
+
   /**
-   * Opens an idle stream to `peer` ahead of its first request, unless one is idle or
-   * being opened, or there is no open connection to it.
+   * Opens an idle stream to `peer` ahead of its first request, unless one is idle, lent
+   * out (a request or a keep-alive ping runs on it: it comes back) or being opened, or
+   * there is no open connection to it.
    */
   warm(peer: PeerId): void {
     const id = peer.toString()
-    if (this.stopped || this.idle.has(id) || this.warming.has(id) || !this.components.connected(peer)) return
+    if (
+      this.stopped ||
+      this.idle.has(id) ||
+      this.leased.has(id) ||
+      this.warming.has(id) ||
+      !this.components.connected(peer)
+    )
+      return
     const opening = (async () => {
       try {
         const lease = await this.take(peer, { signal: AbortSignal.timeout(this.options.keepAlive) })
@@ -271,6 +318,13 @@ export class DhtStreamPool {
       }
     })()
     this.warming.set(id, opening)
+  }
+
+  private noteOpenTime(id: string, ms: number): void {
+    this.openTimes.delete(id)
+    this.openTimes.set(id, ms)
+    if (this.openTimes.size > STREAM_POOL_OPEN_TIMES)
+      this.openTimes.delete(this.openTimes.keys().next().value as string)
   }
 
   private close(lease: StreamLease): void {
@@ -313,6 +367,7 @@ export class DhtStreamPool {
       else this.idle.set(id, keep)
     }
     for (const { lease } of stale) {
+      this.lend(lease.peer.toString())
       void this.components.ping(lease, { signal: AbortSignal.timeout(this.options.keepAlive) }).then(
         () => {
           this.stats.keptAlive++

@@ -48,4 +48,42 @@ describe('optimisticWalk seeds (the routing table before the lookup)', () => {
     expect(result.sentTo).toBeGreaterThanOrEqual(2)
     expect(result.confirmed).toBeGreaterThanOrEqual(2)
   })
+
+  it('ends the lookup once the early sends reach the return quorum, without waiting for its slow peers', async () => {
+    const [self, near1, near2, near3, far] = peers as [PeerId, PeerId, PeerId, PeerId, PeerId]
+    const distance = new Map([
+      [near1.toString(), 0.01],
+      [near2.toString(), 0.02],
+      [near3.toString(), 0.03],
+      [far.toString(), 0.6],
+    ])
+    let walkAborted = false
+    const sent: PeerId[] = []
+    const result = await optimisticWalk(
+      {
+        self,
+        seeds: [near1, near2, near3, far],
+        // a lookup whose slowest peers never answer: it would run to the query deadline
+        walk: async function* (walkSignal): AsyncGenerator<QueryEvent> {
+          if (!walkSignal.aborted)
+            await new Promise<void>((resolve) => walkSignal.addEventListener('abort', () => resolve()))
+          walkAborted = true
+          throw walkSignal.reason
+        },
+        distanceTo: async (peer) => distance.get(peer.toString()) ?? 0.9,
+        send: async (peer) => {
+          sent.push(peer)
+          return { peer, sent: true, confirmed: true }
+        },
+      },
+      { networkSize: 100, k: 4, returnConfirmations: 3 },
+      new AbortController().signal,
+    )
+    expect(walkAborted).toBe(true)
+    expect(result.stoppedEarly).toBe(true)
+    expect(result.early).toBe(3)
+    expect(result.confirmed).toBeGreaterThanOrEqual(3)
+    // the k closest known got the record after the stop, the far seed among them (k = 4)
+    expect(sent.map(String).sort()).toEqual([near1, near2, near3, far].map(String).sort())
+  })
 })

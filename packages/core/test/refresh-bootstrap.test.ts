@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -17,6 +18,92 @@ describe('bootstrap and refresh on real nodes', () => {
   afterEach(async () => {
     await stopAll(nodes)
     nodes = []
+  })
+
+  it("runs the refresh's lookups on NSN's lookups (kad-dht's query manager only when they are off)", async () => {
+    // kad-dht's per-bucket refresh lookups and self-query call its peerRouting; under
+    // wide-area latency its query manager took seconds there, so a fresh node had no
+    // network-size estimate and its provides were not optimistic
+    const seed = await createTestNode()
+    const nsn = await createTestNode()
+    const off = await createTestNode({ dht: { lookups: false } })
+    nodes = [seed, nsn, off]
+    await nsn.routing.bootstrap([seed.addr])
+    await off.routing.bootstrap([seed.addr])
+    // a peer id's multihash, as the refresh looks up (the seed refuses malformed keys)
+    const key = seed.libp2p.peerId.toMultihash().bytes
+    const paths = async (node: TestNode): Promise<Array<number | undefined>> => {
+      const peerRouting = (
+        node.libp2p.services.dht as unknown as {
+          peerRouting: {
+            getClosestPeers(key: Uint8Array): AsyncIterable<{ name: string; path?: { index: number } }>
+          }
+        }
+      ).peerRouting
+      const out: Array<number | undefined> = []
+      for await (const event of peerRouting.getClosestPeers(key))
+        if (event.name === 'PEER_RESPONSE') out.push(event.path?.index)
+      return out
+    }
+    // NSN's lookups have no disjoint paths (no path, or index -1); kad-dht's query manager numbers them
+    const ours = await paths(nsn)
+    expect(ours.length).toBeGreaterThan(0)
+    expect(ours.every((index) => index == null || index === -1)).toBe(true)
+    const kad = await paths(off)
+    expect(kad.length).toBeGreaterThan(0)
+    expect(kad.every((index) => index != null && index >= 0)).toBe(true)
+  })
+
+  it('refresh looks up every bucket down to the deepest common prefix in bits (kad-dht counted bytes)', async () => {
+    nodes = await createTestNetwork(12, { routing: { refreshInterval: 0 } })
+    // the seed every other node joins through: 11 peers, of which one shares at least its
+    // first bit but in 1 of 2,048 networks
+    const node = nodes[0] as TestNode
+    await Promise.all(nodes.slice(1).map((other) => other.routing.bootstrap([node.addr])))
+    await waitFor(() => node.routing.routingTableSize() >= 11, {
+      on: routingTableEvents(node.libp2p),
+      what: 'the seed to know every node',
+    })
+    const kadId = (peer: PeerId) =>
+      new Uint8Array(createHash('sha256').update(peer.toMultihash().bytes).digest())
+    const self = kadId(node.libp2p.peerId)
+    let deepest = 0
+    for (const { peerId } of await node.routing.routingTablePeers()) {
+      const other = kadId(peerId)
+      let bits = 0
+      const bit = (id: Uint8Array, i: number) => ((id[i >> 3] ?? 0) >> (7 - (i & 7))) & 1
+      while (bits < 256 && bit(self, bits) === bit(other, bits)) bits++
+      deepest = Math.max(deepest, bits)
+    }
+    const result = await node.routing.refresh()
+    // one lookup per common prefix length 0..deepest; kad-dht's count of zero bytes made
+    // it 0 below 256 peers, so a refresh looked up one bucket only
+    expect(deepest).toBeGreaterThan(0)
+    expect(result.lookups).toBe(Math.min(deepest, 15) + 1)
+  })
+
+  it('refreshes again once the routing table has doubled since the last refresh', async () => {
+    // a node that joined a small network: its first refresh knew 1 peer
+    const refreshes: QueryEndedEvent[] = []
+    const seed = await createTestNode({ dht: { initialQuerySelfInterval: 3_600_000 } })
+    const node = await createTestNode({
+      dht: { initialQuerySelfInterval: 3_600_000 },
+      routing: {
+        refreshOnGrowthMinGap: 0,
+        observer: { queryEnded: (e: QueryEndedEvent) => e.type === 'refresh' && refreshes.push(e) },
+      },
+    })
+    nodes = [seed, node]
+    await node.routing.bootstrap([seed.addr])
+    await node.routing.refresh()
+    const first = refreshes.length
+    expect(first).toBe(1)
+    expect(node.routing.routingTableSize()).toBe(1)
+    // two more peers reach it: the table doubles (1 -> 2), a refresh runs by itself
+    const more = await createTestNetwork(2, { dht: { initialQuerySelfInterval: 3_600_000 } })
+    nodes.push(...more)
+    for (const other of more) await other.routing.bootstrap([node.addr])
+    await waitFor(() => refreshes.length > first, { pollMs: 20, what: 'a refresh after the table doubled' })
   })
 
   it('bootstrap reports success and failure to the observer, and fails typed when nobody can be dialled', async () => {

@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { KadRoutingTable, KadTableAccess } from '../src/kad-internals.js'
+import { type KadRoutingTable, type KadTableAccess, maxCommonPrefixBits } from '../src/kad-internals.js'
 import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from '../src/refresher.js'
 
 /** A routing table of named stub peers: no libp2p, no sockets. */
@@ -175,5 +175,24 @@ describe('RefreshSchedule (fake clock)', () => {
     schedule.start()
     expect(vi.getTimerCount()).toBe(0)
     schedule.stop()
+  })
+})
+
+describe('maxCommonPrefixBits (the deepest bucket a refresh looks up)', () => {
+  it('counts common leading bits, not bytes (kad-dht counted zero bytes: 0 below 256 peers)', () => {
+    const id = (...bytes: number[]) => Uint8Array.from([...bytes, ...new Array(32 - bytes.length).fill(0)])
+    const entry = (kadId: Uint8Array) => ({ peerId: {} as PeerId, lastPing: 0, kadId })
+    const table = {
+      kb: {
+        localPeer: { kadId: id(0b1010_0000) },
+        toIterable: () => [
+          entry(id(0b0000_0000)), // 0 bits
+          entry(id(0b1011_0000)), // 3 bits
+          entry(id(0b1010_0100)), // 5 bits
+        ],
+      },
+    }
+    expect(maxCommonPrefixBits(table)).toBe(5)
+    expect(maxCommonPrefixBits({ kb: { toIterable: () => [] } })).toBe(0)
   })
 })

@@ -1,5 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import type { PeerId, Stream } from '@libp2p/interface'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  DhtStreamPool,
   hooksOf,
   INBOUND_STREAM_IDLE_TIMEOUT,
   InvalidOptionError,
@@ -122,5 +124,72 @@ describe('warm DHT streams (stream-pool.ts)', () => {
     expect(hooksOf(a.libp2p.services.dht).streamPool).toBeUndefined()
     await a.routing.findProviders(shard(500))
     await waitFor(() => inboundDhtStreams(b) === 0, { pollMs: 20, what: 'the request stream closed' })
+  })
+})
+
+describe('stream-opening times (a peer RTT before any answer)', () => {
+  it('remembers how long a stream took to open over an open connection, and not over a dial', async () => {
+    const peer = (name: string) => ({ toString: () => name }) as unknown as PeerId
+    const stream = {
+      status: 'open',
+      writeStatus: 'writable',
+      remoteReadStatus: 'readable',
+    } as unknown as Stream
+    const connected = new Set(['near'])
+    let clock = 0
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock)
+    try {
+      const pool = new DhtStreamPool({
+        open: async () => {
+          clock += 42 // the listener's echo of the protocol: one round trip
+          return stream
+        },
+        reader: () => ({}) as never,
+        ping: async () => {},
+        connected: (p) => connected.has(p.toString()),
+      })
+      const a = await pool.lease(peer('near'), {})
+      expect(a.reused).toBe(false)
+      expect(pool.openTimeOf('near')).toBe(42)
+      // a stream to a peer without a connection includes the dial: not an RTT
+      await pool.lease(peer('far'), {})
+      expect(pool.openTimeOf('far')).toBeUndefined()
+    } finally {
+      now.mockRestore()
+    }
+  })
+
+  it('does not warm a second stream to a peer whose stream is lent out (a request or a keep-alive ping)', async () => {
+    // the race of a flaky test: the sweep pinged the idle stream (taking it out of the
+    // idle list) and warmed the peer in the same pass, so the peer got two streams
+    const peer = { toString: () => 'busy' } as unknown as PeerId
+    const stream = {
+      status: 'open',
+      writeStatus: 'writable',
+      readStatus: 'readable',
+      remoteWriteStatus: 'writable',
+      remoteReadStatus: 'readable',
+      addEventListener: () => {},
+      abort: () => {},
+      close: async () => {},
+    } as unknown as Stream
+    let opened = 0
+    const pool = new DhtStreamPool({
+      open: async () => {
+        opened++
+        return stream
+      },
+      reader: () => ({}) as never,
+      ping: async () => {},
+      connected: () => true,
+    })
+    const lease = await pool.lease(peer, {})
+    pool.warm(peer)
+    expect(opened).toBe(1)
+    pool.release(lease)
+    expect(pool.idleTo(peer)).toBe(1)
+    pool.warm(peer)
+    expect(opened).toBe(1)
+    pool.stop()
   })
 })
