@@ -6,6 +6,9 @@
  * - A peer whose normalised XOR distance to the key is below
  *   {@link OPTIMISTIC_SEND_THRESHOLD} / N (N: the network-size estimate,
  *   `network-size.ts`) is almost surely among the k closest: it gets the record at once.
+ * - A node whose routing table holds nearly the whole estimated network
+ *   ({@link OPTIMISTIC_COMPLETE_TABLE}) knows the k closest peers already: the table's k
+ *   closest all get the record at once.
  * - The lookup stops once k records are out, or once the mean distance of the k closest
  *   peers it knows is below {@link OPTIMISTIC_STOP_THRESHOLD} / N; then the k closest
  *   known peers not yet sent to get the record.
@@ -23,6 +26,7 @@ import type { RecordSend } from './confirmed-provide.js'
 import {
   K_BUCKET_SIZE,
   OPTIMISTIC_BACKGROUND_SENDS,
+  type OPTIMISTIC_COMPLETE_TABLE,
   OPTIMISTIC_RETURN_CONFIRMATIONS,
   OPTIMISTIC_SEND_THRESHOLD,
   OPTIMISTIC_STOP_THRESHOLD,
@@ -56,6 +60,12 @@ export interface OptimisticWalkComponents {
    * the send threshold get the record at once, before the lookup's first answer.
    */
   seeds?: readonly PeerId[]
+  /**
+   * The seeds are the network's closest peers: this node knows nearly the whole network
+   * (its routing table holds at least {@link OPTIMISTIC_COMPLETE_TABLE} of the estimated
+   * size), so every seed gets the record at once, whatever the send threshold.
+   */
+  seedsComplete?: boolean
 }
 
 /** Parameters of one walk. */
@@ -170,11 +180,11 @@ export async function optimisticWalk(
   }
   let contacted = 0
   let answered = 0
-  const considerForSend = async (peer: PeerId): Promise<void> => {
+  const considerForSend = async (peer: PeerId, certain = false): Promise<void> => {
     const candidate = await consider(peer)
     if (
       candidate != null &&
-      candidate.distance < sendBelow &&
+      (certain || candidate.distance < sendBelow) &&
       sends.size < k &&
       !sends.has(candidate.peer.toString())
     ) {
@@ -183,7 +193,7 @@ export async function optimisticWalk(
     }
   }
   try {
-    for (const peer of components.seeds ?? []) await considerForSend(peer)
+    for (const peer of components.seeds ?? []) await considerForSend(peer, components.seedsComplete === true)
     for await (const event of components.walk(walk.signal)) {
       events.push(event)
       if (event.name === 'SEND_QUERY') contacted++

@@ -37,6 +37,8 @@ export interface RefresherComponents {
 
 export interface RefresherOptions {
   pingConcurrency: number
+  /** Bucket lookups at once. */
+  lookupConcurrency: number
 }
 
 /** Runs one refresh: liveness check of unconnected table peers, then bucket lookups. */
@@ -77,11 +79,23 @@ export async function refreshRoutingTable(
   const errors: Error[] = []
   if (table.size > 0) {
     const maxCpl = Math.min(hooks.maxCommonPrefix(), 15)
-    const cpls = Array.from({ length: maxCpl + 1 }, (_, cpl) => cpl)
-    const results = await Promise.allSettled(cpls.map((cpl) => hooks.refreshCommonPrefixLength(cpl, abort)))
-    abort.signal?.throwIfAborted()
-    lookups = results.length
-    for (const r of results) if (r.status === 'rejected') errors.push(r.reason as Error)
+    // a few bucket lookups at a time (go-libp2p-kad-dht runs them one after another):
+    // all at once, 50 freshly joined nodes of one host made their peers' answers late
+    // enough for 36 request-timeout evictions of healthy peers
+    let nextCpl = 0
+    const lookupWorker = async (): Promise<void> => {
+      while (nextCpl <= maxCpl) {
+        const cpl = nextCpl++
+        lookups++
+        try {
+          await hooks.refreshCommonPrefixLength(cpl, abort)
+        } catch (err) {
+          errors.push(err as Error)
+        }
+        abort.signal?.throwIfAborted()
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(options.lookupConcurrency, maxCpl + 1) }, lookupWorker))
   }
 
   return {

@@ -20,10 +20,12 @@ import {
   FIND_PROVIDERS_LIMIT,
   K_BUCKET_SIZE,
   NSN_DHT_PROTOCOL,
+  OPTIMISTIC_COMPLETE_TABLE,
   PROVIDE_CONCURRENCY,
   PROVIDE_QUORUM,
   PROVIDER_RECORD_TTL,
   REFRESH_INTERVAL,
+  REFRESH_LOOKUP_CONCURRENCY,
   REFRESH_ON_GROWTH_MIN_GAP,
   REFRESH_PING_CONCURRENCY,
   REPUBLISH_CHECK_INTERVAL,
@@ -1081,7 +1083,7 @@ export class ShardRouting {
     this.refreshing = this.operation('refresh', options, (signal) =>
       refreshRoutingTable(
         { hooks: this.kad, connectionsTo: this.components.connectionsTo, ping: this.components.ping },
-        { pingConcurrency: this.refreshPingConcurrency },
+        { pingConcurrency: this.refreshPingConcurrency, lookupConcurrency: REFRESH_LOOKUP_CONCURRENCY },
         { signal },
       ),
     ).finally(() => {
@@ -1387,6 +1389,7 @@ export class ShardRouting {
             walk: (walkSignal) => this.dht.getClosestPeers(target, { signal: walkSignal }),
             // the table's closest: those certain to be among the k closest get the record at once
             seeds: this.kad.closestPeers(targetId, this.kad.routingTable.kBucketSize),
+            seedsComplete: this.routingTableSize() + 1 >= OPTIMISTIC_COMPLETE_TABLE * networkSize,
             distanceTo: async (peer) => normalisedDistance(await kadId(peer.toMultihash().bytes), targetId),
             send: (peer) => {
               started++

@@ -86,4 +86,29 @@ describe('optimisticWalk seeds (the routing table before the lookup)', () => {
     // the k closest known got the record after the stop, the far seed among them (k = 4)
     expect(sent.map(String).sort()).toEqual([near1, near2, near3, far].map(String).sort())
   })
+
+  it('sends to every seed at once when the table holds nearly the whole network (seedsComplete)', async () => {
+    const [self, a, b, c] = peers as [PeerId, PeerId, PeerId, PeerId]
+    const order: string[] = []
+    const result = await optimisticWalk(
+      {
+        self,
+        seeds: [a, b, c],
+        seedsComplete: true,
+        walk: async function* (): AsyncGenerator<QueryEvent> {
+          order.push('walk')
+        },
+        // far above the send threshold (14.5 / 100): sent anyway, the table is the network
+        distanceTo: async () => 0.6,
+        send: async (peer) => {
+          order.push(`send ${peer === a ? 'a' : peer === b ? 'b' : 'c'}`)
+          return { peer, sent: true, confirmed: true }
+        },
+      },
+      { networkSize: 100, k: 3, returnConfirmations: 3 },
+      new AbortController().signal,
+    )
+    expect(order.slice(0, 3)).toEqual(['send a', 'send b', 'send c'])
+    expect(result.early).toBe(3)
+  })
 })

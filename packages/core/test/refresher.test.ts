@@ -62,7 +62,7 @@ describe('refreshRoutingTable (stubs, no sockets)', () => {
           if (peer.toString() === 'gone') throw new Error('no answer')
         },
       },
-      { pingConcurrency: 2 },
+      { pingConcurrency: 2, lookupConcurrency: 2 },
       {},
     )
     expect(pinged.sort()).toEqual(['alive', 'gone'])
@@ -82,7 +82,7 @@ describe('refreshRoutingTable (stubs, no sockets)', () => {
     const kad = stubKad(stubTable(['a']), 40, 3)
     const result = await refreshRoutingTable(
       { hooks: kad, connectionsTo: () => 1, ping: async () => undefined },
-      { pingConcurrency: 1 },
+      { pingConcurrency: 1, lookupConcurrency: 2 },
       {},
     )
     expect(kad.cpls).toHaveLength(16)
@@ -94,7 +94,7 @@ describe('refreshRoutingTable (stubs, no sockets)', () => {
     const kad = stubKad(stubTable(['a', 'b']), 3)
     const result = await refreshRoutingTable(
       { hooks: kad, connectionsTo: () => 0, ping: () => Promise.reject(new Error('gone')) },
-      { pingConcurrency: 4 },
+      { pingConcurrency: 4, lookupConcurrency: 2 },
       {},
     )
     expect(result).toMatchObject({ removed: 2, sizeAfter: 0, lookups: 0 })
@@ -107,7 +107,7 @@ describe('refreshRoutingTable (stubs, no sockets)', () => {
     await expect(
       refreshRoutingTable(
         { hooks: stubKad(stubTable(['a']), 1), connectionsTo: () => 0, ping: async () => undefined },
-        { pingConcurrency: 1 },
+        { pingConcurrency: 1, lookupConcurrency: 2 },
         { signal: controller.signal },
       ),
     ).rejects.toThrow('stop')
@@ -175,6 +175,34 @@ describe('RefreshSchedule (fake clock)', () => {
     schedule.start()
     expect(vi.getTimerCount()).toBe(0)
     schedule.stop()
+  })
+})
+
+describe('refresh bucket lookups at once', () => {
+  it('runs at most lookupConcurrency bucket lookups at a time, every bucket once', async () => {
+    const table = stubTable(['a'])
+    let running = 0
+    let most = 0
+    const cpls: number[] = []
+    const kad: KadTableAccess = {
+      routingTable: table,
+      maxCommonPrefix: () => 6,
+      async refreshCommonPrefixLength(cpl) {
+        cpls.push(cpl)
+        running++
+        most = Math.max(most, running)
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        running--
+      },
+    }
+    const result = await refreshRoutingTable(
+      { hooks: kad, connectionsTo: () => 1, ping: async () => {} },
+      { pingConcurrency: 1, lookupConcurrency: 2 },
+      {},
+    )
+    expect(most).toBe(2)
+    expect(cpls.sort()).toEqual([0, 1, 2, 3, 4, 5, 6])
+    expect(result.lookups).toBe(7)
   })
 })
 

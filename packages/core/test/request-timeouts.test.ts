@@ -155,6 +155,38 @@ describe('RequestTimeouts (kad-dht sendRequest under the peer timeout)', () => {
     expect(timeouts.times.timeoutOf(PEER)).toBe(30)
   })
 
+  it("restarts a timer that fired late (this node's event loop stalled) instead of failing the peer", async () => {
+    const clock = { now: 0 }
+    const evicted: string[] = []
+    // the answer arrives 45 ms after the request, past the 30 ms timeout, but the host was
+    // stalled for 5 s meanwhile: the timer fired 5 s late, and the answer sat unread
+    const send = async function* (
+      to: PeerId,
+      _msg: unknown,
+      options: AbortOptions,
+    ): AsyncGenerator<QueryEvent> {
+      yield { name: 'SEND_QUERY', to } as unknown as QueryEvent
+      clock.now += 5_000
+      await new Promise((resolve) => setTimeout(resolve, 45))
+      if (options.signal?.aborted) {
+        yield { name: 'QUERY_ERROR', from: to, error: options.signal.reason } as unknown as QueryEvent
+        return
+      }
+      yield { name: 'PEER_RESPONSE', from: to } as unknown as QueryEvent
+    }
+    const timeouts = new RequestTimeouts(
+      {
+        sendRequest: (to, msg, options) => send(to, msg, options),
+        evict: async () => true,
+        reporter: () => ({ evicted: (reason, p) => evicted.push(`${reason} ${p}`) }),
+        now: () => clock.now,
+      },
+      { min: 20, unknownPeer: 30, evictAfter: 1 },
+    )
+    expect(await drain(timeouts.sendRequest(peer, {}, {}))).toEqual(['SEND_QUERY', 'PEER_RESPONSE'])
+    expect(evicted).toEqual([])
+  })
+
   it('gives a request that must dial the dial allowance on top, and takes no sample from it', async () => {
     const clock = { now: 0 }
     // a first contact under wide-area latency: the answer comes after the dial, 80 ms of
