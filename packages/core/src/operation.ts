@@ -51,6 +51,8 @@ export interface RunOperationOptions extends AbortOptions {
    * provide writes this node's own record) and fail in their own way.
    */
   needsPeers?: boolean
+  /** The operation's deadline in ms. Default: the query deadline. */
+  timeout?: number
 }
 
 /**
@@ -88,7 +90,7 @@ function beginOperation(
     context.notify('queryEnded', { type, result: 'error', durationMs: 0, error: err })
     throw err
   }
-  const deadline = startDeadline(context.queryTimeout, options.signal, context.shutdown)
+  const deadline = startDeadline(options.timeout ?? context.queryTimeout, options.signal, context.shutdown)
   const start = performance.now()
   context.notify('queryStarted', { type })
   let result: QueryResult = 'ok'

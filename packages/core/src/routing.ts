@@ -28,6 +28,7 @@ import {
   REFRESH_LOOKUP_CONCURRENCY,
   REFRESH_ON_GROWTH_MIN_GAP,
   REFRESH_PING_CONCURRENCY,
+  REFRESH_TIMEOUT,
   REPUBLISH_CHECK_INTERVAL,
   REPUBLISH_CONCURRENCY,
   REPUBLISH_RETRY_DELAY,
@@ -1080,7 +1081,7 @@ export class ShardRouting {
   async refresh(options: OperationOptions = {}): Promise<RefreshResult> {
     this.assertStarted()
     if (this.refreshing != null) return this.refreshing
-    this.refreshing = this.operation('refresh', options, (signal) =>
+    this.refreshing = this.operation('refresh', { timeout: REFRESH_TIMEOUT, ...options }, (signal) =>
       refreshRoutingTable(
         { hooks: this.kad, connectionsTo: this.components.connectionsTo, ping: this.components.ping },
         { pingConcurrency: this.refreshPingConcurrency, lookupConcurrency: REFRESH_LOOKUP_CONCURRENCY },
