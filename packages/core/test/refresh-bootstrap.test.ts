@@ -54,8 +54,9 @@ describe('bootstrap and refresh on real nodes', () => {
     expect(kad.every((index) => index != null && index >= 0)).toBe(true)
   })
 
-  it('refresh looks up every bucket down to the deepest common prefix in bits (kad-dht counted bytes)', async () => {
-    nodes = await createTestNetwork(12, { routing: { refreshInterval: 0 } })
+  it('refresh looks up every bucket down to the deepest common prefix in bits, to the self-neighbourhood (kad-dht counted bytes)', async () => {
+    // k = 2: with 11 peers the buckets below the self-neighbourhood go 4 bits deep
+    nodes = await createTestNetwork(12, { dht: { kBucketSize: 2 }, routing: { refreshInterval: 0 } })
     // the seed every other node joins through: 11 peers, of which one shares at least its
     // first bit but in 1 of 2,048 networks
     const node = nodes[0] as TestNode
@@ -76,10 +77,12 @@ describe('bootstrap and refresh on real nodes', () => {
       deepest = Math.max(deepest, bits)
     }
     const result = await node.routing.refresh()
-    // one lookup per common prefix length 0..deepest; kad-dht's count of zero bytes made
-    // it 0 below 256 peers, so a refresh looked up one bucket only
+    // one lookup per common prefix length 0..deepest, down to the self-neighbourhood
+    // (log2(table / k) + 1); kad-dht's count of zero bytes made it 0 below 256 peers, so
+    // a refresh looked up one bucket only
     expect(deepest).toBeGreaterThan(0)
-    expect(result.lookups).toBe(Math.min(deepest, 15) + 1)
+    const neighbourhood = Math.ceil(Math.log2(node.routing.routingTableSize() / 2)) + 1
+    expect(result.lookups).toBe(Math.min(deepest, neighbourhood, 15) + 1)
   })
 
   it('refreshes again once the routing table has doubled since the last refresh', async () => {

@@ -5,7 +5,8 @@ import { type RefreshResult, RefreshSchedule, refreshRoutingTable } from '../src
 
 /** A routing table of named stub peers: no libp2p, no sockets. */
 class StubTable extends EventTarget implements KadRoutingTable {
-  readonly kBucketSize = 20
+  /** Tiny by default: the self-neighbourhood never limits the stubs' bucket lookups. */
+  kBucketSize = 1e-9
   readonly removed: string[] = []
   private readonly peers: Map<string, PeerId>
   readonly kb = { toIterable: () => [...this.peers.values()].map((peerId) => ({ peerId, lastPing: 0 })) }
@@ -175,6 +176,21 @@ describe('RefreshSchedule (fake clock)', () => {
     schedule.start()
     expect(vi.getTimerCount()).toBe(0)
     schedule.stop()
+  })
+})
+
+describe('refresh depth', () => {
+  it('looks up the buckets down to the self-neighbourhood only (log2(table / k) + 1)', async () => {
+    const table = stubTable(Array.from({ length: 40 }, (_, i) => `p${i}`))
+    table.kBucketSize = 20
+    const kad = stubKad(table, 9)
+    await refreshRoutingTable(
+      { hooks: kad, connectionsTo: () => 1, ping: async () => {} },
+      { pingConcurrency: 1, lookupConcurrency: 1 },
+      {},
+    )
+    // 40 peers, k = 20: the peers past a 2-bit common prefix are this node's neighbourhood
+    expect(kad.cpls).toEqual([0, 1, 2])
   })
 })
 

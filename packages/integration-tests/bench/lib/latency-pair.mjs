@@ -29,6 +29,14 @@ export const LATENCY_DEFAULTS = {
   tableThreshold: 10,
   tableWaitMs: 30_000,
   warmUpOps: 3,
+  /**
+   * Both networks run this long after the join before any operation, as nodes that have
+   * been up a minute (NSN's refreshes and network-size estimate; kad-dht's self-query).
+   */
+  settleMs: 60_000,
+  /** A failed join is tried this many times in all, after 1 s, then 2 s (the daemon retries while its table is empty). */
+  joinAttempts: 3,
+  joinRetryMs: 1000,
   k: 20,
   seed: 2024,
   latencySeed: 13,
@@ -71,6 +79,8 @@ async function buildNetwork(impl, n, keys, config, latency, counter, log) {
   const nodes = []
   const bootstrapMs = []
   const errors = []
+  const retries = []
+  const failed = []
   const start = performance.now()
   for (let first = 0; first < n; first += config.joinBatch) {
     const batch = []
@@ -88,12 +98,27 @@ async function buildNetwork(impl, n, keys, config, latency, counter, log) {
         if (i === 0) return
         // the first batch joins onto its own first node; later ones onto earlier batches
         const pool = earlier === 0 ? i : earlier
-        const targets = sample(random, pool, Math.min(config.bootstrapPeers, pool)).map((j) => nodes[j].addr)
+        // the targets of every attempt are drawn up front, so that both implementations
+        // get the same draws whatever fails
+        const draws = Array.from({ length: config.joinAttempts }, () =>
+          sample(random, pool, Math.min(config.bootstrapPeers, pool)).map((j) => nodes[j].addr),
+        )
         const t = performance.now()
-        try {
-          await node.bootstrap(targets)
-        } catch (err) {
-          errors.push(errorName(err))
+        // as the daemon's bootstrapper does: a failed join is retried with backoff
+        // (BOOTSTRAP_RETRY_MIN, doubling) while the routing table is empty
+        for (let attempt = 0; attempt < config.joinAttempts; attempt++) {
+          if (attempt > 0) {
+            retries.push(i)
+            await settle(config.joinRetryMs * 2 ** (attempt - 1))
+            if (node.tableSize() > 0) break
+          }
+          try {
+            await node.bootstrap(draws[attempt])
+            break
+          } catch (err) {
+            errors.push(errorName(err))
+            if (attempt === config.joinAttempts - 1) failed.push(errorName(err))
+          }
         }
         bootstrapMs.push(performance.now() - t)
       }),
@@ -111,6 +136,9 @@ async function buildNetwork(impl, n, keys, config, latency, counter, log) {
     tablesReadyMs: performance.now() - start,
     bootstrapMs: summarize(bootstrapMs),
     bootstrapErrors: errors.length,
+    /** Joins retried (an attempt failed) and joins that failed every attempt. */
+    bootstrapRetries: retries.length,
+    joinsFailed: failed.length,
     bootstrapErrorNames: Object.fromEntries(
       [...new Set(errors)].map((e) => [e, errors.filter((x) => x === e).length]),
     ),
@@ -144,6 +172,8 @@ async function timed(net, node, fn) {
     sends: tally.sends,
     firstProviderMs: tally.firstProviderMs,
     local: tally.localProvider,
+    deadline: tally.deadline,
+    optimistic: tally.optimistic,
     error,
     value,
   }
@@ -176,6 +206,17 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
       impls.map((impl) => buildNetwork(impl, n, keys, config, latency, counters[impl], log)),
     )
     for (const net of built) nets[net.impl] = net
+    await settle(config.settleMs)
+    for (const net of built) {
+      net.join.tableSizesAfterSettle = summarize(net.nodes.map((node) => node.tableSize()))
+      if (net.impl === 'nsn')
+        net.join.networkSizeEstimatesAfterSettle = net.nodes.filter(
+          (node) => node.routing?.networkSizeEstimate() != null,
+        ).length
+    }
+    log(
+      `  [n=${n}] settled ${config.settleMs / 1000} s at ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    )
     const random = seededRandom(config.seed * 7919 + n)
     const alternate = (k) => (k % 2 === 0 ? impls : [...impls].reverse())
 
@@ -292,6 +333,19 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
           dialsPerOp: summarize(pv.map((p) => p.dials)),
           cpuMsPerOp: summarize(pv.map((p) => p.cpuMs)).mean,
           networkRpcs: provideRpcs[impl],
+          // NSN: optimistic provides (early sends, lookups stopped early), when it ran them
+          optimistic:
+            impl === 'nsn'
+              ? {
+                  count: pv.filter((p) => p.optimistic != null).length,
+                  stoppedEarly: pv.filter((p) => p.optimistic?.stoppedEarly === true).length,
+                  early: summarize(pv.filter((p) => p.optimistic != null).map((p) => p.optimistic.early)),
+                  sentTo: summarize(pv.filter((p) => p.optimistic != null).map((p) => p.optimistic.sentTo)),
+                  networkSize: summarize(
+                    pv.filter((p) => p.optimistic != null).map((p) => p.optimistic.networkSize),
+                  ),
+                }
+              : undefined,
         },
         placement: {
           accuracy: summarize(pl.map((p) => p.accuracy)).mean,
@@ -303,6 +357,8 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
           ms: summarize(lk.map((x) => x.ms)),
           firstProviderMs: summarize(lk.map((x) => x.firstProviderMs)),
           localHits: lk.filter((x) => x.local).length,
+          /** Lookups cut by the query deadline (QUERY_TIMEOUT, for both). */
+          deadlineHits: lk.filter((x) => x.deadline).length,
           successRate: lk.filter((x) => x.found).length / lk.length,
           retrieval: [...byShard.values()].filter(Boolean).length / config.provides,
           rpcsPerOp: summarize(lk.map((x) => x.sends)),
