@@ -404,7 +404,31 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
     results.seconds = (performance.now() - started) / 1000
     return results
   } finally {
-    await Promise.allSettled(Object.values(nets).flatMap((net) => net.nodes.map((node) => node.stop())))
+    // bounded: once, after a full wide-area N = 100 run, a node's stop never settled (no
+    // timer or socket left to settle it), and the run's figures were lost with it
+    const stops = Object.values(nets).flatMap((net) =>
+      net.nodes.map((node, i) =>
+        node
+          .stop()
+          .then(
+            () => undefined,
+            () => undefined,
+          )
+          .then(() => `${net.impl} ${i}`),
+      ),
+    )
+    const stopped = new Set()
+    for (const stop of stops) void stop.then((name) => stopped.add(name))
+    await Promise.race([Promise.all(stops), settle(config.stopWaitMs ?? 60_000)])
+    const total = stops.length
+    if (stopped.size < total) {
+      const stuck = Object.values(nets).flatMap((net) =>
+        net.nodes.map((_, i) => `${net.impl} ${i}`).filter((name) => !stopped.has(name)),
+      )
+      console.error(
+        `  ${stuck.length} of ${total} nodes did not stop within 60 s: ${stuck.slice(0, 10).join(', ')}`,
+      )
+    }
   }
 }
 
