@@ -26,12 +26,20 @@ export const QUERY_TIMEOUT = 10 * second
 
 /**
  * How often kad-dht looks up this node's own id (its self-query), the first time
- * included: NSN's bootstrap does the first self-lookup itself.
+ * included: NSN's bootstrap does the first self-lookup itself. As the refresh
+ * ({@link REFRESH_INTERVAL}): a peer that joins near this node dials it (its own
+ * self-lookup finds it), so the self-query only backs that up; kad-dht's 5 min put a
+ * lookup burst every 5 min on 100 idle nodes in one process (`bench/idle-probe.mjs`).
  */
-export const SELF_QUERY_INTERVAL = 5 * minute
+export const SELF_QUERY_INTERVAL = 10 * minute
 
-/** How often the routing table is refreshed (stale peers dropped, buckets looked up). */
-export const REFRESH_INTERVAL = 5 * minute
+/**
+ * How often the routing table is refreshed (stale peers dropped, buckets looked up):
+ * go-libp2p-kad-dht's `RoutingTableRefreshPeriod` (kad-dht's is 5 min). The lookups of
+ * a refresh are most of an idle node's work; 100 idle nodes in one process
+ * (`bench/idle-probe.mjs`) spent about a third of their CPU on them at 5 min.
+ */
+export const REFRESH_INTERVAL = 10 * minute
 
 /**
  * A refresh also runs once the routing table has doubled since the last one ended, but
@@ -96,13 +104,18 @@ export const PING_MAX_OUTBOUND_STREAMS = 4
 /**
  * How often libp2p's connection monitor pings each connection of an NSN host, in ms
  * (libp2p's default: 10 s). A ping opens a stream (multistream-select, Noise frames, a
- * close) at both ends, about 1 ms of CPU per ping: 100 idle daemon-configured nodes in one
- * process (`bench/idle-probe.mjs`) used 23-37 % of a core at 10 s, 14 % at 1 min, 6 % at
- * 2 min and 4 % with the monitor off. Dead peers leave the routing table through the
+ * close) at both ends, about 1 ms of CPU per ping, and the monitor pings every
+ * connection of a host at once. 100 idle daemon-configured nodes in one process
+ * (`bench/idle-probe.mjs`), every node connected to the 99 others, spent about 10 % of a
+ * core on it at 2 min (measured before, when the network had not yet converged: 23-37 %
+ * at 10 s, 14 % at 1 min, 6 % at 2 min). Dead peers leave the routing table through the
  * per-peer request timeouts and the refresh, not through the monitor; the monitor closes
- * a dead connection within the interval plus the ping timeout.
+ * a dead connection within the interval plus the ping timeout. While it runs, yamux's
+ * own keep-alive (a ping frame on every connection every 30 s, which never closes an
+ * unanswering connection) is off: a second ping of every connection, 4 % of a core on the
+ * same nodes; with the monitor off (0), yamux's keep-alive runs.
  */
-export const CONNECTION_MONITOR_INTERVAL = 2 * minute
+export const CONNECTION_MONITOR_INTERVAL = 5 * minute
 
 /**
  * Shortest wait of libp2p's connection monitor for a ping's answer before it aborts the
@@ -306,6 +319,26 @@ export const ANSWER_MAX_ADDRESSES_PER_PEER = INBOUND_MAX_ADDRESSES_PER_PEER
 
 /** Largest address kept from an answer, in bytes; longer ones are dropped. As inbound. */
 export const ANSWER_MAX_ADDRESS_BYTES = INBOUND_MAX_ADDRESS_BYTES
+
+/**
+ * A peer of an answer (the same id with the same addresses) is announced to kad-dht and
+ * libp2p's peer store (kad-dht's `peer` event: a routing-table candidate, its addresses
+ * merged into the peer store under a write lock) at most once per this many ms. Where
+ * every table holds every peer, every answer names the same peers again: 100 idle
+ * nodes in one process (`bench/idle-probe.mjs`) made 20 announcements per FIND_NODE,
+ * each a routing-table job and a peer-store merge that changed nothing. A peer already
+ * in the table is not added twice, one refused is not retried sooner than kad-dht's
+ * 10 min ping threshold or the eviction quarantine allow, and new addresses are a new
+ * announcement; a minute is well within all three. 0 announces every time.
+ */
+export const ANSWER_PEER_ANNOUNCE_INTERVAL = 1 * minute
+
+/**
+ * Announced peers of answers remembered (least recently announced forgotten past it:
+ * announced again at their next mention), so the memory is bounded whatever the
+ * network's size.
+ */
+export const ANSWER_PEER_ANNOUNCE_MEMORY = 1_024
 
 /**
  * Largest answer this node reads from another peer, in bytes, for k = 20: the largest

@@ -316,7 +316,10 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     },
     transports: [tcp(), ...(nat.transports as Array<NonNullable<Libp2pOptions['transports']>[number]>)],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // yamux's keep-alive (a ping frame on every connection every 30 s, which never closes
+    // a connection that does not answer) only where the connection monitor is off: with
+    // the monitor on it is a second ping of every connection (CONNECTION_MONITOR_INTERVAL)
+    streamMuxers: [yamux({ enableKeepAlive: monitor === 0 })],
     connectionManager: {
       ...(inboundConnectionThreshold == null ? {} : { inboundConnectionThreshold }),
       ...(maxIncomingPendingConnections == null ? {} : { maxIncomingPendingConnections }),
