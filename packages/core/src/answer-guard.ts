@@ -303,7 +303,8 @@ export class AnswerGuard {
       }
       for (const peer of clean.peers) {
         // the same peer with the same addresses, announced lately: nothing new to tell
-        if (this.announced == null || this.announced.pass(announcementKey(peer))) this.components.dispatchPeer(peer)
+        if (this.announced == null || this.announced.pass(announcementKey(peer)))
+          this.components.dispatchPeer(peer)
       }
       return clean.message
     } finally {

@@ -26,20 +26,18 @@ export const QUERY_TIMEOUT = 10 * second
 
 /**
  * How often kad-dht looks up this node's own id (its self-query), the first time
- * included: NSN's bootstrap does the first self-lookup itself. As the refresh
- * ({@link REFRESH_INTERVAL}): a peer that joins near this node dials it (its own
- * self-lookup finds it), so the self-query only backs that up; kad-dht's 5 min put a
- * lookup burst every 5 min on 100 idle nodes in one process (`bench/idle-probe.mjs`).
+ * included: NSN's bootstrap does the first self-lookup itself, and every refresh
+ * ({@link REFRESH_INTERVAL}) starts with one, so this only backs them up (refreshes can
+ * be turned off); kad-dht's 5 min, next to the refresh's, added a lookup burst every
+ * 5 min on 100 idle nodes in one process (`bench/idle-probe.mjs`).
  */
 export const SELF_QUERY_INTERVAL = 10 * minute
 
 /**
- * How often the routing table is refreshed (stale peers dropped, buckets looked up):
- * go-libp2p-kad-dht's `RoutingTableRefreshPeriod` (kad-dht's is 5 min). The lookups of
- * a refresh are most of an idle node's work; 100 idle nodes in one process
- * (`bench/idle-probe.mjs`) spent about a third of their CPU on them at 5 min.
+ * How often the routing table is refreshed: stale peers dropped, this node's own id
+ * looked up, then each bucket the self-lookup did not cover (`refresher.ts`).
  */
-export const REFRESH_INTERVAL = 10 * minute
+export const REFRESH_INTERVAL = 5 * minute
 
 /**
  * A refresh also runs once the routing table has doubled since the last one ended, but

@@ -18,7 +18,13 @@ import {
 import { encodeKadMessage, frame, type KadMessage } from '../src/kad-message.js'
 import { ProviderStore } from '../src/provider-store.js'
 import { parseShardKey } from '../src/shard-key.js'
-import { createTestNetwork, createTestNode, QUIET_SELF_QUERY, stopAll, type TestNode } from '../src/testing.js'
+import {
+  createTestNetwork,
+  createTestNode,
+  QUIET_SELF_QUERY,
+  stopAll,
+  type TestNode,
+} from '../src/testing.js'
 
 const PREFIX = '/dht/provider'
 
