@@ -150,8 +150,17 @@ try {
   const after = await counters()
   const during = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k]]))
 
+  // after the window: one refresh on three nodes, for its lookup count (the self-lookup
+  // and the buckets it did not cover)
+  const refreshLookups = []
+  for (const node of nodes.slice(1, 4)) {
+    refreshLookups.push(await node.routing.refresh().then((r) => r.lookups, (err) => err.name))
+  }
   const connections = nodes.map((n) => n.libp2p.getConnections().length).sort((a, b) => a - b)
-  const tables = nodes.map((n) => n.routing.routingTableSize()).sort((a, b) => a - b)
+  const tableOf = nodes.map((n) => n.routing.routingTableSize())
+  const tables = [...tableOf].sort((a, b) => a - b)
+  // nodes (by creation order, 0 the seed) that know fewer than k peers: not joined
+  const notJoined = tableOf.flatMap((size, i) => (size < 20 ? [{ node: i, table: size }] : []))
   const median = (xs) => xs[Math.floor(xs.length / 2)]
   console.log(
     JSON.stringify({
@@ -167,11 +176,13 @@ try {
       systemMs: Math.round(used.system / 1000),
       connections: { min: connections[0], median: median(connections), max: connections.at(-1) },
       routingTable: { min: tables[0], median: median(tables), max: tables.at(-1) },
+      notJoined,
       // over the measuring window, all nodes: outbound connections opened (dials) and
       // connections closed, peers evicted by the request timeouts, quarantine refusals,
       // DHT requests answered by type, warm streams opened and kept alive
       during,
       sinceStart: after,
+      refreshLookups,
       dialsPerLookup: lookups > 0 ? Number((during.connectionsOpened / lookups).toFixed(2)) : undefined,
     }),
   )
