@@ -41,6 +41,7 @@ import {
   HOST_PROFILES,
   LOCAL_GOSSIP_WHITELIST,
   LOCAL_PROFILE,
+  MUXER_KEEP_ALIVE_INTERVAL,
   PING_MAX_INBOUND_STREAMS,
   PING_MAX_OUTBOUND_STREAMS,
   PRIVATE_PROFILE,
@@ -316,10 +317,9 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     },
     transports: [tcp(), ...(nat.transports as Array<NonNullable<Libp2pOptions['transports']>[number]>)],
     connectionEncrypters: [noise()],
-    // yamux's keep-alive (a ping frame on every connection every 30 s, which never closes
-    // a connection that does not answer) only where the connection monitor is off: with
-    // the monitor on it is a second ping of every connection (CONNECTION_MONITOR_INTERVAL)
-    streamMuxers: [yamux({ enableKeepAlive: monitor === 0 })],
+    // yamux's keep-alive keeps an idle connection's socket under TCP's inactivity timeout
+    // (MUXER_KEEP_ALIVE_INTERVAL says why)
+    streamMuxers: [yamux({ keepAliveInterval: MUXER_KEEP_ALIVE_INTERVAL })],
     connectionManager: {
       ...(inboundConnectionThreshold == null ? {} : { inboundConnectionThreshold }),
       ...(maxIncomingPendingConnections == null ? {} : { maxIncomingPendingConnections }),
