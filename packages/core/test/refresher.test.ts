@@ -51,19 +51,21 @@ function stubKad(
 
 describe('refreshRoutingTable (stubs, no sockets)', () => {
   it('looks up its own id first, then only the buckets not deeper than the farthest of the k closest found', async () => {
-    // on 100 idle nodes a refresh looked up 8 buckets, of which the self-lookup's k
-    // closest peers held every peer of the 5 deepest (bench/idle-probe.mjs)
-    const table = stubTable(['a'])
+    // the self-lookup's k closest peers hold every peer of the buckets deeper than the
+    // farthest of them: on 100 idle nodes (bench/idle-probe.mjs) 3 bucket lookups a
+    // refresh, not 5 (the self-neighbourhood bound) or 8 (the deepest bucket)
+    // 400 peers: the self-neighbourhood bound (log2(400 / 20) + 1 = 6) is above the deepest bucket
+    const table = stubTable(Array.from({ length: 400 }, (_, i) => `p${i}`))
     const order: string[] = []
     const kad = {
-      ...stubKad(table, 8),
+      ...stubKad(table, 5),
       async refreshCommonPrefixLength(cpl: number) {
         order.push(`cpl ${cpl}`)
       },
       async lookupSelf() {
         order.push('self')
         // the k = 20 closest: the farthest shares 2 bits with this node
-        return [2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 6, 7, 8]
+        return [2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 5]
       },
     }
     const result = await refreshRoutingTable(
@@ -85,7 +87,7 @@ describe('refreshRoutingTable (stubs, no sockets)', () => {
       { pingConcurrency: 1, lookupConcurrency: 1 },
       {},
     )
-    expect(order).toEqual(['self', ...Array.from({ length: 9 }, (_, cpl) => `cpl ${cpl}`)])
+    expect(order).toEqual(['self', ...Array.from({ length: 6 }, (_, cpl) => `cpl ${cpl}`)])
 
     // a failed self-lookup is reported, and every bucket is looked up
     order.length = 0
@@ -97,8 +99,8 @@ describe('refreshRoutingTable (stubs, no sockets)', () => {
       { pingConcurrency: 1, lookupConcurrency: 1 },
       {},
     )
-    expect(order).toHaveLength(9)
-    expect(failed).toMatchObject({ lookups: 10, failedLookups: 1 })
+    expect(order).toHaveLength(6)
+    expect(failed).toMatchObject({ lookups: 7, failedLookups: 1 })
     expect(failed.errors[0]?.message).toBe('self-lookup failed')
   })
 
