@@ -154,7 +154,12 @@ try {
   // and the buckets it did not cover)
   const refreshLookups = []
   for (const node of nodes.slice(1, 4)) {
-    refreshLookups.push(await node.routing.refresh().then((r) => r.lookups, (err) => err.name))
+    refreshLookups.push(
+      await node.routing.refresh().then(
+        (r) => r.lookups,
+        (err) => err.name,
+      ),
+    )
   }
   const connections = nodes.map((n) => n.libp2p.getConnections().length).sort((a, b) => a - b)
   const tableOf = nodes.map((n) => n.routing.routingTableSize())
