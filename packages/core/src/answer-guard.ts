@@ -9,7 +9,8 @@
  * addresses of bounded size, providers without a valid address dropped. What is dropped
  * never reaches the peer store (kad-dht announces every peer of an answer as a
  * discovered peer, whose addresses libp2p merges into the peer store) nor a query
- * result. An answer too large or malformed fails that one request: kad-dht reports a
+ * result. A peer announced with the same addresses within `announceInterval` is not
+ * announced again (see {@link ANSWER_PEER_ANNOUNCE_INTERVAL}). An answer too large or malformed fails that one request: kad-dht reports a
  * query error for the peer and the query moves on to others.
  *
  * @packageDocumentation
@@ -24,9 +25,11 @@ import {
   ANSWER_MAX_ADDRESS_BYTES,
   ANSWER_MAX_ADDRESSES_PER_PEER,
   ANSWER_MAX_PROVIDERS,
+  ANSWER_PEER_ANNOUNCE_INTERVAL,
+  ANSWER_PEER_ANNOUNCE_MEMORY,
   K_BUCKET_SIZE,
 } from './constants.js'
-import { AnswerRejectedError } from './errors.js'
+import { AnswerRejectedError, InvalidOptionError } from './errors.js'
 import { FrameReader, FrameTooLargeError, TruncatedFrameError } from './inbound-guard.js'
 import {
   decodeKadMessage,
@@ -36,7 +39,7 @@ import {
   type KadPeerInfo,
   varintLength,
 } from './kad-message.js'
-import type { IntervalGate } from './lru-map.js'
+import { IntervalGate } from './lru-map.js'
 import type { AnswerDropReason, AnswerRejectReason } from './observer.js'
 import { positiveNumber } from './option-checks.js'
 import type { SendRequest } from './request-timeouts.js'
@@ -56,6 +59,12 @@ export interface AnswerGuardInit {
    * (`ANSWER_MAX_SIZE`, about 646 KiB, with the defaults).
    */
   maxAnswerSize?: number
+  /**
+   * A peer of an answer with the same addresses is announced (kad-dht's `peer` event:
+   * routing-table candidate, peer-store merge) at most once per this many ms; 0 announces
+   * every time. Default {@link ANSWER_PEER_ANNOUNCE_INTERVAL}.
+   */
+  announceInterval?: number
 }
 
 export type ResolvedAnswerGuardOptions = Required<AnswerGuardInit>
@@ -99,7 +108,15 @@ export function resolveAnswerGuardOptions(
     init.maxAddressesPerPeer ?? ANSWER_MAX_ADDRESSES_PER_PEER,
   )
   const maxAddressBytes = count('maxAddressBytes', init.maxAddressBytes ?? ANSWER_MAX_ADDRESS_BYTES)
+  const announceInterval = init.announceInterval ?? ANSWER_PEER_ANNOUNCE_INTERVAL
+  if (!(Number.isFinite(announceInterval) && announceInterval >= 0)) {
+    throw new InvalidOptionError(
+      'answerGuard.announceInterval',
+      `must be a finite number of ms >= 0, got ${String(announceInterval)}`,
+    )
+  }
   return {
+    announceInterval,
     maxCloserPeers,
     maxProviders,
     maxAddressesPerPeer,
@@ -214,11 +231,22 @@ export interface AnswerGuardComponents {
   log?: Logger
   /** At most one log line per offending peer per interval. */
   warnings?: IntervalGate
+  /** The clock of the announcement interval (tests). Default `Date.now`. */
+  now?: () => number
+}
+
+/** A peer as announced: its id and its addresses, in order (base64, space-separated). */
+function announcementKey(peer: PeerInfo): string {
+  let key = Buffer.from(peer.id.toMultihash().bytes).toString('base64')
+  for (const addr of peer.multiaddrs) key += ` ${Buffer.from(addr.bytes).toString('base64')}`
+  return key
 }
 
 /** The answer guard of one DHT: see the module docs. */
 export class AnswerGuard {
   readonly options: ResolvedAnswerGuardOptions
+  /** The peers announced lately, with their addresses ({@link AnswerGuardInit.announceInterval}). */
+  private readonly announced: IntervalGate | undefined
 
   constructor(
     private readonly components: AnswerGuardComponents,
@@ -226,6 +254,10 @@ export class AnswerGuard {
     k = K_BUCKET_SIZE,
   ) {
     this.options = resolveAnswerGuardOptions(init, k)
+    this.announced =
+      this.options.announceInterval > 0
+        ? new IntervalGate(this.options.announceInterval, ANSWER_PEER_ANNOUNCE_MEMORY, components.now)
+        : undefined
   }
 
   /**
@@ -269,7 +301,11 @@ export class AnswerGuard {
       for (const [reason, n] of Object.entries(clean.dropped)) {
         reporter?.trimmed(reason as AnswerDropReason, n)
       }
-      for (const peer of clean.peers) this.components.dispatchPeer(peer)
+      for (const peer of clean.peers) {
+        // the same peer with the same addresses, announced lately: nothing new to tell
+        if (this.announced == null || this.announced.pass(announcementKey(peer)))
+          this.components.dispatchPeer(peer)
+      }
       return clean.message
     } finally {
       signal?.removeEventListener('abort', onAbort)

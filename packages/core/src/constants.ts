@@ -26,11 +26,17 @@ export const QUERY_TIMEOUT = 10 * second
 
 /**
  * How often kad-dht looks up this node's own id (its self-query), the first time
- * included: NSN's bootstrap does the first self-lookup itself.
+ * included: NSN's bootstrap does the first self-lookup itself, and every refresh
+ * ({@link REFRESH_INTERVAL}) starts with one, so this only backs them up (refreshes can
+ * be turned off); kad-dht's 5 min, next to the refresh's, added a lookup burst every
+ * 5 min on 100 idle nodes in one process (`bench/idle-probe.mjs`).
  */
-export const SELF_QUERY_INTERVAL = 5 * minute
+export const SELF_QUERY_INTERVAL = 10 * minute
 
-/** How often the routing table is refreshed (stale peers dropped, buckets looked up). */
+/**
+ * How often the routing table is refreshed: stale peers dropped, this node's own id
+ * looked up, then each bucket the self-lookup did not cover (`refresher.ts`).
+ */
 export const REFRESH_INTERVAL = 5 * minute
 
 /**
@@ -96,13 +102,27 @@ export const PING_MAX_OUTBOUND_STREAMS = 4
 /**
  * How often libp2p's connection monitor pings each connection of an NSN host, in ms
  * (libp2p's default: 10 s). A ping opens a stream (multistream-select, Noise frames, a
- * close) at both ends, about 1 ms of CPU per ping: 100 idle daemon-configured nodes in one
- * process (`bench/idle-probe.mjs`) used 23-37 % of a core at 10 s, 14 % at 1 min, 6 % at
- * 2 min and 4 % with the monitor off. Dead peers leave the routing table through the
+ * close) at both ends, about 1 ms of CPU per ping, and the monitor pings every
+ * connection of a host at once. 100 idle daemon-configured nodes in one process
+ * (`bench/idle-probe.mjs`), every node connected to the 99 others, spent about 10 % of a
+ * core on it at 2 min (measured before, when the network had not yet converged: 23-37 %
+ * at 10 s, 14 % at 1 min, 6 % at 2 min). Dead peers leave the routing table through the
  * per-peer request timeouts and the refresh, not through the monitor; the monitor closes
- * a dead connection within the interval plus the ping timeout.
+ * a dead connection within the interval plus the ping timeout. Between its pings,
+ * yamux's keep-alive ({@link MUXER_KEEP_ALIVE_INTERVAL}) keeps idle sockets open.
  */
-export const CONNECTION_MONITOR_INTERVAL = 2 * minute
+export const CONNECTION_MONITOR_INTERVAL = 5 * minute
+
+/**
+ * How often yamux pings each connection (a ping frame, no stream; yamux's default is
+ * 30 s). `@libp2p/tcp` closes a socket that carried no byte for 2 min (its socket
+ * inactivity timeout), so an idle connection needs a frame more often than that: with
+ * yamux's keep-alive off and the connection monitor at 5 min, 100 idle nodes closed
+ * 19,286 connections in 10 min and re-dialled 8,346. Half the TCP timeout keeps them
+ * open at half the cost of yamux's 30 s. It never closes a connection that does not
+ * answer: the connection monitor does.
+ */
+export const MUXER_KEEP_ALIVE_INTERVAL = 1 * minute
 
 /**
  * Shortest wait of libp2p's connection monitor for a ping's answer before it aborts the
@@ -306,6 +326,26 @@ export const ANSWER_MAX_ADDRESSES_PER_PEER = INBOUND_MAX_ADDRESSES_PER_PEER
 
 /** Largest address kept from an answer, in bytes; longer ones are dropped. As inbound. */
 export const ANSWER_MAX_ADDRESS_BYTES = INBOUND_MAX_ADDRESS_BYTES
+
+/**
+ * A peer of an answer (the same id with the same addresses) is announced to kad-dht and
+ * libp2p's peer store (kad-dht's `peer` event: a routing-table candidate, its addresses
+ * merged into the peer store under a write lock) at most once per this many ms. Where
+ * every table holds every peer, every answer names the same peers again: 100 idle
+ * nodes in one process (`bench/idle-probe.mjs`) made 20 announcements per FIND_NODE,
+ * each a routing-table job and a peer-store merge that changed nothing. A peer already
+ * in the table is not added twice, one refused is not retried sooner than kad-dht's
+ * 10 min ping threshold or the eviction quarantine allow, and new addresses are a new
+ * announcement; a minute is well within all three. 0 announces every time.
+ */
+export const ANSWER_PEER_ANNOUNCE_INTERVAL = 1 * minute
+
+/**
+ * Announced peers of answers remembered (least recently announced forgotten past it:
+ * announced again at their next mention), so the memory is bounded whatever the
+ * network's size.
+ */
+export const ANSWER_PEER_ANNOUNCE_MEMORY = 1_024
 
 /**
  * Largest answer this node reads from another peer, in bytes, for k = 20: the largest

@@ -41,6 +41,7 @@ import {
   HOST_PROFILES,
   LOCAL_GOSSIP_WHITELIST,
   LOCAL_PROFILE,
+  MUXER_KEEP_ALIVE_INTERVAL,
   PING_MAX_INBOUND_STREAMS,
   PING_MAX_OUTBOUND_STREAMS,
   PRIVATE_PROFILE,
@@ -146,6 +147,12 @@ export interface NsnHostInit<D = KadDHT> {
    * connection (every DHT request on it) at the first late answer.
    */
   connectionMonitorTimeout?: number
+  /**
+   * How often yamux pings each connection (a frame, no stream), in ms; 0 turns its
+   * keep-alive off. Default {@link MUXER_KEEP_ALIVE_INTERVAL}: below `@libp2p/tcp`'s 2 min
+   * socket inactivity timeout, which closes an idle connection.
+   */
+  muxerKeepAliveInterval?: number
   connectionGater?: ConnectionGater
   /** DNS resolver for `/dnsaddr` and `/dns*` addresses. */
   dns?: Libp2pOptions['dns']
@@ -269,6 +276,8 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     halfInterval,
   )
   const monitorTimeout = { minTimeout: pingTimeout, maxTimeout: halfInterval }
+  const muxerKeepAlive =
+    nonNegative('muxerKeepAliveInterval', init.muxerKeepAliveInterval) ?? MUXER_KEEP_ALIVE_INTERVAL
   const allow = init.allow ?? profile?.allow
   // the local profile turns the diversity filter and the provider store's per-group cap
   // off (every loopback peer is one IP group), each unless the caller set it: said by
@@ -316,7 +325,11 @@ export function nsnHostOptions<D = KadDHT>(init: NsnHostInit<D> = {}): Libp2pOpt
     },
     transports: [tcp(), ...(nat.transports as Array<NonNullable<Libp2pOptions['transports']>[number]>)],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // yamux's keep-alive keeps an idle connection's socket under TCP's inactivity timeout
+    // (MUXER_KEEP_ALIVE_INTERVAL says why)
+    streamMuxers: [
+      yamux(muxerKeepAlive > 0 ? { keepAliveInterval: muxerKeepAlive } : { enableKeepAlive: false }),
+    ],
     connectionManager: {
       ...(inboundConnectionThreshold == null ? {} : { inboundConnectionThreshold }),
       ...(maxIncomingPendingConnections == null ? {} : { maxIncomingPendingConnections }),

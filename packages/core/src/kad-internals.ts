@@ -73,6 +73,7 @@ import { ipGroupOf } from './ip-groups.js'
 import type { KadMessage } from './kad-message.js'
 import { type LookupInit, Lookups } from './lookup/lookup.js'
 import { IntervalGate } from './lru-map.js'
+import { kadId } from './peer-addresses.js'
 import { exchange, pooledSendRequest } from './pooled-requests.js'
 import { ProviderLimits, type ProviderStoreInit } from './provider-limits.js'
 import {
@@ -176,6 +177,11 @@ export interface KadTableAccess {
   refreshCommonPrefixLength(cpl: number, options?: AbortOptions): Promise<void>
   /** Highest common prefix length present in the table. */
   maxCommonPrefix(): number
+  /**
+   * Looks up this node's own id (as kad-dht's self-query) and gives the common prefix
+   * lengths, in bits, between this node and each of the closest peers found.
+   */
+  lookupSelf?(options?: AbortOptions): Promise<number[]>
 }
 
 /** Typed access to the kad-dht internals NSN uses. */
@@ -748,6 +754,17 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     maxCommonPrefix: () => maxCommonPrefixBits(routingTable),
     refreshCommonPrefixLength: (cpl, abortOptions) =>
       refresh._refreshCommonPrefixLength(cpl, new Date(0), true, abortOptions),
+    lookupSelf: async (abortOptions) => {
+      const self = need<PeerId>(options, 'peerId')
+      const selfKad = await kadId(self.toMultihash().bytes)
+      const cpls: number[] = []
+      for await (const event of peerRouting.getClosestPeers(self.toMultihash().bytes, abortOptions)) {
+        if (event.name === 'FINAL_PEER' && !event.peer.id.equals(self)) {
+          cpls.push(commonPrefixBits(selfKad, await kadId(event.peer.id.toMultihash().bytes)))
+        }
+      }
+      return cpls
+    },
     attachRefresh(fn) {
       nsnRefresh = fn
     },

@@ -241,7 +241,7 @@ export interface ShardRoutingInit {
    */
   registry?: ProvidedShards
   observer?: DhtObserver
-  /** Routing-table refresh interval in ms; 0 turns the schedule off. Default 5 min. */
+  /** Routing-table refresh interval in ms; 0 turns the schedule off. Default {@link REFRESH_INTERVAL} (5 min). */
   refreshInterval?: number
   /**
    * With the schedule on, a refresh also runs once the table has doubled since the last

@@ -1,10 +1,10 @@
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 import { MessageType } from '@libp2p/kad-dht'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
 import { afterEach, describe, expect, it } from 'vitest'
-import { largestAnswer, resolveAnswerGuardOptions, sanitiseAnswer } from '../src/answer-guard.js'
+import { AnswerGuard, largestAnswer, resolveAnswerGuardOptions, sanitiseAnswer } from '../src/answer-guard.js'
 import {
   ANSWER_MAX_ADDRESS_BYTES,
   ANSWER_MAX_ADDRESSES_PER_PEER,
@@ -64,6 +64,53 @@ function peer(multiaddrs: Uint8Array[], id = fakePeerId()): KadPeerInfo {
 function answer(fields: Partial<KadMessage>): KadMessage {
   return { type: MessageType.FIND_NODE, closer: [], providers: [], ...fields }
 }
+
+describe('the answer guard announcing the peers of answers (stub stream, fake clock)', () => {
+  /** Reads `answers` one after another through `guard.writeRead` on a stub stream. */
+  async function read(guard: AnswerGuard, msg: KadMessage): Promise<void> {
+    const body = encodeKadMessage(msg)
+    const stream = { send: () => true, abort: () => undefined } as unknown as Stream
+    const reader = { next: async () => body } as unknown as FrameReader
+    await guard.writeRead(stream, { type: MessageType.FIND_NODE, key: new Uint8Array(34) }, {}, reader)
+  }
+
+  it('announces a peer with the same addresses once per interval, and at once with new ones', async () => {
+    // 100 idle nodes whose tables held every peer announced the same 20 peers for every
+    // FIND_NODE answer: a routing-table job and a peer-store merge each, changing nothing
+    const clock = { now: 0 }
+    const announced: string[] = []
+    const guard = new AnswerGuard(
+      {
+        dispatchPeer: (info) => announced.push(`${info.id.toString()} ${info.multiaddrs.length}`),
+        reporter: () => undefined,
+        now: () => clock.now,
+      },
+      { announceInterval: 60_000 },
+    )
+    const a = peer([tcpAddr(1)])
+    const b = peer([tcpAddr(2)])
+    await read(guard, answer({ closer: [a, b] }))
+    await read(guard, answer({ closer: [a, b] }))
+    expect(announced).toHaveLength(2)
+    // b with a second address: news
+    await read(guard, answer({ closer: [a, peer([tcpAddr(2), tcpAddr(3)], b.id)] }))
+    expect(announced).toHaveLength(3)
+    expect(announced[2]).toMatch(/ 2$/)
+    clock.now += 60_000
+    await read(guard, answer({ closer: [a, b] }))
+    expect(announced).toHaveLength(5)
+    // 0: every answer's peers announced
+    const every: string[] = []
+    const eager = new AnswerGuard(
+      { dispatchPeer: (info) => every.push(info.id.toString()), reporter: () => undefined },
+      { announceInterval: 0 },
+    )
+    await read(eager, answer({ closer: [a, b] }))
+    await read(eager, answer({ closer: [a, b] }))
+    expect(every).toHaveLength(4)
+    expect(() => resolveAnswerGuardOptions({ announceInterval: -1 })).toThrow(/announceInterval/)
+  })
+})
 
 describe('sanitiseAnswer', () => {
   it('keeps an honest answer whole', () => {

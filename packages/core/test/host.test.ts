@@ -67,6 +67,8 @@ describe('the host builder', () => {
 
   it('rejects bad limits and unknown profiles with typed errors', () => {
     expect(() => nsnHostOptions({ inboundConnectionThreshold: -1 })).toThrow(InvalidOptionError)
+    expect(() => nsnHostOptions({ muxerKeepAliveInterval: -1 })).toThrow(/muxerKeepAliveInterval/)
+    expect(nsnHostOptions({ muxerKeepAliveInterval: 0 }).streamMuxers).toHaveLength(1)
     expect(() => nsnHostOptions({ profile: 'lan' as never })).toThrow(/profile/)
   })
 

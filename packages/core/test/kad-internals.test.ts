@@ -18,7 +18,13 @@ import {
 import { encodeKadMessage, frame, type KadMessage } from '../src/kad-message.js'
 import { ProviderStore } from '../src/provider-store.js'
 import { parseShardKey } from '../src/shard-key.js'
-import { createTestNode, type TestNode } from '../src/testing.js'
+import {
+  createTestNetwork,
+  createTestNode,
+  QUIET_SELF_QUERY,
+  stopAll,
+  type TestNode,
+} from '../src/testing.js'
 
 const PREFIX = '/dht/provider'
 
@@ -268,6 +274,43 @@ describe('dht.refreshRoutingTable()', () => {
     expect(refreshes).toEqual(['refresh:NoKnownPeersError'])
     await node.routing.stop()
     await expect(dht.refreshRoutingTable()).rejects.toBeInstanceOf(NotStartedError)
+  })
+})
+
+describe("kad-dht's own lookups (the refresh's bucket lookups, the self-query)", () => {
+  let nodes: TestNode[] = []
+  afterEach(async () => {
+    await stopAll(nodes)
+    nodes = []
+  })
+
+  it("run NSN's lookup, never kad-dht's query manager", async () => {
+    // kad-dht's query manager drains 20 disjoint paths: on 100 idle nodes whose tables
+    // held every peer, one refresh bucket lookup sent 300 to 700 FIND_NODE and cost 9 to
+    // 11 s of CPU (bench/idle-probe.mjs), NSN's lookup 20 to 50
+    nodes = await createTestNetwork(4, { routing: { refreshInterval: 0 }, dht: QUIET_SELF_QUERY })
+    const [seed, node, ...rest] = nodes as [TestNode, TestNode, ...TestNode[]]
+    for (const other of [node, ...rest]) await other.routing.bootstrap([seed.addr])
+    const dht = node.libp2p.services.dht as unknown as {
+      queryManager: { run: (...args: unknown[]) => unknown }
+      peerRouting: { getClosestPeers: (key: Uint8Array) => AsyncIterable<{ name: string }> }
+    }
+    let queries = 0
+    const run = dht.queryManager.run.bind(dht.queryManager)
+    dht.queryManager.run = (...args) => {
+      queries++
+      return run(...args)
+    }
+    const refresh = await node.routing.refresh()
+    expect(refresh.lookups).toBeGreaterThan(0)
+    expect(refresh.failedLookups).toBe(0)
+    // what the self-query calls
+    const final: string[] = []
+    for await (const event of dht.peerRouting.getClosestPeers(node.libp2p.peerId.toMultihash().bytes)) {
+      final.push(event.name)
+    }
+    expect(final.filter((name) => name === 'FINAL_PEER')).toHaveLength(3)
+    expect(queries).toBe(0)
   })
 })
 

@@ -50,6 +50,60 @@ function stubKad(
 }
 
 describe('refreshRoutingTable (stubs, no sockets)', () => {
+  it('looks up its own id first, then only the buckets not deeper than the farthest of the k closest found', async () => {
+    // the self-lookup's k closest peers hold every peer of the buckets deeper than the
+    // farthest of them: on 100 idle nodes (bench/idle-probe.mjs) 3 bucket lookups a
+    // refresh, not 5 (the self-neighbourhood bound) or 8 (the deepest bucket)
+    // 400 peers: the self-neighbourhood bound (log2(400 / 20) + 1 = 6) is above the deepest bucket
+    const table = stubTable(Array.from({ length: 400 }, (_, i) => `p${i}`))
+    const order: string[] = []
+    const kad = {
+      ...stubKad(table, 5),
+      async refreshCommonPrefixLength(cpl: number) {
+        order.push(`cpl ${cpl}`)
+      },
+      async lookupSelf() {
+        order.push('self')
+        // the k = 20 closest: the farthest shares 2 bits with this node
+        return [2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 5]
+      },
+    }
+    const result = await refreshRoutingTable(
+      { hooks: kad, connectionsTo: () => 1, ping: async () => undefined },
+      { pingConcurrency: 1, lookupConcurrency: 1 },
+      {},
+    )
+    expect(order).toEqual(['self', 'cpl 0', 'cpl 1', 'cpl 2'])
+    expect(result).toMatchObject({ lookups: 4, failedLookups: 0 })
+
+    // fewer than k found: the neighbourhood may be incomplete, every bucket is looked up
+    order.length = 0
+    kad.lookupSelf = async () => {
+      order.push('self')
+      return [5, 6]
+    }
+    await refreshRoutingTable(
+      { hooks: kad, connectionsTo: () => 1, ping: async () => undefined },
+      { pingConcurrency: 1, lookupConcurrency: 1 },
+      {},
+    )
+    expect(order).toEqual(['self', ...Array.from({ length: 6 }, (_, cpl) => `cpl ${cpl}`)])
+
+    // a failed self-lookup is reported, and every bucket is looked up
+    order.length = 0
+    kad.lookupSelf = async () => {
+      throw new Error('self-lookup failed')
+    }
+    const failed = await refreshRoutingTable(
+      { hooks: kad, connectionsTo: () => 1, ping: async () => undefined },
+      { pingConcurrency: 1, lookupConcurrency: 1 },
+      {},
+    )
+    expect(order).toHaveLength(6)
+    expect(failed).toMatchObject({ lookups: 7, failedLookups: 1 })
+    expect(failed.errors[0]?.message).toBe('self-lookup failed')
+  })
+
   it('pings only unconnected peers, removes those that fail, then looks up every bucket', async () => {
     const table = stubTable(['connected', 'alive', 'gone'])
     const kad = stubKad(table, 2)

@@ -9,8 +9,13 @@
 // as a share of one core, with the connections and routing-table sizes per node.
 //
 //   node packages/integration-tests/bench/idle-probe.mjs [--nodes 100] [--seconds 60]
-//        [--settle 20] [--monitor <ms>] [--load <lookups/s>]
+//        [--settle 20] [--monitor <ms>] [--load <lookups/s>] [--windows 1]
+//        [--profile <file.cpuprofile>]
 //
+// --windows measures that many consecutive windows of --seconds each (the figure of
+// each in `windows`, the whole in `cpuShareOfOneCore`): a network still converging
+// shows as a falling figure. --profile writes a V8 CPU profile of the measuring windows
+// only (not the start and settle), through the inspector.
 // --monitor sets the connection monitor's interval (0: off; default: the daemon's).
 // --load runs that many lookups per second spread over the nodes while measuring (the
 // "under load" case of the connection-monitor question); 0 (default) measures idle.
@@ -19,6 +24,11 @@ import { randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CONNECTION_MONITOR_INTERVAL, createNsnNode, silentLogger } from '@nsn/node'
 import { MemoryDatastore } from 'datastore-core'
+
+function stringArg(name) {
+  const i = process.argv.indexOf(`--${name}`)
+  return i < 0 ? undefined : process.argv[i + 1]
+}
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`)
@@ -33,6 +43,8 @@ const seconds = arg('seconds', 60)
 const settle = arg('settle', 20)
 const monitor = arg('monitor', CONNECTION_MONITOR_INTERVAL)
 const load = arg('load', 0)
+const windowCount = Math.max(1, arg('windows', 1))
+const profilePath = stringArg('profile')
 
 const base = {
   profile: 'local',
@@ -92,24 +104,68 @@ try {
     }
     return sum
   }
+  const poolStat = (name) => nodes.reduce((sum, n) => sum + (n.routing.kad?.streamPool?.stats[name] ?? 0), 0)
   const counters = async () => ({
     connectionsClosed: await total('nsn_p2p_connections_closed_total'),
     connectionsOpened: await total('nsn_p2p_connections_established_total', { direction: 'outbound' }),
     peersEvicted: await total('nsn_p2p_kademlia_peers_evicted_total'),
     quarantineRefusals: await total('nsn_p2p_routing_diversity_refusals_total', { reason: 'quarantine' }),
+    // DHT requests the nodes answered, by type (every request of one node is answered by another here)
+    inboundFindNode: await total('nsn_p2p_kademlia_inbound_requests_total', { type: 'find_node' }),
+    inboundPing: await total('nsn_p2p_kademlia_inbound_requests_total', { type: 'ping' }),
+    inboundGetProviders: await total('nsn_p2p_kademlia_inbound_requests_total', { type: 'get_providers' }),
+    inboundAddProvider: await total('nsn_p2p_kademlia_inbound_requests_total', { type: 'add_provider' }),
+    // the warm stream pools (a bench-only look inside ShardRouting): streams opened, kept alive by a ping
+    poolOpened: poolStat('opened'),
+    poolKeptAlive: poolStat('keptAlive'),
   })
   const before = await counters()
+  let session
+  if (profilePath != null) {
+    const { Session } = await import('node:inspector/promises')
+    session = new Session()
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+  }
   const wall = performance.now()
   const cpu = process.cpuUsage()
-  await sleep(seconds * 1000)
+  const windows = []
+  for (let w = 0; w < windowCount; w++) {
+    const windowWall = performance.now()
+    const windowCpu = process.cpuUsage()
+    await sleep(seconds * 1000)
+    const u = process.cpuUsage(windowCpu)
+    windows.push(Number(((u.user + u.system) / 1000 / (performance.now() - windowWall)).toFixed(4)))
+  }
   const used = process.cpuUsage(cpu)
   const elapsed = performance.now() - wall
+  if (session != null) {
+    const { profile } = await session.post('Profiler.stop')
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(profilePath, JSON.stringify(profile))
+    session.disconnect()
+  }
   clearInterval(loadTimer)
   const after = await counters()
   const during = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k]]))
 
+  // after the window: one refresh on three nodes, for its lookup count (the self-lookup
+  // and the buckets it did not cover)
+  const refreshLookups = []
+  for (const node of nodes.slice(1, 4)) {
+    refreshLookups.push(
+      await node.routing.refresh().then(
+        (r) => r.lookups,
+        (err) => err.name,
+      ),
+    )
+  }
   const connections = nodes.map((n) => n.libp2p.getConnections().length).sort((a, b) => a - b)
-  const tables = nodes.map((n) => n.routing.routingTableSize()).sort((a, b) => a - b)
+  const tableOf = nodes.map((n) => n.routing.routingTableSize())
+  const tables = [...tableOf].sort((a, b) => a - b)
+  // nodes (by creation order, 0 the seed) that know fewer than k peers: not joined
+  const notJoined = tableOf.flatMap((size, i) => (size < 20 ? [{ node: i, table: size }] : []))
   const median = (xs) => xs[Math.floor(xs.length / 2)]
   console.log(
     JSON.stringify({
@@ -120,14 +176,18 @@ try {
       lookups,
       lookupErrors,
       cpuShareOfOneCore: Number(((used.user + used.system) / 1000 / elapsed).toFixed(4)),
+      windows,
       userMs: Math.round(used.user / 1000),
       systemMs: Math.round(used.system / 1000),
       connections: { min: connections[0], median: median(connections), max: connections.at(-1) },
       routingTable: { min: tables[0], median: median(tables), max: tables.at(-1) },
+      notJoined,
       // over the measuring window, all nodes: outbound connections opened (dials) and
-      // connections closed, peers evicted by the request timeouts, quarantine refusals
+      // connections closed, peers evicted by the request timeouts, quarantine refusals,
+      // DHT requests answered by type, warm streams opened and kept alive
       during,
       sinceStart: after,
+      refreshLookups,
       dialsPerLookup: lookups > 0 ? Number((during.connectionsOpened / lookups).toFixed(2)) : undefined,
     }),
   )

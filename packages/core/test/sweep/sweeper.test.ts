@@ -253,6 +253,25 @@ describe('the Sweeper on a stub network', () => {
     }
   })
 
+  it('sends no lookup at its timer while it provides nothing: the prefix-length estimate waits for a shard', async () => {
+    // an idle node without shards ran the estimate's 4 lookups every 5 min (100 idle
+    // nodes in one process: bench/idle-probe.mjs)
+    const peers = network(49, 12)
+    const shards = new MemoryShards(0, 13)
+    const h = harness(peers, shards)
+    const sweeper = new Sweeper(h.components, { interval: 1000, k: 20, estimateValidity: 100 })
+    expect((await sweeper.runDueNow()).regions).toBe(0)
+    h.clock.now += 1000
+    await sweeper.runDueNow()
+    expect(h.lookups.count).toBe(0)
+    // its first shard: the estimate runs, then the region's pass
+    shards.shards.push(...new MemoryShards(1, 14).shards)
+    h.clock.now += 1000
+    const run = await sweeper.runDueNow()
+    expect(h.lookups.count).toBeGreaterThanOrEqual(4)
+    expect(run.republished).toBe(1)
+  })
+
   it('publishes a batch split by region with one exploration per region', async () => {
     const peers = network(200, 7)
     const shards = new MemoryShards(0, 0)
