@@ -97,6 +97,7 @@ describe('optimisticWalk seeds (the routing table before the lookup)', () => {
         seedsComplete: true,
         walk: async function* (): AsyncGenerator<QueryEvent> {
           order.push('walk')
+          yield* [] // a lookup that learnt nothing
         },
         // far above the send threshold (14.5 / 100): sent anyway, the table is the network
         distanceTo: async () => 0.6,
