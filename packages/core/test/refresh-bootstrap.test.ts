@@ -114,6 +114,41 @@ describe('bootstrap and refresh on real nodes', () => {
     await waitFor(() => refreshes.length > first, { pollMs: 20, what: 'a refresh after the table doubled' })
   })
 
+  it('refreshes again soon while it has no network-size estimate, and not once it has one', async () => {
+    const runs = async (minSamples: number): Promise<number> => {
+      const refreshes: QueryEndedEvent[] = []
+      const seed = await createTestNode({ dht: { initialQuerySelfInterval: 3_600_000 } })
+      const other = await createTestNode({ dht: { initialQuerySelfInterval: 3_600_000 } })
+      const node = await createTestNode({
+        dht: { initialQuerySelfInterval: 3_600_000 },
+        routing: {
+          refreshOnGrowthMinGap: 50,
+          // k = 2: the node's 2 peers are enough for an estimate's samples
+          networkSize: { k: 2, minSamples, maxSamples: Math.max(minSamples, 150) },
+          observer: { queryEnded: (e: QueryEndedEvent) => e.type === 'refresh' && refreshes.push(e) },
+        },
+      })
+      nodes.push(seed, other, node)
+      await other.routing.bootstrap([seed.addr])
+      await node.routing.bootstrap([seed.addr, other.addr])
+      await waitFor(() => node.routing.routingTableSize() >= 2, {
+        on: routingTableEvents(node.libp2p),
+        what: 'two peers',
+      })
+      await node.routing.refresh()
+      if (minSamples > 1_000) {
+        // never an estimate (it needs more lookups than the test runs): refreshed again
+        await waitFor(() => refreshes.length >= 3, { pollMs: 20, what: 'refreshes while no estimate' })
+      } else {
+        // an estimate after the first refresh's lookups: no refresh before the schedule's
+        await expectNever(() => refreshes.length > 1, { forMs: 300, what: 'a refresh with an estimate' })
+      }
+      return refreshes.length
+    }
+    expect(await runs(10_000)).toBeGreaterThanOrEqual(3)
+    expect(await runs(1)).toBe(1)
+  })
+
   it('bootstrap reports success and failure to the observer, and fails typed when nobody can be dialled', async () => {
     const succeeded: BootstrapEvent[] = []
     const failed: BootstrapEvent[] = []
