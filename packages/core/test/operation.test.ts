@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { QueryTimeoutError } from '../src/errors.js'
 import { type OperationContext, runOperation } from '../src/operation.js'
 
@@ -15,21 +15,28 @@ function untilAborted(signal: AbortSignal): Promise<'aborted'> {
 }
 
 describe('runOperation deadlines', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
   it('runs under the query deadline by default, and under its own `timeout` when given (a refresh)', async () => {
     // the default: the query deadline (20 ms) cuts the operation
-    await expect(
-      runOperation(context(20), 'refresh', {}, async (signal) => {
-        await untilAborted(signal)
-        signal.throwIfAborted()
-      }),
-    ).rejects.toBeInstanceOf(QueryTimeoutError)
-    // its own deadline: the query deadline has long passed when it ends
-    const started = performance.now()
-    const result = await runOperation(context(20), 'refresh', { timeout: 10_000 }, async (signal) => {
+    const cut = runOperation(context(20), 'refresh', {}, async (signal) => {
+      await untilAborted(signal)
+      signal.throwIfAborted()
+    })
+    const failed = expect(cut).rejects.toBeInstanceOf(QueryTimeoutError)
+    await vi.advanceTimersByTimeAsync(20)
+    await failed
+    // its own deadline: 80 ms on, four query deadlines later, it still runs
+    const result = runOperation(context(20), 'refresh', { timeout: 10_000 }, async (signal) => {
       await Promise.race([untilAborted(signal), new Promise((resolve) => setTimeout(resolve, 80))])
       return signal.aborted ? 'cut' : 'done'
     })
-    expect(result).toBe('done')
-    expect(performance.now() - started).toBeGreaterThanOrEqual(60)
+    await vi.advanceTimersByTimeAsync(80)
+    expect(await result).toBe('done')
   })
 })
