@@ -43,6 +43,9 @@ export const LATENCY_DEFAULTS = {
   distribution: { kind: 'wan' },
 }
 
+/** How long the nodes' stops are waited for at the end of a run. */
+const STOP_WAIT_MS = 60_000
+
 const sha256 = (bytes) => new Uint8Array(createHash('sha256').update(bytes).digest())
 
 function shardOf(label, j) {
@@ -406,27 +409,22 @@ export async function runLatencyPair(n, config, { latency = null, quiet = false 
   } finally {
     // bounded: once, after a full wide-area N = 100 run, a node's stop never settled (no
     // timer or socket left to settle it), and the run's figures were lost with it
+    const pending = new Set()
     const stops = Object.values(nets).flatMap((net) =>
-      net.nodes.map((node, i) =>
-        node
+      net.nodes.map((node, i) => {
+        const name = `${net.impl} ${i}`
+        pending.add(name)
+        return node
           .stop()
-          .then(
-            () => undefined,
-            () => undefined,
-          )
-          .then(() => `${net.impl} ${i}`),
-      ),
+          .catch(() => undefined)
+          .then(() => pending.delete(name))
+      }),
     )
-    const stopped = new Set()
-    for (const stop of stops) void stop.then((name) => stopped.add(name))
-    await Promise.race([Promise.all(stops), settle(config.stopWaitMs ?? 60_000)])
-    const total = stops.length
-    if (stopped.size < total) {
-      const stuck = Object.values(nets).flatMap((net) =>
-        net.nodes.map((_, i) => `${net.impl} ${i}`).filter((name) => !stopped.has(name)),
-      )
+    await Promise.race([Promise.all(stops), settle(STOP_WAIT_MS)])
+    if (pending.size > 0) {
+      const stuck = [...pending]
       console.error(
-        `  ${stuck.length} of ${total} nodes did not stop within 60 s: ${stuck.slice(0, 10).join(', ')}`,
+        `  ${stuck.length} of ${stops.length} nodes did not stop within ${STOP_WAIT_MS / 1000} s: ${stuck.slice(0, 10).join(', ')}`,
       )
     }
   }
