@@ -40,6 +40,40 @@ export const SELF_QUERY_INTERVAL = 10 * minute
 export const REFRESH_INTERVAL = 5 * minute
 
 /**
+ * Each wait between two scheduled refreshes is drawn from {@link REFRESH_INTERVAL} x
+ * (1 ± this), 4 to 6 min: on average the interval, but nodes started together (a
+ * restarted deployment, a benchmark) drift apart instead of refreshing in the same second
+ * for ever. 100 idle nodes of one process (`bench/idle-probe.mjs`) all refreshed within
+ * the same minute every 5 min, at about 100 % of a core for that minute, their requests
+ * waiting on each other.
+ */
+export const REFRESH_JITTER = 0.2
+
+/**
+ * Longest time between two lookups of one bucket by the scheduled refreshes, in ms. A
+ * bucket lookup that found no new peer waits 3, 7, 15... refreshes before the next, up to
+ * this gap; a bucket that lost peers is looked up at the next refresh
+ * (`bucket-refresh-backoff.ts`). Kademlia (section 2.3) refreshes a bucket in which no
+ * lookup ran for an hour; go-libp2p-kad-dht every bucket every 10 min. On 100 idle nodes
+ * in one process (`bench/idle-probe.mjs`), every refresh ran 3 bucket lookups besides its
+ * self-lookup, and these lookup bursts were most of the nodes' CPU time.
+ */
+export const BUCKET_REFRESH_MAX_GAP = 1 * hour
+
+/**
+ * Peers whose addresses the answers to FIND_NODE and GET_PROVIDERS keep at hand
+ * (`offline-closest.ts`): above a routing table's size, so every table peer fits.
+ */
+export const OFFLINE_CLOSEST_CACHE_CAPACITY = 4_096
+
+/**
+ * How long a peer's cached addresses answer FIND_NODE and GET_PROVIDERS, in ms, unless
+ * libp2p reports a change to the peer first (`peer:update`). The peer store drops
+ * addresses not seen for an hour; this bounds how long the cache still serves one.
+ */
+export const OFFLINE_CLOSEST_CACHE_TTL = 1 * minute
+
+/**
  * A refresh also runs once the routing table has doubled since the last one ended, but
  * not sooner than this after it. A node that joined an early, small network refreshed
  * its buckets when it knew a handful of peers and not again for {@link REFRESH_INTERVAL}:

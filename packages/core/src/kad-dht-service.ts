@@ -285,6 +285,7 @@ export function nsnKadDHT(init: NsnKadDHTInit = {}): (components: KadDHTComponen
       protocol: resolved.kad.protocol,
       connectionManager: components.connectionManager,
       peerStore: components.peerStore,
+      events: components.events,
     })
     return dht
   }

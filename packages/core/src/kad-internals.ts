@@ -23,6 +23,7 @@
  * | `network.sendRequest` (second wrapper, outermost) | the routing admission drops from each answer's closer peers the quarantined peers and the peers of an IP group that already gave this lookup `perTable` peers; the per-lookup state is keyed (weakly) by the `signal` kad-dht's query manager gives every request of one query, all paths included | the closer peers of answers drive kad-dht's lookup (`queryPath`) with no hook between the answer and the next hop; the wrapper must be outside the request-timeouts one, which gives the inner call a signal of its own |
  * | `peerRouting.getClosestPeers` | replaced by NSN's lookups (below) when they are on, so kad-dht's own closest-peer lookups (the refresh's per-bucket ones, the self-query, `putValue`'s and its `provide`'s) run on them too; else wrapped. Either way every completed lookup of k closest peers reports its key and closest peers to the network-size estimate of optimistic provide (`network-size.ts`) | the refresh and the self-query run their lookups inside kad-dht and only count the peers found; kad-dht has no event for a completed lookup |
  * | `network.safeDispatchEvent` | the answer guard announces the peers it kept as kad-dht's network does (its `peer` event: routing-table candidates, libp2p's peer store) | the event is how kad-dht learns of peers in answers; there is no other way in |
+ * | `peerRouting.getClosestPeersOffline` | replaced (`offline-closest.ts`): the k closest table peers to a key and their addresses, which kad-dht's FIND_NODE and GET_PROVIDERS handlers answer with; NSN's lookups start from the same selection | kad-dht scans its sorted list for duplicates at each insert and reads each of the k peers from the peer store (a lock, a datastore read, a protobuf decode), 17 % of the CPU time of 100 idle nodes' refresh bursts; the handlers have no other source for closer peers |
  * | `rpc.handleMessage` | the guard hands each accepted message to kad-dht's handlers | the handlers (the routing table, provider store and peer store they answer from) are not public |
  * | `providers.addProvider` | replaced by NSN's bounded provider store (`provider-limits.ts`): per-key, per-key-per-IP-group, per-peer and total caps, counts kept in memory, each value written as an exactly sized copy. A record's IP group is that of the connection its ADD_PROVIDER arrived on: the inbound guard hands the connection to the `rpc.handleMessage` wrapper, which notes it per sender while kad-dht's handler runs (the handler checks, as the guard does, that the provider is the sender); without the guard, or for a call outside a message, the group of the provider's first open connection with an IP address (libp2p's connection manager) | kad-dht stores any number of records from anyone, has no cap option, writes a varint from `allocUnsafe` (a slice of Node's shared 64 KiB pool), and calls `addProvider(cid, peerId)` without the connection |
  * | `providers.addProvider` (called) | writing this node's own record before a provide publishes it (so it answers lookups at once), through the bounded store above when it is on | NSN publishes records itself (confirmed stores: ADD_PROVIDER then GET_PROVIDERS on one stream), so kad-dht's `provide()`, which wrote the self-record, is no longer called; kad-dht has no public method that writes a record without sending it |
@@ -65,7 +66,12 @@ import type { CID } from 'multiformats/cid'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { AnswerGuard, type AnswerGuardInit, type AnswerGuardReporter } from './answer-guard.js'
-import { INBOUND_TRACKED_PEERS, INBOUND_WARN_INTERVAL } from './constants.js'
+import {
+  INBOUND_TRACKED_PEERS,
+  INBOUND_WARN_INTERVAL,
+  OFFLINE_CLOSEST_CACHE_CAPACITY,
+  OFFLINE_CLOSEST_CACHE_TTL,
+} from './constants.js'
 import { startDeadline } from './deadline.js'
 import { NotStartedError, UnsupportedKadDhtError } from './errors.js'
 import { InboundGuard, type InboundGuardInit, type InboundGuardReporter } from './inbound-guard.js'
@@ -73,6 +79,7 @@ import { ipGroupOf } from './ip-groups.js'
 import type { KadMessage } from './kad-message.js'
 import { type LookupInit, Lookups } from './lookup/lookup.js'
 import { IntervalGate } from './lru-map.js'
+import { closestEntries, OfflineClosest, type OfflineClosestComponents } from './offline-closest.js'
 import { kadId } from './peer-addresses.js'
 import { exchange, pooledSendRequest } from './pooled-requests.js'
 import { ProviderLimits, type ProviderStoreInit } from './provider-limits.js'
@@ -341,6 +348,8 @@ export interface KadHookOptions {
   connectionManager?: RoutingAdmissionComponents['connectionManager']
   /** libp2p's peer store (the diversity filter reads the addresses of unconnected peers). */
   peerStore?: RoutingAdmissionComponents['peerStore']
+  /** libp2p's event bus: `peer:update` drops a peer's cached addresses (`offline-closest.ts`). */
+  events?: Pick<EventTarget, 'addEventListener' | 'removeEventListener'>
 }
 
 /**
@@ -667,6 +676,38 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     routingAdmission = admission
   }
 
+  // the answers to FIND_NODE and GET_PROVIDERS, and the start of NSN's lookups: the k
+  // closest table peers without kad-dht's sorted-list scans and peer-store reads
+  let offlineClosest: OfflineClosest | undefined
+  if (options.peerStore != null) {
+    const routing = peerRouting as PeerRoutingLike & { getClosestPeersOffline?: unknown }
+    need(dht, 'peerRouting.getClosestPeersOffline')
+    const offline = new OfflineClosest(
+      {
+        peerStore: options.peerStore,
+        table: routingTable as unknown as OfflineClosestComponents['table'],
+        ...(options.events == null ? {} : { events: options.events }),
+      },
+      { capacity: OFFLINE_CLOSEST_CACHE_CAPACITY, ttl: OFFLINE_CLOSEST_CACHE_TTL },
+    )
+    routing.getClosestPeersOffline = (key: Uint8Array, closestOptions?: AbortOptions) =>
+      offline.closest(key, closestOptions)
+    const service = dht as unknown as { start?(): Promise<void>; stop?(): Promise<void> }
+    const kadStart = service.start?.bind(dht)
+    const kadStop = service.stop?.bind(dht)
+    Object.assign(dht, {
+      start: async () => {
+        await kadStart?.()
+        offline.start()
+      },
+      stop: async () => {
+        offline.stop()
+        await kadStop?.()
+      },
+    })
+    offlineClosest = offline
+  }
+
   let lookupObserver: LookupObserver | undefined
   const getClosestPeers = peerRouting.getClosestPeers.bind(peerRouting)
   peerRouting.getClosestPeers = async function* observed(key, lookupOptions) {
@@ -700,7 +741,10 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
         self: need<PeerId>(options, 'peerId'),
         // read at each request: the outermost of the wrappers above
         sendRequest: (to, msg, sendOptions) => (network as NetworkLike).sendRequest(to, msg, sendOptions),
-        closestInTable: (target, count) => table.closestPeers(target, { count }),
+        closestInTable: (target, count) =>
+          offlineClosest == null
+            ? table.closestPeers(target, { count })
+            : closestEntries(table.kb.toIterable(), target, count),
         connected: (peer) => connectionManager.getConnections(peer).length !== 0,
         // measured response times first; else the time a stream to it took to open (one
         // round trip), for peers this node warmed a stream to but never asked

@@ -40,6 +40,11 @@ export class LruMap<V> {
   delete(key: string): boolean {
     return this.map.delete(key)
   }
+
+  /** Forgets every entry. */
+  clear(): void {
+    this.map.clear()
+  }
 }
 
 /**

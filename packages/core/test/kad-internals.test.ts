@@ -54,7 +54,7 @@ function kadStub(parts: Record<string, unknown> = {}): Record<string, unknown> {
     reprovider: { shouldReprovide: noop, datastore: {} },
     refreshRoutingTable: noop,
     providers: { datastore: {}, addProvider: noop },
-    peerRouting: { getClosestPeers: noop },
+    peerRouting: { getClosestPeers: noop, getClosestPeersOffline: noop },
     rpc: { onIncomingStream: noop, handleMessage: noop },
     ...parts,
   }
