@@ -90,6 +90,7 @@ export {
   type AutoNATRecheckComponents,
   type AutoNATVerifier,
 } from './autonat-recheck.js'
+export { BucketRefreshBackoff } from './bucket-refresh-backoff.js'
 export {
   addProviderMessage,
   type ConfirmedRecordComponents,
@@ -201,7 +202,9 @@ export {
 } from './provider-limits.js'
 export type { StoredProviderRecord } from './provider-store.js'
 export {
+  bucketPeers,
   type RefresherComponents,
+  type RefresherOptions,
   type RefreshResult,
   RefreshSchedule,
   type RefreshScheduleComponents,

@@ -9,7 +9,9 @@
  */
 
 import type { AbortOptions, PeerId } from '@libp2p/interface'
-import type { KadTableAccess } from './kad-internals.js'
+import type { BucketRefreshBackoff } from './bucket-refresh-backoff.js'
+import type { KadRoutingTable, KadTableAccess } from './kad-internals.js'
+import { commonPrefixBits } from './sweep/keyspace.js'
 
 /** What a refresh did. */
 export interface RefreshResult {
@@ -22,6 +24,8 @@ export interface RefreshResult {
   sizeAfter: number
   /** Lookups run: this node's own id (when the hooks can), then one per bucket not covered by it. */
   lookups: number
+  /** Bucket lookups left out by the backoff of a scheduled refresh (`BucketRefreshBackoff`). */
+  skipped: number
   /** Lookups that failed (each error is in `errors`). */
   failedLookups: number
   errors: Error[]
@@ -40,6 +44,29 @@ export interface RefresherOptions {
   pingConcurrency: number
   /** Bucket lookups at once. */
   lookupConcurrency: number
+  /**
+   * The bucket lookups' backoff (`bucket-refresh-backoff.ts`): told of every bucket
+   * lookup; unless `force`, the buckets whose last lookups found no new peer are skipped.
+   * Without it every bucket is looked up.
+   */
+  backoff?: BucketRefreshBackoff
+  /** Looks up every bucket whatever the backoff says (an explicit refresh). */
+  force?: boolean
+}
+
+/**
+ * The table's peers sharing exactly `cpl` leading bits of their Kademlia id with this
+ * node; `undefined` when the table does not say its own id or a peer's.
+ */
+export function bucketPeers(table: Pick<KadRoutingTable, 'kb'>, cpl: number): number | undefined {
+  const self = table.kb.localPeer?.kadId
+  if (self == null) return undefined
+  let count = 0
+  for (const { kadId } of table.kb.toIterable()) {
+    if (kadId == null) return undefined
+    if (commonPrefixBits(self, kadId) === cpl) count++
+  }
+  return count
 }
 
 /** Runs one refresh: liveness check of unconnected table peers, then bucket lookups. */
@@ -77,6 +104,7 @@ export async function refreshRoutingTable(
   await Promise.all(Array.from({ length: Math.min(options.pingConcurrency, candidates.length) }, worker))
 
   let lookups = 0
+  let skipped = 0
   const errors: Error[] = []
   if (table.size > 0) {
     // the buckets below the self-neighbourhood: deeper ones (a common prefix past
@@ -109,13 +137,21 @@ export async function refreshRoutingTable(
     const lookupWorker = async (): Promise<void> => {
       while (nextCpl <= maxCpl) {
         const cpl = nextCpl++
+        const before = options.backoff == null ? undefined : bucketPeers(table, cpl)
+        if (before != null && options.force !== true && options.backoff?.due(cpl, before) === false) {
+          skipped++
+          continue
+        }
         lookups++
+        let failed = false
         try {
           await hooks.refreshCommonPrefixLength(cpl, abort)
         } catch (err) {
+          failed = true
           errors.push(err as Error)
         }
         abort.signal?.throwIfAborted()
+        if (before != null) options.backoff?.looked(cpl, before, bucketPeers(table, cpl) ?? 0, failed)
       }
     }
     await Promise.all(Array.from({ length: Math.min(options.lookupConcurrency, maxCpl + 1) }, lookupWorker))
@@ -127,6 +163,7 @@ export async function refreshRoutingTable(
     sizeBefore,
     sizeAfter: table.size,
     lookups,
+    skipped,
     failedLookups: errors.length,
     errors,
     durationMs: performance.now() - start,
@@ -150,12 +187,31 @@ export interface RefreshScheduleComponents {
 export class RefreshSchedule {
   private readonly components: RefreshScheduleComponents
   private readonly interval: number
+  private readonly jitter: number
+  private readonly random: () => number
   private timer?: ReturnType<typeof setTimeout>
   private started = false
 
-  constructor(components: RefreshScheduleComponents, interval: number) {
+  /**
+   * @param interval - ms between the end of a refresh and the start of the next
+   * @param options - `jitter`: each wait is drawn from `interval x (1 ± jitter)` (a
+   *   fraction, default 0: exactly `interval`), so that nodes started together do not
+   *   refresh together for ever; `random`: the source of the draws (tests)
+   */
+  constructor(
+    components: RefreshScheduleComponents,
+    interval: number,
+    options: { jitter?: number; random?: () => number } = {},
+  ) {
     this.components = components
     this.interval = interval
+    this.jitter = Math.min(1, Math.max(0, options.jitter ?? 0))
+    this.random = options.random ?? Math.random
+  }
+
+  /** The next wait: the interval, moved by up to `jitter` of it either way. */
+  private nextWait(): number {
+    return Math.round(this.interval * (1 + this.jitter * (2 * this.random() - 1)))
   }
 
   start(): void {
@@ -179,7 +235,7 @@ export class RefreshSchedule {
         .refresh()
         .catch((err: unknown) => this.components.log?.error('routing table refresh failed - %e', err))
         .finally(() => this.arm())
-    }, this.interval)
+    }, this.nextWait())
     this.timer.unref?.()
   }
 }

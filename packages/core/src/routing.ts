@@ -15,8 +15,10 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import { AnswerGuard } from './answer-guard.js'
+import { BucketRefreshBackoff } from './bucket-refresh-backoff.js'
 import { addProviderMessage, mapBounded, sendConfirmedRecord } from './confirmed-provide.js'
 import {
+  BUCKET_REFRESH_MAX_GAP,
   FIND_PROVIDERS_LIMIT,
   K_BUCKET_SIZE,
   NSN_DHT_PROTOCOL,
@@ -25,6 +27,7 @@ import {
   PROVIDE_QUORUM,
   PROVIDER_RECORD_TTL,
   REFRESH_INTERVAL,
+  REFRESH_JITTER,
   REFRESH_LOOKUP_CONCURRENCY,
   REFRESH_ON_GROWTH_MIN_GAP,
   REFRESH_PING_CONCURRENCY,
@@ -248,6 +251,13 @@ export interface ShardRoutingInit {
    * one ended, at least this many ms after it. Default {@link REFRESH_ON_GROWTH_MIN_GAP}.
    */
   refreshOnGrowthMinGap?: number
+  /**
+   * Longest time, in ms, between two lookups of one bucket by the scheduled refreshes:
+   * a bucket whose lookups found no new peer is skipped by 3, 7, 15... refreshes up to
+   * this gap (`bucket-refresh-backoff.ts`); 0 looks up every bucket at every refresh.
+   * Default {@link BUCKET_REFRESH_MAX_GAP} (1 h).
+   */
+  bucketRefreshMaxGap?: number
   /** Peers pinged at once during a refresh. */
   refreshPingConcurrency?: number
   /** How often the republisher wakes at the latest, in ms. */
@@ -358,6 +368,7 @@ export class ShardRouting {
   private readonly background: BackgroundSends
   private shutdown = new AbortController()
   private refreshing?: Promise<RefreshResult>
+  private readonly bucketBackoff: BucketRefreshBackoff
   private announcer?: ProvideAnnouncer
   private started = false
   private estimateRefreshTimer?: ReturnType<typeof setTimeout>
@@ -390,6 +401,11 @@ export class ShardRouting {
     this.refreshOnGrowthMinGap = init.refreshOnGrowthMinGap ?? REFRESH_ON_GROWTH_MIN_GAP
     if (!(this.refreshOnGrowthMinGap >= 0))
       throw new InvalidOptionError('refreshOnGrowthMinGap', 'must be >= 0')
+    const bucketRefreshMaxGap = init.bucketRefreshMaxGap ?? BUCKET_REFRESH_MAX_GAP
+    if (!(bucketRefreshMaxGap >= 0)) throw new InvalidOptionError('bucketRefreshMaxGap', 'must be >= 0')
+    this.bucketBackoff = new BucketRefreshBackoff(
+      refreshInterval > 0 ? Math.floor(bucketRefreshMaxGap / refreshInterval) - 1 : 0,
+    )
     this.refreshPingConcurrency = init.refreshPingConcurrency ?? REFRESH_PING_CONCURRENCY
     this.findProvidersLimit = init.findProvidersLimit ?? FIND_PROVIDERS_LIMIT
     this.republishRetryDelay = init.republishRetryDelay ?? REPUBLISH_RETRY_DELAY
@@ -444,8 +460,13 @@ export class ShardRouting {
       notify: this.notify,
     }
     this.refreshSchedule = new RefreshSchedule(
-      { refresh: () => this.refresh(), routingTableSize: () => this.routingTableSize(), log: this.log },
+      {
+        refresh: () => this.runRefresh({}, true),
+        routingTableSize: () => this.routingTableSize(),
+        log: this.log,
+      },
       refreshInterval,
+      { jitter: REFRESH_JITTER },
     )
     if (this.registry != null) {
       const wiring = new RegistryWiring({
@@ -1080,14 +1101,27 @@ export class ShardRouting {
     }
   }
 
-  /** Refreshes the routing table now (joins a running refresh). */
+  /**
+   * Refreshes the routing table now (joins a running refresh), every bucket looked up:
+   * only the schedule's refreshes skip the buckets whose lookups found no one new
+   * (`bucket-refresh-backoff.ts`), this one's lookups count there too.
+   */
   async refresh(options: OperationOptions = {}): Promise<RefreshResult> {
+    return this.runRefresh(options, false)
+  }
+
+  private runRefresh(options: OperationOptions, scheduled: boolean): Promise<RefreshResult> {
     this.assertStarted()
     if (this.refreshing != null) return this.refreshing
     this.refreshing = this.operation('refresh', { timeout: REFRESH_TIMEOUT, ...options }, (signal) =>
       refreshRoutingTable(
         { hooks: this.kad, connectionsTo: this.components.connectionsTo, ping: this.components.ping },
-        { pingConcurrency: this.refreshPingConcurrency, lookupConcurrency: REFRESH_LOOKUP_CONCURRENCY },
+        {
+          pingConcurrency: this.refreshPingConcurrency,
+          lookupConcurrency: REFRESH_LOOKUP_CONCURRENCY,
+          backoff: this.bucketBackoff,
+          force: !scheduled,
+        },
         { signal },
       ),
     ).finally(() => {

@@ -224,6 +224,29 @@ describe('RefreshSchedule (fake clock)', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('draws each wait from interval x (1 ± jitter), so nodes started together drift apart', async () => {
+    vi.useFakeTimers()
+    const refresh = vi.fn(async () => result)
+    // draws 0 then 1 then 0.5: the shortest wait, the longest, the interval
+    const draws = [0, 0.999, 0.5]
+    const schedule = new RefreshSchedule({ refresh, routingTableSize: () => 5 }, 1_000, {
+      jitter: 0.2,
+      random: () => draws.shift() ?? 0.5,
+    })
+    schedule.start()
+    await vi.advanceTimersByTimeAsync(799)
+    expect(refresh).toHaveBeenCalledTimes(0)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(refresh).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1_199)
+    expect(refresh).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(refresh).toHaveBeenCalledTimes(2)
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(refresh).toHaveBeenCalledTimes(3)
+    schedule.stop()
+  })
+
   it('schedules nothing with an interval of 0', () => {
     vi.useFakeTimers()
     const schedule = new RefreshSchedule({ refresh: vi.fn(), routingTableSize: () => 1 }, 0)
