@@ -3,8 +3,8 @@
 // host: loopback listen address, allow-list and inbound limit, the routing-table
 // diversity filter off, since every peer is one IP group) but with the daemon's default
 // connection monitor interval (the profile turns the monitor off), an API on a free
-// port, no metrics server (N HTTP servers that nobody scrapes cost nothing idle) and an
-// in-memory datastore; refresh and republish on the daemon's defaults. Every node bootstraps from node 0; then, after a settling time,
+// port, no metrics server (N HTTP servers that nobody scrapes cost nothing idle), the
+// daemon's logger at its default level with its lines dropped, and an in-memory datastore; refresh and republish on the daemon's defaults. Every node bootstraps from node 0; then, after a settling time,
 // the process's CPU time (`process.cpuUsage()`) over the measuring window is reported
 // as a share of one core, with the connections and routing-table sizes per node.
 //
@@ -22,7 +22,7 @@
 // Prints one JSON line.
 import { randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { CONNECTION_MONITOR_INTERVAL, createNsnNode, silentLogger } from '@nsn/node'
+import { CONNECTION_MONITOR_INTERVAL, createLogger, createNsnNode } from '@nsn/node'
 import { MemoryDatastore } from 'datastore-core'
 
 function stringArg(name) {
@@ -46,11 +46,21 @@ const load = arg('load', 0)
 const windowCount = Math.max(1, arg('windows', 1))
 const profilePath = stringArg('profile')
 
+let logLines = 0
 const base = {
   profile: 'local',
   api: '127.0.0.1:0',
   metrics: null,
-  logger: silentLogger(),
+  // the daemon's logger at its default level, its lines dropped: with a silent logger
+  // libp2p keeps its own debug logger, which the daemon never runs
+  logger: createLogger({
+    level: 'info',
+    stream: {
+      write: () => {
+        logLines++
+      },
+    },
+  }),
   connectionMonitorInterval: monitor,
 }
 
@@ -188,6 +198,8 @@ try {
       during,
       sinceStart: after,
       refreshLookups,
+      // lines the nodes logged at info and above, since the start
+      logLines,
       dialsPerLookup: lookups > 0 ? Number((during.connectionsOpened / lookups).toFixed(2)) : undefined,
     }),
   )
