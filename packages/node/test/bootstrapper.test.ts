@@ -16,6 +16,7 @@ const REFRESHED: RefreshResult = {
   sizeBefore: 1,
   sizeAfter: 7,
   lookups: 3,
+  skipped: 0,
   failedLookups: 0,
   errors: [],
   durationMs: 2,
