@@ -125,3 +125,49 @@ describe('OfflineClosest', () => {
     expect(await offline.closest(new Uint8Array(randomBytes(32)), { count: 3 })).toHaveLength(3)
   })
 })
+
+describe('OfflineClosest and peer-store updates', () => {
+  it('does not cache a read that an update overtook, nor a peer without addresses', async () => {
+    const entries = await peers(1)
+    const peer = entries[0]?.peerId as PeerId
+    const events = new EventTarget()
+    let addrs: string[] = []
+    let reads = 0
+    let release: (() => void) | undefined
+    const store = {
+      async get() {
+        reads++
+        const seen = addrs
+        // the read holds the old record while an update lands
+        await new Promise<void>((resolve) => {
+          release = resolve
+        })
+        return { addresses: seen.map((a) => ({ multiaddr: multiaddr(a) })) }
+      },
+    }
+    const offline = new OfflineClosest(
+      { peerStore: store, table: { kBucketSize: 20, kb: { toIterable: () => entries } }, events },
+      { capacity: 10, ttl: 60_000 },
+    )
+    offline.start()
+    // no address yet: answered without caching
+    const first = offline.info(peer)
+    release?.()
+    expect((await first)?.multiaddrs).toEqual([])
+    // a read started before an update and answered after it: the old record, not cached
+    addrs = ['/ip4/10.0.0.1/tcp/9000']
+    const stale = offline.info(peer)
+    addrs = ['/ip4/10.0.0.2/tcp/9000']
+    events.dispatchEvent(new CustomEvent('peer:update', { detail: { peer: { id: peer } } }))
+    release?.()
+    expect((await stale)?.multiaddrs.map(String)).toEqual(['/ip4/10.0.0.1/tcp/9000'])
+    const fresh = offline.info(peer)
+    release?.()
+    expect((await fresh)?.multiaddrs.map(String)).toEqual(['/ip4/10.0.0.2/tcp/9000'])
+    expect(reads).toBe(3)
+    // that read had no update overtaking it: cached
+    await offline.info(peer)
+    expect(reads).toBe(3)
+    offline.stop()
+  })
+})
