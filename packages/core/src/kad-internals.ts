@@ -114,6 +114,26 @@ export function maxCommonPrefixBits(table: Pick<KadRoutingTable, 'kb'>): number 
   return max
 }
 
+/**
+ * Starts `part` after the DHT starts and stops it before the DHT stops, by wrapping the
+ * instance's `start` and `stop` (a hooked part that lives as long as the service).
+ */
+function runAlongside(dht: KadDHT, part: { start(): void; stop(): void }): void {
+  const service = dht as unknown as { start?(): Promise<void>; stop?(): Promise<void> }
+  const kadStart = service.start?.bind(dht)
+  const kadStop = service.stop?.bind(dht)
+  Object.assign(dht, {
+    start: async () => {
+      await kadStart?.()
+      part.start()
+    },
+    stop: async () => {
+      part.stop()
+      await kadStop?.()
+    },
+  })
+}
+
 /** The shape of kad-dht's routing table that NSN uses. */
 export interface KadRoutingTable extends EventTarget {
   readonly size: number
@@ -565,19 +585,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     })
     // the routing table's peers get a warm stream as they enter it
     routingTable.addEventListener('peer:add', (evt) => pool.warm((evt as CustomEvent<PeerId>).detail))
-    const service = dht as unknown as { start?(): Promise<void>; stop?(): Promise<void> }
-    const kadStart = service.start?.bind(dht)
-    const kadStop = service.stop?.bind(dht)
-    Object.assign(dht, {
-      start: async () => {
-        await kadStart?.()
-        pool.start()
-      },
-      stop: async () => {
-        pool.stop()
-        await kadStop?.()
-      },
-    })
+    runAlongside(dht, pool)
     streamPool = pool
   }
 
@@ -692,19 +700,7 @@ export function installKadHooks(dht: KadDHT, options: KadHookOptions): KadHooks 
     )
     routing.getClosestPeersOffline = (key: Uint8Array, closestOptions?: AbortOptions) =>
       offline.closest(key, closestOptions)
-    const service = dht as unknown as { start?(): Promise<void>; stop?(): Promise<void> }
-    const kadStart = service.start?.bind(dht)
-    const kadStop = service.stop?.bind(dht)
-    Object.assign(dht, {
-      start: async () => {
-        await kadStart?.()
-        offline.start()
-      },
-      stop: async () => {
-        offline.stop()
-        await kadStop?.()
-      },
-    })
+    runAlongside(dht, offline)
     offlineClosest = offline
   }
 
